@@ -1,0 +1,69 @@
+# The two commands a person needs: `make run` and `make test`.
+# Everything below is idempotent: stamps and file dependencies make a second run fast.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+DATA_DIR ?= $(HOME)/.kube-py
+
+NATIVE_SRC := $(wildcard src/_native/*.pyx src/_native/*.pxd src/_native/*.cpp) \
+              $(wildcard rust/src/*.rs) rust/Cargo.toml $(wildcard proto/*/*/*/*/*.proto) setup.py
+
+.PHONY: run test setup lint typecheck layers unit bench bench-check clean doctor
+
+run: setup
+	$(VENV)/bin/kube server --data-dir $(DATA_DIR)
+
+test: setup lint typecheck layers unit
+
+setup: .stamps/system .stamps/venv .stamps/native
+
+# Debian packages the machine needs (only where we are root and apt exists).
+.stamps/system: tools/system-packages.txt
+	@mkdir -p .stamps
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $$(grep -v '^#' tools/system-packages.txt); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else echo "not root or no apt-get: skipping Debian packages (kube doctor shows what is missing)"; fi
+	@touch $@
+
+# The virtualenv with build tools, runtime and test dependencies.
+.stamps/venv: pyproject.toml
+	@mkdir -p .stamps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "pip>=24" "setuptools>=68" "wheel>=0.41" "cython>=3.0" "pybind11>=2.12" "maturin>=1.5" "grpcio-tools>=1.66"
+	$(PIP) install --no-build-isolation -e ".[test]"
+	@touch $@ .stamps/native
+
+# Native builds: Cython/pybind11 extensions, the Rust crate (maturin) and protobuf modules, in place.
+.stamps/native: $(NATIVE_SRC) .stamps/venv
+	$(PY) setup.py -q build_ext --inplace
+	@touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+layers: setup
+	$(VENV)/bin/lint-imports
+
+unit: setup
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+doctor: setup
+	$(VENV)/bin/kube doctor
+
+bench: setup
+	@mkdir -p bench/results
+	$(VENV)/bin/pytest -q bench --benchmark-only --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
+
+clean:
+	rm -rf .stamps build src/kube/*.so src/kube/*/*.so src/kube/_generated rust/target

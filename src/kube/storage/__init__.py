@@ -1,0 +1,1 @@
+"""Storage: the `Backend` protocol and its two implementations (SQLite, etcd v3)."""
