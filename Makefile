@@ -56,7 +56,7 @@ layers: setup
 	$(VENV)/bin/lint-imports
 
 unit: setup
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	KUBE_REQUIRE_NATIVE=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 doctor: setup
 	$(VENV)/bin/kube doctor

@@ -1,0 +1,1 @@
+"""The `kube` command: one entry point, one subcommand per component (k3s-style)."""

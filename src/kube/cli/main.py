@@ -1,0 +1,57 @@
+"""The `kube` command line: `kube server`, `kube version`, `kube doctor`.
+
+Each subcommand is a module with `add_arguments(parser)` (when it takes flags) and
+`run(args) -> int`. Errors in flags are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from kube.cli import doctor, server, version
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that names the fix."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="kube", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    p = commands.add_parser("server", help="run the all-in-one control plane")
+    server.add_arguments(p)
+    p.set_defaults(func=server.run)
+
+    p = commands.add_parser("version", help="print the version")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.set_defaults(func=version.run)
+
+    p = commands.add_parser("doctor", help="show native kernels and what this machine offers")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.set_defaults(func=doctor.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

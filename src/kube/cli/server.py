@@ -1,0 +1,154 @@
+"""`kube server`: the all-in-one control plane, started from one table of components.
+
+Today's table has one row, storage; the API server, controller-manager, scheduler and the
+node agent join it as they are built, each started once the row before it is ready.
+
+Everything the server keeps lives under the data dir (`--data-dir`, default
+`$KUBE_DATA_DIR`, else `/var/lib/kube` as root or `~/.local/share/kube` otherwise):
+
+    <data-dir>/db/state.db      the SQLite store (with --storage sqlite, the default)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
+from kube.storage.backend import Backend, StorageError
+from kube.storage.factory import BACKENDS, StorageConfig, make_backend
+
+log = logging.getLogger("kube.server")
+
+
+def default_data_dir() -> Path:
+    if env := os.environ.get("KUBE_DATA_DIR"):
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/kube")
+    return Path.home() / ".local" / "share" / "kube"
+
+
+@dataclass
+class ServerContext:
+    """What the components share: the configuration and what earlier rows started."""
+
+    data_dir: Path
+    storage_config: StorageConfig
+    storage: Backend | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def run_storage(ctx: ServerContext, ready: asyncio.Event) -> None:
+    backend = make_backend(ctx.storage_config)
+    await backend.start()
+    ctx.storage = backend
+    try:
+        revision = await backend.current_revision()
+        ctx.notes.append(f"storage: {ctx.storage_config.describe()} (revision {revision})")
+        ready.set()
+        await asyncio.Event().wait()
+    finally:
+        ctx.storage = None
+        await backend.close()
+
+
+COMPONENTS: list[Component[ServerContext]] = [
+    Component("storage", run_storage),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the database, certificates and kubeconfig live "
+        "(default: $KUBE_DATA_DIR, else /var/lib/kube as root, else ~/.local/share/kube)",
+    )
+    parser.add_argument(
+        "--storage",
+        default="sqlite",
+        metavar="{" + ",".join(BACKENDS) + "}",
+        help="storage backend: embedded SQLite (default) or etcd v3",
+    )
+    parser.add_argument(
+        "--etcd-servers",
+        default="http://127.0.0.1:2379",
+        help="comma-separated etcd client URLs, with --storage etcd (default %(default)s)",
+    )
+
+
+class UsageError(Exception):
+    """Bad flags or environment, reported as one line before anything is written."""
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data dir if needed and prove it is writable, without leaving anything behind."""
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise UsageError(
+            f"data dir {path} is not writable ({reason}); choose another with --data-dir"
+        ) from err
+    return path
+
+
+def configure(args: argparse.Namespace) -> ServerContext:
+    if args.storage not in BACKENDS:
+        raise UsageError(f"unknown --storage {args.storage!r}; use one of: {', '.join(BACKENDS)}")
+    servers = [s.strip() for s in args.etcd_servers.split(",") if s.strip()]
+    if args.storage == "etcd" and not servers:
+        raise UsageError(
+            "--etcd-servers is empty; give etcd client URLs like http://127.0.0.1:2379"
+        )
+    data_dir = prepare_data_dir(args.data_dir or default_data_dir())
+    return ServerContext(
+        data_dir=data_dir,
+        storage_config=StorageConfig(
+            kind=args.storage, sqlite_path=data_dir / "db" / "state.db", etcd_servers=servers
+        ),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `kube server`; returns the process exit code."""
+    try:
+        ctx = configure(args)
+    except UsageError as err:
+        print(f"kube server: {err}", file=sys.stderr)
+        return 2
+
+    def announce() -> None:
+        print(f"kube server is up; data dir {ctx.data_dir}", flush=True)
+        for note in ctx.notes:
+            print(f"  {note}", flush=True)
+        print("  stop with Ctrl-C", flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        await supervise(COMPONENTS, ctx, on_ready=announce, stop=stop)
+
+    try:
+        asyncio.run(main())
+    except ComponentFailed as err:
+        cause = err.cause
+        if isinstance(cause, StorageError):
+            print(f"kube server: {cause}", file=sys.stderr)
+        else:
+            log.error("component failed", exc_info=cause)
+            print(f"kube server: component {err}", file=sys.stderr)
+        return 1
+    print("kube server stopped", flush=True)
+    return 0

@@ -1,0 +1,158 @@
+"""`kube server` as a user runs it: a real process, real SQLite, real etcd, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.etcd import EtcdProcess
+
+KUBE = str(Path(sys.executable).parent / "kube")
+UP_LINE = "kube server is up"
+
+
+def start_server(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [KUBE, "server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_up(proc: subprocess.Popen[str], timeout: float = 30.0) -> list[str]:
+    """Lines printed up to and including the 'is up' announcement."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            _, err = proc.communicate(timeout=5)
+            pytest.fail(f"kube server exited {proc.returncode} before it was up: {err}")
+        lines.append(line.rstrip("\n"))
+        if UP_LINE in line:
+            return lines
+    proc.kill()
+    pytest.fail(f"kube server not up within {timeout}s; printed {lines}")
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
+@pytest.fixture
+def server_proc() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def run_kube(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KUBE, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_server_on_sqlite_starts_keeps_its_data_dir_and_stops_cleanly(
+    tmp_path: Path, server_proc: list[subprocess.Popen[str]]
+) -> None:
+    data = tmp_path / "data"
+    proc = start_server("--data-dir", str(data))
+    server_proc.append(proc)
+    lines = wait_until_up(proc)
+    assert str(data) in lines[-1]
+    db = data / "db" / "state.db"
+    assert db.is_file()
+    code, out, _ = stop(proc)
+    assert code == 0
+    assert "kube server stopped" in out
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_server_on_a_real_etcd(tmp_path: Path, server_proc: list[subprocess.Popen[str]]) -> None:
+    with EtcdProcess() as etcd:
+        proc = start_server(
+            "--data-dir", str(tmp_path), "--storage", "etcd", "--etcd-servers", etcd.endpoints[0]
+        )
+        server_proc.append(proc)
+        lines = wait_until_up(proc)
+        assert any(f"etcd at {etcd.endpoints[0]}" in line for line in lines)
+        code, _, _ = stop(proc)
+        assert code == 0
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_unknown_storage_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = run_kube("server", "--data-dir", str(data), "--storage", "mysql")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "unknown --storage 'mysql'" in line
+    assert "sqlite, etcd" in line
+    assert not data.exists()
+
+
+def test_unwritable_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_kube("server", "--data-dir", str(blocker / "data"))
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "is not writable" in line
+    assert "--data-dir" in line
+
+
+def test_corrupt_database_is_one_line_and_left_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "db" / "state.db"
+    db.parent.mkdir()
+    garbage = os.urandom(8192)
+    db.write_bytes(garbage)
+    result = run_kube("server", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert str(db) in line
+    assert db.read_bytes() == garbage
+
+
+def test_unreachable_etcd_is_one_line(tmp_path: Path) -> None:
+    with EtcdProcess() as etcd:
+        dead = etcd.endpoints[0]
+    result = run_kube(
+        "server", "--data-dir", str(tmp_path), "--storage", "etcd", "--etcd-servers", dead
+    )
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert dead in line
+    assert "etcd" in line
+
+
+def test_version() -> None:
+    result = run_kube("version")
+    assert result.returncode == 0
+    assert "Kubernetes v1.37" in result.stdout
+
+
+def test_unknown_subcommand_is_one_line() -> None:
+    result = run_kube("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice" in one_line_error(result)
