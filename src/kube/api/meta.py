@@ -1,0 +1,78 @@
+"""Object metadata helpers: names, uids, timestamps, owner and list shapes.
+
+Objects are plain dicts in the JSON wire shape; these helpers read and fill their
+`metadata` the way the API server's generic registry does upstream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from typing import Any
+
+Object = dict[str, Any]
+
+# Upstream's generateName suffix alphabet: no vowels (no words), no confusable 0/1/3.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
+MAX_GENERATED_NAME_LENGTH = 63 - _SUFFIX_LENGTH
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes timestamps: RFC 3339, UTC, whole seconds."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def generate_name(base: str) -> str:
+    """`base` + five random characters, as for `metadata.generateName`."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+    return base[:MAX_GENERATED_NAME_LENGTH] + suffix
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def metadata(obj: Object) -> dict[str, Any]:
+    """The object's metadata dict, created if absent."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+        obj["metadata"] = meta
+    return meta
+
+
+def name_of(obj: Object) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("name") or "") if isinstance(meta, dict) else ""
+
+
+def namespace_of(obj: Object) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
+
+
+def labels_of(obj: Object) -> dict[str, str]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return {}
+    labels = meta.get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def api_version(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+def list_object(
+    api_version_: str, list_kind: str, items: list[Object], resource_version: str, **meta: Any
+) -> Object:
+    """A `<Kind>List` with `metadata.resourceVersion` (and `continue`, etc. when given)."""
+    list_meta: dict[str, Any] = {"resourceVersion": resource_version}
+    list_meta.update({k: v for k, v in meta.items() if v not in (None, "")})
+    return {"kind": list_kind, "apiVersion": api_version_, "metadata": list_meta, "items": items}

@@ -1,0 +1,150 @@
+"""JSON merge patch (RFC 7386) and JSON patch (RFC 6902) over plain-dict objects.
+
+Both return a new document and never modify their input. Errors are `PatchError` with a
+message fit for a 4xx `Status` (upstream answers bad patches with 422 or 400).
+Strategic merge patch and server-side apply live in their own modules.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+class PatchError(ValueError):
+    """The patch cannot be applied; the message says which operation and why."""
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, `null` deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            result[key] = merge_patch(result.get(key), value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _split_pointer(pointer: str) -> list[str]:
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise PatchError(f"JSON pointer {pointer!r} must start with '/'")
+    return [_unescape(t) for t in pointer[1:].split("/")]
+
+
+def _index(container: list[Any], token: str, *, for_add: bool) -> int:
+    if token == "-" and for_add:
+        return len(container)
+    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
+        raise PatchError(f"invalid array index {token!r}")
+    index = int(token)
+    limit = len(container) if for_add else len(container) - 1
+    if index > limit:
+        raise PatchError(f"array index {index} out of bounds")
+    return index
+
+
+def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict):
+            if token not in node:
+                raise PatchError(f"path {path!r}: missing key {token!r}")
+            node = node[token]
+        elif isinstance(node, list):
+            node = node[_index(node, token, for_add=False)]
+        else:
+            raise PatchError(f"path {path!r}: cannot descend into a {type(node).__name__}")
+    return node
+
+
+def _get(doc: Any, path: str) -> Any:
+    tokens = _split_pointer(path)
+    if not tokens:
+        return doc
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"path {path!r} does not exist")
+        return parent[last]
+    if isinstance(parent, list):
+        return parent[_index(parent, last, for_add=False)]
+    raise PatchError(f"path {path!r} does not exist")
+
+
+def _remove(doc: Any, path: str) -> tuple[Any, Any]:
+    tokens = _split_pointer(path)
+    if not tokens:
+        raise PatchError("cannot remove the whole document")
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"unable to remove nonexistent key: {last}: missing value")
+        return doc, parent.pop(last)
+    if isinstance(parent, list):
+        return doc, parent.pop(_index(parent, last, for_add=False))
+    raise PatchError(f"path {path!r} does not exist")
+
+
+def _add(doc: Any, path: str, value: Any, *, replace: bool = False) -> Any:
+    tokens = _split_pointer(path)
+    if not tokens:
+        return value
+    parent = _parent(doc, tokens, path)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if replace and last not in parent:
+            raise PatchError(f"replace operation does not apply: doc is missing key: {path}")
+        parent[last] = value
+    elif isinstance(parent, list):
+        if replace:
+            parent[_index(parent, last, for_add=False)] = value
+        else:
+            parent.insert(_index(parent, last, for_add=True), value)
+    else:
+        raise PatchError(f"path {path!r} does not exist")
+    return doc
+
+
+def json_patch(target: Any, operations: Any) -> Any:
+    """RFC 6902: apply `operations` (a list of {op, path, value|from}) in order."""
+    if not isinstance(operations, list):
+        raise PatchError("a JSON patch must be a list of operations")
+    doc = copy.deepcopy(target)
+    for number, op in enumerate(operations):
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise PatchError(f"operation {number}: needs 'op' and 'path'")
+        kind, path = op["op"], op["path"]
+        if not isinstance(path, str):
+            raise PatchError(f"operation {number}: 'path' must be a string")
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise PatchError(f"operation {number} ({kind}): missing 'value'")
+        if kind == "add":
+            doc = _add(doc, path, copy.deepcopy(op["value"]))
+        elif kind == "remove":
+            doc, _ = _remove(doc, path)
+        elif kind == "replace":
+            doc = _add(doc, path, copy.deepcopy(op["value"]), replace=True)
+        elif kind == "move":
+            doc, value = _remove(doc, str(op.get("from", "")))
+            doc = _add(doc, path, value)
+        elif kind == "copy":
+            doc = _add(doc, path, copy.deepcopy(_get(doc, str(op.get("from", "")))))
+        elif kind == "test":
+            if _get(doc, path) != op["value"]:
+                raise PatchError(f"testing value {path} failed")
+        else:
+            raise PatchError(f"operation {number}: unexpected op {kind!r}")
+    return doc
