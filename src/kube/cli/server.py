@@ -1,18 +1,21 @@
 """`kube server`: the all-in-one control plane, started from one table of components.
 
-Today's table has one row, storage; the API server, controller-manager, scheduler and the
-node agent join it as they are built, each started once the row before it is ready.
+Today's table has two rows, storage and the API server; the controller-manager, scheduler
+and the node agent join it as they are built, each started once the row before it is ready.
 
 Everything the server keeps lives under the data dir (`--data-dir`, default
 `$KUBE_DATA_DIR`, else `/var/lib/kube` as root or `~/.local/share/kube` otherwise):
 
     <data-dir>/db/state.db      the SQLite store (with --storage sqlite, the default)
+    <data-dir>/tls/             the cluster CA, the serving and the admin certificates
+    <data-dir>/admin.kubeconfig kubectl's credentials for this cluster (system:masters)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import sys
@@ -20,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kube.apiserver import server as apiserver
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
 from kube.storage.backend import Backend, StorageError
 from kube.storage.factory import BACKENDS, StorageConfig, make_backend
@@ -41,6 +45,7 @@ class ServerContext:
 
     data_dir: Path
     storage_config: StorageConfig
+    apiserver_options: apiserver.APIServerOptions
     storage: Backend | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -59,8 +64,30 @@ async def run_storage(ctx: ServerContext, ready: asyncio.Event) -> None:
         await backend.close()
 
 
+async def run_apiserver(ctx: ServerContext, ready: asyncio.Event) -> None:
+    assert ctx.storage is not None, "storage starts first"
+    options = ctx.apiserver_options
+    up = asyncio.Event()
+    task = asyncio.create_task(apiserver.run(ctx.storage, options, up))
+    waiter = asyncio.create_task(up.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            await task
+        ctx.notes.append(f"apiserver: https://{options.bind_address}:{options.secure_port}")
+        ctx.notes.append(f"kubeconfig: {options.kubeconfig_path}")
+        ctx.notes.append(f"try: kubectl --kubeconfig {options.kubeconfig_path} get namespaces")
+        ready.set()
+        await task
+    finally:
+        waiter.cancel()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 COMPONENTS: list[Component[ServerContext]] = [
     Component("storage", run_storage),
+    Component("apiserver", run_apiserver),
 ]
 
 
@@ -77,6 +104,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="sqlite",
         metavar="{" + ",".join(BACKENDS) + "}",
         help="storage backend: embedded SQLite (default) or etcd v3",
+    )
+    parser.add_argument(
+        "--bind-address",
+        default="127.0.0.1",
+        help="address the API server listens on (default %(default)s)",
+    )
+    parser.add_argument(
+        "--secure-port",
+        type=int,
+        default=6443,
+        help="HTTPS port of the API server; 0 picks a free one (default %(default)s)",
+    )
+    parser.add_argument(
+        "--token-auth-file",
+        type=Path,
+        default=None,
+        help='static bearer tokens, CSV: token,user,uid,"group1,group2"',
+    )
+    parser.add_argument(
+        "--service-cluster-ip-range",
+        default="10.43.0.0/16",
+        help="CIDR of Service cluster IPs (default %(default)s)",
     )
     parser.add_argument(
         "--etcd-servers",
@@ -112,11 +161,26 @@ def configure(args: argparse.Namespace) -> ServerContext:
         raise UsageError(
             "--etcd-servers is empty; give etcd client URLs like http://127.0.0.1:2379"
         )
+    if not 0 <= args.secure_port <= 65535:
+        raise UsageError(f"--secure-port {args.secure_port} is not a port number (0-65535)")
+    try:
+        ipaddress.ip_network(args.service_cluster_ip_range)
+    except ValueError as err:
+        raise UsageError(f"--service-cluster-ip-range: {err}") from err
+    if args.token_auth_file is not None and not args.token_auth_file.is_file():
+        raise UsageError(f"--token-auth-file {args.token_auth_file} does not exist")
     data_dir = prepare_data_dir(args.data_dir or default_data_dir())
     return ServerContext(
         data_dir=data_dir,
         storage_config=StorageConfig(
             kind=args.storage, sqlite_path=data_dir / "db" / "state.db", etcd_servers=servers
+        ),
+        apiserver_options=apiserver.APIServerOptions(
+            data_dir=data_dir,
+            bind_address=args.bind_address,
+            secure_port=args.secure_port,
+            token_auth_file=args.token_auth_file,
+            service_cluster_ip_range=args.service_cluster_ip_range,
         ),
     )
 

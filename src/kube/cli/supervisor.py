@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger("kube.server")
 
@@ -27,7 +27,7 @@ class Component(Generic[Ctx]):
     """One row of the table: a name for messages and the coroutine that runs it."""
 
     name: str
-    run: Callable[[Ctx, asyncio.Event], Awaitable[None]]
+    run: Callable[[Ctx, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 class ComponentFailed(Exception):

@@ -29,7 +29,9 @@ def make_backend(config: StorageConfig) -> Backend:
     if config.kind == "sqlite":
         from kube.storage.sqlite import SQLiteBackend
 
-        return SQLiteBackend(config.sqlite_path)
+        # Keep the newest 10,000 revisions of history for watchers that resume; compact each
+        # minute (kube-apiserver asks etcd to compact every 5 minutes).
+        return SQLiteBackend(config.sqlite_path, compact_keep=10_000, compact_interval=60.0)
     if config.kind == "etcd":
         from kube.storage.etcd import EtcdBackend
 

@@ -1,0 +1,259 @@
+"""The API server: an aiohttp application and the request chain in front of the handlers.
+
+Each request passes, in order: logging and metrics -> authentication (x509 client certificate
+or bearer token; anonymous gets 401) -> authorization (pluggable; everyone authenticated is
+allowed until RBAC arrives) -> routing. Non-resource paths (version, health, discovery,
+OpenAPI, metrics) answer directly; resource paths are parsed into a `RequestInfo` and
+dispatched to the verb's handler. Any `APIError` becomes its `Status`; anything else is a
+500 `InternalError` with the request still answered and the server still serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from kube.api import errors
+from kube.apiserver import handlers, metrics
+from kube.apiserver.discovery import Answer, DiscoveryDocuments
+from kube.apiserver.requestinfo import RequestInfo, parse
+from kube.apiserver.store import ObjectStore
+from kube.auth.authn import StaticTokenFile, UserInfo, x509_user
+from kube.codec import jsonc
+from kube.version import KUBERNETES_GIT_VERSION, KUBERNETES_MAJOR, KUBERNETES_MINOR
+
+log = logging.getLogger("kube.apiserver")
+
+USER_KEY = web.RequestKey("user", UserInfo)
+
+
+class Authorizer(Protocol):
+    """Decides whether `user` may do `info.verb` on the request's target."""
+
+    def allowed(self, user: UserInfo, info: RequestInfo) -> tuple[bool, str]: ...
+
+
+class OpenAPIDocuments(Protocol):
+    """Serves /openapi/v2 and /openapi/v3[/...]: None for a path it does not know."""
+
+    def answer(self, path: str, query: Mapping[str, str]) -> Answer | None: ...
+
+
+class AllowAll:
+    def allowed(self, user: UserInfo, info: RequestInfo) -> tuple[bool, str]:
+        return True, ""
+
+
+@dataclass
+class Authentication:
+    """The authenticators of the chain; the first that recognises the request wins."""
+
+    token_file: StaticTokenFile | None = None
+    allow_anonymous_paths: Sequence[str] = ("/healthz", "/livez", "/readyz", "/version")
+
+    def authenticate(self, request: web.Request) -> UserInfo | None:
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if isinstance(ssl_object, ssl.SSLObject):
+            der = ssl_object.getpeercert(binary_form=True)
+            if der:
+                user = x509_user(der)
+                if user is not None:
+                    return user
+        header = request.headers.get("Authorization", "")
+        if header and self.token_file is not None:
+            return self.token_file.authenticate_bearer(header)
+        return None
+
+
+def status_response(err: errors.APIError) -> web.Response:
+    return web.Response(
+        body=jsonc.dumps(err.status()),
+        status=err.code,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+@dataclass
+class HealthChecks:
+    """Named readiness checks for /readyz (and /livez, /healthz)."""
+
+    checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
+
+    async def run(self) -> list[tuple[str, bool]]:
+        results = []
+        for name, check in self.checks.items():
+            try:
+                ok = await check()
+            except Exception:
+                ok = False
+            results.append((name, ok))
+        return results
+
+
+Lookup = Callable[[RequestInfo], ObjectStore]
+
+
+class APIServer:
+    """Builds the aiohttp application for a set of stores."""
+
+    def __init__(
+        self,
+        lookup: Lookup,
+        *,
+        discovery: DiscoveryDocuments,
+        openapi: OpenAPIDocuments | None = None,
+        authentication: Authentication,
+        authorizer: Authorizer | None = None,
+        health: HealthChecks | None = None,
+        namespaces: Callable[[], ObjectStore] | None = None,
+    ) -> None:
+        self.lookup = lookup
+        self.discovery = discovery
+        self.openapi = openapi
+        self.authentication = authentication
+        self.authorizer: Authorizer = authorizer or AllowAll()
+        self.health = health or HealthChecks()
+        self.handlers = handlers.Handlers(lookup, namespaces)
+        self.metrics = metrics.RequestMetrics()
+
+    def application(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self._chain], client_max_size=8 * 1024 * 1024, handler_args={}
+        )
+        app.router.add_route("*", "/{tail:.*}", self._route)
+        return app
+
+    @web.middleware
+    async def _chain(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        info = parse(request.method, request.path, request.query)
+        response: web.StreamResponse | None = None
+        user: UserInfo | None = None
+        try:
+            user = self.authentication.authenticate(request)
+            if user is None and request.path not in self.authentication.allow_anonymous_paths:
+                raise errors.unauthorized()
+            if user is not None:
+                request[USER_KEY] = user
+                ok, why = self.authorizer.allowed(user, info)
+                if not ok:
+                    raise errors.forbidden(info.group, info.resource, info.name, why)
+            response = await handler(request)
+        except errors.APIError as err:
+            response = status_response(err)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a bug must not take the server down
+            log.exception("internal error serving %s %s", request.method, request.path)
+            response = status_response(errors.internal(str(exc) or type(exc).__name__))
+        finally:
+            elapsed = time.perf_counter() - started
+            code = response.status if response is not None else 500
+            self.metrics.observe(info, code, elapsed)
+            log.info(
+                "request verb=%s path=%s user=%s code=%d latency_ms=%.1f agent=%r",
+                info.verb,
+                request.path_qs,
+                user.name if user else "-",
+                code,
+                elapsed * 1e3,
+                request.headers.get("User-Agent", ""),
+            )
+        return response
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        info = parse(request.method, request.path, request.query)
+        if info.is_resource:
+            return await self._resource(request, info)
+        return await self._non_resource(request)
+
+    async def _resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        handler: Callable[[web.Request, RequestInfo], Awaitable[web.StreamResponse]] | None = {
+            "get": self.handlers.get,
+            "list": self.handlers.list,
+            "watch": self.handlers.watch,
+            "create": self.handlers.create,
+            "update": self.handlers.update,
+            "patch": self.handlers.patch,
+            "delete": self.handlers.delete,
+            "deletecollection": self.handlers.deletecollection,
+        }.get(info.verb)
+        if handler is None:
+            raise errors.APIError(405, "MethodNotAllowed", f"method {request.method} not allowed")
+        return await handler(request, info)
+
+    async def _non_resource(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if request.method not in ("GET", "HEAD"):
+            raise errors.APIError(405, "MethodNotAllowed", f"method {request.method} not allowed")
+        if path == "/version":
+            return json_response(version_info())
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(
+            ("/healthz/", "/livez/", "/readyz/")
+        ):
+            return await self._health(request, path)
+        if path == "/metrics":
+            return web.Response(
+                body=self.metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE}
+            )
+        answer: Answer | None = None
+        if path in ("/api", "/apis") or path.startswith(("/api/", "/apis/")):
+            answer = self.discovery.answer(path, request.headers.get("Accept"))
+        elif path.startswith("/openapi/") and self.openapi is not None:
+            answer = self.openapi.answer(path, request.query)
+        if answer is None:
+            raise not_found_path()
+        headers = {"Content-Type": answer.content_type, **dict(answer.headers)}
+        return web.Response(body=answer.body, status=answer.status, headers=headers)
+
+    async def _health(self, request: web.Request, path: str) -> web.Response:
+        results = await self.health.run()
+        base, _, single = path.strip("/").partition("/")
+        if single:
+            wanted = [(n, ok) for n, ok in results if n == single]
+            if not wanted:
+                raise not_found_path()
+            results = wanted
+        healthy = all(ok for _, ok in results)
+        if "verbose" in request.query or not healthy:
+            lines = [
+                f"[{'+' if ok else '-'}]{name} {'ok' if ok else 'failed'}" for name, ok in results
+            ]
+            text = "\n".join(lines) + f"\n{base} check {'passed' if healthy else 'failed'}\n"
+        else:
+            text = "ok"
+        return web.Response(text=text, status=200 if healthy else 500)
+
+
+def not_found_path() -> errors.APIError:
+    return errors.APIError(404, "NotFound", "the server could not find the requested resource")
+
+
+def version_info() -> dict[str, Any]:
+    import platform
+
+    return {
+        "major": KUBERNETES_MAJOR,
+        "minor": KUBERNETES_MINOR,
+        "gitVersion": KUBERNETES_GIT_VERSION,
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": f"python{platform.python_version()}",
+        "compiler": "cpython",
+        "platform": f"linux/{platform.machine().replace('x86_64', 'amd64')}",
+    }
+
+
+def json_response(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=jsonc.dumps(doc), status=status, headers={"Content-Type": "application/json"}
+    )

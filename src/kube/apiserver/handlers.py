@@ -1,0 +1,436 @@
+"""REST handlers: one coroutine per Kubernetes verb, over the generic store.
+
+The dispatcher (`app.py`) has already authenticated and authorized the request and parsed
+its `RequestInfo`; the handlers here read query parameters and bodies, call the
+`ObjectStore`, and write the response in the negotiated format. Every failure is an
+`APIError`, turned into a `Status` by the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from kube.api import errors, patch
+from kube.api.meta import Object, api_version, list_object, metadata
+from kube.apiserver import negotiation, tables
+from kube.apiserver.requestinfo import RequestInfo
+from kube.apiserver.selection import Selection
+from kube.apiserver.store import Change, ObjectStore
+from kube.codec import jsonc
+
+WATCH_DEFAULT_TIMEOUT = 1800  # seconds; upstream picks 30-60 min at random
+BOOKMARK_INTERVAL = 60.0
+
+
+def _query(request: web.Request, name: str) -> str:
+    return request.query.get(name, "")
+
+
+def _bool(request: web.Request, name: str) -> bool:
+    return _query(request, name).lower() in ("1", "true")
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(
+                f'dryRun: Unsupported value: "{value}": supported values: "All"'
+            )
+    return bool(values)
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > negotiation.MAX_BODY_BYTES:
+        raise errors.too_large(negotiation.MAX_BODY_BYTES)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > negotiation.MAX_BODY_BYTES:
+            raise errors.too_large(negotiation.MAX_BODY_BYTES)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def respond(request: web.Request, obj: Any, status: int = 200) -> web.Response:
+    output = negotiation.choose_output(
+        request.headers.get("Accept", ""), _query(request, "includeObject")
+    )
+    body = obj
+    if (
+        output.as_kind == "Table"
+        and isinstance(obj, dict)
+        and obj.get("kind")
+        not in (
+            "Status",
+            "Table",
+        )
+    ):
+        kind = obj.get("kind", "")
+        body = tables.table(kind, [obj], resource_version=metadata(obj).get("resourceVersion", ""))
+    elif output.as_kind == "PartialObjectMetadata" and isinstance(obj, dict):
+        body = tables.partial_metadata(obj)
+    return web.Response(
+        body=negotiation.encode(output, body),
+        status=status,
+        headers={"Content-Type": output.content_type},
+    )
+
+
+class Handlers:
+    """The verbs of one API server; `stores` maps a resource to its ObjectStore."""
+
+    def __init__(
+        self,
+        lookup: Callable[[RequestInfo], ObjectStore],
+        namespaces: Callable[[], ObjectStore] | None = None,
+    ) -> None:
+        self.lookup = lookup
+        self.namespaces = namespaces
+
+    async def _check_namespace(self, namespace: str) -> None:
+        """Upstream's NamespaceLifecycle: no new objects in missing or terminating namespaces."""
+        if self.namespaces is None or not namespace:
+            return
+        ns = await self.namespaces().get("", namespace)
+        if (ns.get("status") or {}).get("phase") == "Terminating" or ns["metadata"].get(
+            "deletionTimestamp"
+        ):
+            raise errors.APIError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated",
+                {"name": namespace, "kind": "namespaces"},
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        obj = await store.get(info.namespace, info.name)
+        return respond(request, self._with_type(store, obj))
+
+    @staticmethod
+    def _with_type(store: ObjectStore, obj: Object) -> Object:
+        r = store.resource
+        obj["apiVersion"] = api_version(r.group, r.version)
+        obj["kind"] = r.kind
+        return obj
+
+    @staticmethod
+    def _selection(request: web.Request, store: ObjectStore) -> Selection:
+        return Selection.parse(
+            store.resource.kind, _query(request, "labelSelector"), _query(request, "fieldSelector")
+        )
+
+    async def list(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        selection = self._selection(request, store)
+        limit_text = _query(request, "limit")
+        try:
+            limit = int(limit_text) if limit_text else 0
+        except ValueError:
+            raise errors.bad_request(f"invalid limit: {limit_text!r}") from None
+        page = await store.list(
+            info.namespace or None,
+            limit=max(0, limit),
+            continue_token=_query(request, "continue"),
+            resource_version=_query(request, "resourceVersion"),
+            resource_version_match=_query(request, "resourceVersionMatch"),
+            select=None if selection.everything else selection.filter,
+        )
+        r = store.resource
+        output = negotiation.choose_output(
+            request.headers.get("Accept", ""), _query(request, "includeObject")
+        )
+        rv = str(page.resource_version)
+        if output.as_kind == "Table":
+            body: Object = tables.table(
+                r.kind,
+                [self._with_type(store, o) for o in page.items],
+                resource_version=rv,
+                continue_token=page.continue_token,
+                remaining=page.remaining,
+                include_object=output.include_object,
+            )
+        elif output.as_kind == "PartialObjectMetadataList":
+            body = list_object(
+                "meta.k8s.io/v1",
+                "PartialObjectMetadataList",
+                [tables.partial_metadata(o) for o in page.items],
+                rv,
+                **{"continue": page.continue_token, "remainingItemCount": page.remaining},
+            )
+        else:
+            for obj in page.items:
+                obj.pop("apiVersion", None)
+                obj.pop("kind", None)
+            body = list_object(
+                api_version(r.group, r.version),
+                f"{r.kind}List",
+                page.items,
+                rv,
+                **{"continue": page.continue_token, "remainingItemCount": page.remaining},
+            )
+        return web.Response(
+            body=negotiation.encode(output, body),
+            headers={"Content-Type": output.content_type},
+        )
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def _object_body(self, request: web.Request, store: ObjectStore) -> Object:
+        obj = negotiation.decode_body(
+            request.headers.get("Content-Type", ""), await read_body(request)
+        )
+        r = store.resource
+        want_version = api_version(r.group, r.version)
+        got_version, got_kind = obj.get("apiVersion"), obj.get("kind")
+        if (got_version and got_version != want_version) or (got_kind and got_kind != r.kind):
+            if got_version and got_version != want_version:
+                raise errors.bad_request(
+                    f"the API version in the data ({got_version}) does not match the expected "
+                    f"API version ({want_version})"
+                )
+            raise errors.bad_request(
+                f"the kind in the data ({got_kind}) does not match the expected kind ({r.kind})"
+            )
+        obj["apiVersion"], obj["kind"] = want_version, r.kind
+        return obj
+
+    async def create(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        obj = await self._object_body(request, store)
+        if store.resource.namespaced:
+            await self._check_namespace(info.namespace)
+        created = await store.create(info.namespace, obj, dry_run=_dry_run(request))
+        return respond(request, self._with_type(store, created), 201)
+
+    async def update(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        obj = await self._object_body(request, store)
+        updated = await store.update(
+            info.namespace,
+            info.name,
+            obj,
+            subresource=info.subresource,
+            dry_run=_dry_run(request),
+        )
+        return respond(request, self._with_type(store, updated))
+
+    async def patch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        body = await read_body(request)
+        try:
+            document: Any = jsonc.loads(body) if content_type != negotiation.APPLY_PATCH else None
+        except jsonc.DecodeError as err:
+            raise errors.bad_request(str(err)) from err
+        if content_type == negotiation.JSON_PATCH:
+
+            def change(old: Object) -> Object:
+                return patch.json_patch(old, document)  # type: ignore[no-any-return]
+        elif content_type in (negotiation.MERGE_PATCH, negotiation.STRATEGIC_PATCH):
+            if not isinstance(document, dict):
+                raise errors.bad_request("a merge patch must be a JSON object")
+
+            def change(old: Object) -> Object:
+                return patch.merge_patch(old, document)  # type: ignore[no-any-return]
+        else:
+            raise errors.unsupported_media_type(content_type or "(none)")
+
+        def checked(old: Object) -> Object:
+            try:
+                new = change(old)
+            except patch.PatchError as err:
+                raise errors.APIError(422, "Invalid", str(err)) from err
+            if not isinstance(new, dict):
+                raise errors.bad_request("the patch does not produce an object")
+            return new
+
+        updated = await store.mutate(
+            info.namespace,
+            info.name,
+            checked,
+            subresource=info.subresource,
+            dry_run=_dry_run(request),
+        )
+        return respond(request, self._with_type(store, updated))
+
+    async def delete(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        options: dict[str, Any] = {}
+        body = await read_body(request)
+        if body.strip():
+            options = negotiation.decode_body(request.headers.get("Content-Type", ""), body)
+        policy = _query(request, "propagationPolicy") or str(options.get("propagationPolicy") or "")
+        if options.get("orphanDependents") is True or _bool(request, "orphanDependents"):
+            policy = policy or "Orphan"
+        pre = options.get("preconditions") or {}
+        obj, _gone = await store.delete(
+            info.namespace,
+            info.name,
+            propagation_policy=policy,
+            precondition_uid=str(pre.get("uid") or ""),
+            precondition_rv=str(pre.get("resourceVersion") or ""),
+            dry_run=_dry_run(request) or options.get("dryRun") == ["All"],
+        )
+        return respond(request, self._with_type(store, obj))
+
+    async def deletecollection(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        selection = self._selection(request, store)
+        page = await store.list(info.namespace or None, select=selection.filter)
+        dry_run = _dry_run(request)
+        for obj in page.items:
+            meta = obj["metadata"]
+            try:
+                await store.delete(str(meta.get("namespace") or ""), meta["name"], dry_run=dry_run)
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+        r = store.resource
+        body = list_object(
+            api_version(r.group, r.version), f"{r.kind}List", [], str(page.resource_version)
+        )
+        return respond(request, body)
+
+    # -- watch ----------------------------------------------------------------------------
+
+    async def watch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        store = self.lookup(info)
+        selection = self._selection(request, store)
+        output = negotiation.choose_output(
+            request.headers.get("Accept", ""), _query(request, "includeObject")
+        )
+        rv_text = _query(request, "resourceVersion")
+        send_initial = _bool(request, "sendInitialEvents")
+        bookmarks = _bool(request, "allowWatchBookmarks")
+        if send_initial and _query(request, "resourceVersionMatch") != "NotOlderThan":
+            raise errors.APIError(
+                422,
+                "Invalid",
+                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless "
+                "resourceVersionMatch is set to NotOlderThan",
+            )
+        timeout_text = _query(request, "timeoutSeconds")
+        timeout = float(timeout_text) if timeout_text.isdigit() else WATCH_DEFAULT_TIMEOUT
+        r = store.resource
+
+        def frame(kind: str, obj: Object) -> bytes:
+            obj = self._with_type(store, obj)
+            if output.as_kind == "Table" and kind != "BOOKMARK":
+                obj = tables.table(
+                    r.kind,
+                    [obj],
+                    resource_version=metadata(obj).get("resourceVersion", ""),
+                    include_object=output.include_object,
+                )
+            elif output.as_kind.startswith("PartialObjectMetadata"):
+                obj = tables.partial_metadata(obj)
+            return (
+                negotiation.encode(
+                    negotiation.Output(negotiation.JSON), {"type": kind, "object": obj}
+                )
+                + b"\n"
+            )
+
+        initial: list[Object] = []
+        if send_initial or rv_text in ("", "0"):
+            page = await store.list(info.namespace or None, select=selection.filter)
+            since = page.resource_version
+            if send_initial or rv_text == "0":
+                initial = page.items
+            if not send_initial and rv_text == "":
+                initial = []
+        else:
+            since = ObjectStore._parse_rv(rv_text)
+
+        response = web.StreamResponse(headers={"Content-Type": output.content_type})
+        response.enable_chunked_encoding()
+        changes = store.watch(info.namespace or None, since)
+        first: asyncio.Task[Change] | None = None
+        try:
+            # Fail early with 410 before the stream starts, when the revision is compacted.
+            first = asyncio.ensure_future(anext(changes))
+            await asyncio.sleep(0)
+            if first.done() and first.exception() is not None:
+                exc = first.exception()
+                if isinstance(exc, StopAsyncIteration):
+                    first = None
+                elif exc is not None:
+                    raise exc
+            await response.prepare(request)
+            for obj in initial:
+                await response.write(frame("ADDED", obj))
+            if send_initial:
+                marker = {
+                    "metadata": {
+                        "resourceVersion": str(since),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    }
+                }
+                await response.write(frame("BOOKMARK", marker))
+            await self._stream(response, changes, first, selection, frame, timeout, bookmarks)
+        except errors.APIError as err:
+            if not response.prepared:
+                raise
+            await response.write(jsonc.dumps({"type": "ERROR", "object": err.status()}) + b"\n")
+        finally:
+            if first is not None and not first.done():
+                first.cancel()
+            await changes.aclose()
+        return response
+
+    async def _stream(
+        self,
+        response: web.StreamResponse,
+        changes: Any,
+        first: asyncio.Task[Change] | None,
+        selection: Selection,
+        frame: Callable[[str, Object], bytes],
+        seconds: float,
+        bookmarks: bool,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        pending = first
+        last_rv = ""
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(changes))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            done, _ = await asyncio.wait({pending}, timeout=min(remaining, BOOKMARK_INTERVAL))
+            if not done:
+                if bookmarks and last_rv:
+                    await response.write(
+                        frame("BOOKMARK", {"metadata": {"resourceVersion": last_rv}})
+                    )
+                continue
+            task, pending = pending, None
+            try:
+                change = task.result()
+            except StopAsyncIteration:
+                return
+            last_rv = str(change.revision)
+            if selection.everything:
+                await response.write(frame(change.type, change.object))
+                continue
+            now_in = change.type != "DELETED" and selection.matches(change.object)
+            was_in = change.previous is not None and selection.matches(change.previous)
+            if change.type == "DELETED":
+                if was_in or selection.matches(change.object):
+                    await response.write(frame("DELETED", change.object))
+            elif now_in and (was_in or change.type == "ADDED"):
+                await response.write(frame(change.type, change.object))
+            elif now_in:
+                await response.write(frame("ADDED", change.object))
+            elif was_in:
+                await response.write(frame("DELETED", change.object))

@@ -1,0 +1,111 @@
+"""Content negotiation: which format a request body is in and which one the client accepts.
+
+Requests: JSON (also when no Content-Type is sent, as the Python client does), YAML, and the
+patch media types. Responses: JSON, YAML, or a transformation of the object asked for by
+media-type parameters: `as=Table;g=meta.k8s.io;v=v1` (kubectl get) and
+`as=PartialObjectMetadata[List]` (metadata-only informers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kube.api import errors
+from kube.codec import jsonc, yamlc
+
+JSON = "application/json"
+YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+APPLY_PATCH_CBOR = "application/apply-patch+cbor"
+
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MediaType:
+    type: str
+    params: dict[str, str]
+
+    @property
+    def as_kind(self) -> str:
+        return self.params.get("as", "")
+
+
+def parse_media_types(header: str) -> list[MediaType]:
+    """An Accept header into media types, in the client's order (q-values are not used)."""
+    out = []
+    for part in header.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        if not pieces[0]:
+            continue
+        params = {}
+        for piece in pieces[1:]:
+            if "=" in piece:
+                k, v = piece.split("=", 1)
+                params[k.strip()] = v.strip()
+        out.append(MediaType(pieces[0].lower(), params))
+    return out
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the response should be: its format and the transformation (`as`)."""
+
+    format: str  # JSON or YAML
+    as_kind: str = ""  # "", "Table", "PartialObjectMetadata", "PartialObjectMetadataList"
+    include_object: str = "Metadata"
+
+    @property
+    def content_type(self) -> str:
+        if self.as_kind:
+            return f"{self.format};as={self.as_kind};v=v1;g=meta.k8s.io"
+        return self.format
+
+
+def choose_output(accept: str, include_object: str = "") -> Output:
+    """The first acceptable entry of the Accept header (JSON when absent)."""
+    if not accept:
+        return Output(JSON)
+    for media in parse_media_types(accept):
+        if media.type in ("application/json", "*/*", "application/*"):
+            fmt = JSON
+        elif media.type == YAML:
+            fmt = YAML
+        else:
+            continue
+        as_kind = media.as_kind
+        if as_kind:
+            group, version = media.params.get("g", ""), media.params.get("v", "")
+            if (
+                as_kind not in ("Table", "PartialObjectMetadata", "PartialObjectMetadataList")
+                or group != "meta.k8s.io"
+                or version not in ("v1", "v1beta1")
+            ):
+                continue
+        return Output(fmt, as_kind, include_object or "Metadata")
+    raise errors.not_acceptable("application/json, application/yaml")
+
+
+def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
+    """A request body in JSON (the default) or YAML into an object dict."""
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        if media in ("", JSON, MERGE_PATCH, STRATEGIC_PATCH, "*/*"):
+            return jsonc.loads_object(body)
+        if media in (YAML, "application/x-yaml", "text/yaml", APPLY_PATCH):
+            return yamlc.loads_object(body)
+    except jsonc.DecodeError as err:
+        raise errors.bad_request(str(err)) from err
+    raise errors.unsupported_media_type(content_type)
+
+
+def encode(output: Output, obj: Any) -> bytes:
+    if output.format == YAML:
+        return yamlc.dumps(obj)
+    return jsonc.dumps(obj)

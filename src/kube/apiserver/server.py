@@ -1,0 +1,152 @@
+"""Starting the API server: certificates, stores, bootstrap objects, and the HTTPS listener.
+
+`run(backend, options, ready)` is the API server's row in `kube server`'s component table:
+it makes (or reuses) the cluster's PKI under `<data-dir>/tls`, builds one `ObjectStore` per
+stored resource of the registry, creates the objects every cluster starts with, listens on
+HTTPS, writes `<data-dir>/admin.kubeconfig`, and then sets `ready`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from kube.api import errors
+from kube.api.registry import Registry
+from kube.api.resources import REGISTRY
+from kube.apiserver.app import APIServer, Authentication, HealthChecks, not_found_path
+from kube.apiserver.bootstrap import bootstrap
+from kube.apiserver.discovery import DiscoveryDocuments
+from kube.apiserver.openapi import OpenAPIDocuments
+from kube.apiserver.requestinfo import RequestInfo
+from kube.apiserver.store import ObjectStore
+from kube.apiserver.strategies import strategy_for
+from kube.auth.authn import StaticTokenFile
+from kube.auth.certs import default_hosts, ensure_pki
+from kube.auth.kubeconfig import write_admin_kubeconfig
+from kube.auth.tls import server_ssl_context
+from kube.storage.backend import Backend
+
+log = logging.getLogger("kube.apiserver")
+
+
+@dataclass
+class APIServerOptions:
+    data_dir: Path
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    token_auth_file: Path | None = None
+    service_cluster_ip_range: str = "10.43.0.0/16"
+    extra_sans: list[str] = field(default_factory=list)
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        return str(next(ipaddress.ip_network(self.service_cluster_ip_range).hosts()))
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.data_dir / "admin.kubeconfig"
+
+
+class Stores:
+    """The `ObjectStore` of every stored resource, found from a request's `RequestInfo`."""
+
+    def __init__(self, backend: Backend, registry: Registry) -> None:
+        self.registry = registry
+        self.by_gvr: dict[tuple[str, str, str], ObjectStore] = {}
+        for row in registry:
+            if row.stored:
+                strategy = strategy_for(row.kind, has_status=row.subresource("status") is not None)
+                self.by_gvr[(row.group, row.version, row.plural)] = ObjectStore(
+                    backend, row, strategy
+                )
+
+    def __call__(self, info: RequestInfo) -> ObjectStore:
+        row = self.registry.get(info.group, info.version, info.resource)
+        if row is None:
+            raise not_found_path()
+        verb = info.verb
+        if info.subresource:
+            sub = row.subresource(info.subresource)
+            if sub is None:
+                raise not_found_path()
+            allowed = sub.verbs
+            if info.subresource != "status" or verb not in allowed:
+                raise errors.method_not_supported(row.group, f"{row.plural}/{sub.name}", verb)
+        else:
+            allowed = row.verbs
+        if verb not in allowed:
+            raise errors.method_not_supported(row.group, row.plural, verb)
+        if info.namespace and not row.namespaced:
+            raise not_found_path()
+        store = self.by_gvr.get((row.group, row.version, row.plural))
+        if store is None:
+            raise errors.method_not_supported(row.group, row.plural, verb)
+        return store
+
+    def for_resource(self, group: str, version: str, plural: str) -> ObjectStore:
+        return self.by_gvr[(group, version, plural)]
+
+
+async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event) -> None:
+    """Serve until cancelled; `ready` is set once the listener accepts requests."""
+    hosts = [*default_hosts(options.kubernetes_service_ip), *options.extra_sans]
+    pki = await asyncio.to_thread(ensure_pki, options.data_dir / "tls", hosts=hosts)
+    stores = Stores(backend, REGISTRY)
+    await bootstrap(stores, options.kubernetes_service_ip, options.secure_port)
+
+    openapi = OpenAPIDocuments(REGISTRY)
+    await asyncio.to_thread(openapi.index)  # build the documents off the event loop, once
+    health = HealthChecks({"etcd": _storage_check(backend), "poststarthook/bootstrap-objects": _ok})
+    token_file = StaticTokenFile(options.token_auth_file) if options.token_auth_file else None
+    server = APIServer(
+        stores,
+        discovery=DiscoveryDocuments(REGISTRY, f"{options.bind_address}:{options.secure_port}"),
+        openapi=openapi,
+        authentication=Authentication(token_file=token_file),
+        health=health,
+        namespaces=lambda: stores.for_resource("", "v1", "namespaces"),
+    )
+    ssl_context = server_ssl_context(
+        pki.serving_cert_path, pki.serving_key_path, client_ca_file=pki.ca_cert_path
+    )
+    runner = web.AppRunner(server.application(), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner, options.bind_address, options.secure_port, ssl_context=ssl_context
+        )
+        await site.start()
+        port = _bound_port(site, options.secure_port)
+        await asyncio.to_thread(write_admin_kubeconfig, options.kubeconfig_path, pki, port=port)
+        log.info("serving on https://%s:%d", options.bind_address, port)
+        options.secure_port = port
+        ready.set()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(site: web.TCPSite, wanted: int) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here; the port matters for :0
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        return int(sock.getsockname()[1])
+    return wanted
+
+
+async def _ok() -> bool:
+    return True
+
+
+def _storage_check(backend: Backend):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        await asyncio.wait_for(backend.current_revision(), 2.0)
+        return True
+
+    return check

@@ -1,0 +1,113 @@
+"""The official `kubernetes` Python client against `kube server`: typed, dynamic, watch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client, config, dynamic, watch
+from kubernetes.client.rest import ApiException
+
+from tests.e2e.conftest import Cluster
+
+
+@pytest.fixture(scope="module")
+def api(cluster: Cluster) -> Iterator[client.ApiClient]:
+    with client.ApiClient(
+        config.new_client_from_config(str(cluster.kubeconfig)).configuration
+    ) as c:
+        yield c
+
+
+def test_typed_api_crud(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py-typed")))
+    cm = core.create_namespaced_config_map(
+        "py-typed",
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cfg"), data={"k": "v"}),
+    )
+    assert cm.metadata.uid
+    assert cm.metadata.resource_version
+    got = core.read_namespaced_config_map("cfg", "py-typed")
+    assert got.data == {"k": "v"}
+
+    got.data["k"] = "w"
+    updated = core.replace_namespaced_config_map("cfg", "py-typed", got)
+    assert int(updated.metadata.resource_version) > int(cm.metadata.resource_version)
+
+    # A stale resourceVersion is a 409 Conflict.
+    got.data["k"] = "stale"
+    with pytest.raises(ApiException) as conflict:
+        core.replace_namespaced_config_map("cfg", "py-typed", got)
+    assert conflict.value.status == 409
+
+    names = [c.metadata.name for c in core.list_namespaced_config_map("py-typed").items]
+    assert names == ["cfg"]
+    core.delete_namespaced_config_map("cfg", "py-typed")
+    with pytest.raises(ApiException) as missing:
+        core.read_namespaced_config_map("cfg", "py-typed")
+    assert missing.value.status == 404
+
+
+def test_list_pages_with_continue(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py-pages")))
+    for i in range(7):
+        core.create_namespaced_config_map(
+            "py-pages", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"cm-{i}"))
+        )
+    first = core.list_namespaced_config_map("py-pages", limit=3)
+    assert len(first.items) == 3
+    assert first.metadata._continue
+    assert first.metadata.remaining_item_count == 4
+    names = [c.metadata.name for c in first.items]
+    token = first.metadata._continue
+    while token:
+        page = core.list_namespaced_config_map("py-pages", limit=3, _continue=token)
+        names += [c.metadata.name for c in page.items]
+        token = page.metadata._continue
+    assert names == [f"cm-{i}" for i in range(7)]
+
+
+def test_dynamic_client_and_watch(api: client.ApiClient) -> None:
+    dyn = dynamic.DynamicClient(api)
+    leases = dyn.resources.get(api_version="coordination.k8s.io/v1", kind="Lease")
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py-watch")))
+    start = core.list_namespaced_config_map("py-watch").metadata.resource_version
+
+    seen: list[tuple[str, str]] = []
+    w = watch.Watch()
+
+    def consume() -> None:
+        for event in w.stream(
+            core.list_namespaced_config_map,
+            "py-watch",
+            resource_version=start,
+            timeout_seconds=20,
+        ):
+            seen.append((event["type"], event["object"].metadata.name))
+            if len(seen) == 3:
+                w.stop()
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="watched"), data={"a": "1"})
+    core.create_namespaced_config_map("py-watch", body)
+    core.patch_namespaced_config_map("watched", "py-watch", {"data": {"a": "2"}})
+    core.delete_namespaced_config_map("watched", "py-watch")
+    thread.join(30)
+    assert seen == [("ADDED", "watched"), ("MODIFIED", "watched"), ("DELETED", "watched")]
+
+    lease = leases.create(
+        body={
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "holder"},
+            "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15},
+        },
+        namespace="py-watch",
+    )
+    assert lease.spec.holderIdentity == "me"
+    assert [item.metadata.name for item in leases.get(namespace="py-watch").items] == ["holder"]
