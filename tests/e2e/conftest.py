@@ -49,14 +49,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         text=True,
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            pytest.fail(f"kube server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        if "kube server is up" in line:
-            break
     try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                log.flush()
+                tail = (data_dir / "server.log").read_text()[-2000:]
+                pytest.fail(f"kube server exited: {tail}")
+            if "kube server is up" in line:
+                break
         yield Cluster(data_dir, data_dir / "admin.kubeconfig", proc)
     finally:
         proc.send_signal(signal.SIGTERM)

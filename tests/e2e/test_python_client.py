@@ -111,3 +111,20 @@ def test_dynamic_client_and_watch(api: client.ApiClient) -> None:
     )
     assert lease.spec.holderIdentity == "me"
     assert [item.metadata.name for item in leases.get(namespace="py-watch").items] == ["holder"]
+
+
+def test_self_subject_access_review_answers(api: client.ApiClient) -> None:
+    authz = client.AuthorizationV1Api(api)
+    review = authz.create_self_subject_access_review(
+        client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    verb="create", resource="pods", namespace="default"
+                )
+            )
+        )
+    )
+    assert review.status.allowed is True
+    who = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
+    assert who.status.user_info.username == "kubernetes-admin"
+    assert "system:masters" in who.status.user_info.groups

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from kube.api import errors
-from kube.apiserver import handlers, metrics
+from kube.api.registry import Registry
+from kube.apiserver import handlers, metrics, negotiation, reviews
 from kube.apiserver.discovery import Answer, DiscoveryDocuments
 from kube.apiserver.requestinfo import RequestInfo, parse
 from kube.apiserver.store import ObjectStore
@@ -106,6 +107,7 @@ class APIServer:
         self,
         lookup: Lookup,
         *,
+        registry: Registry,
         discovery: DiscoveryDocuments,
         openapi: OpenAPIDocuments | None = None,
         authentication: Authentication,
@@ -114,6 +116,7 @@ class APIServer:
         namespaces: Callable[[], ObjectStore] | None = None,
     ) -> None:
         self.lookup = lookup
+        self.registry = registry
         self.discovery = discovery
         self.openapi = openapi
         self.authentication = authentication
@@ -121,6 +124,10 @@ class APIServer:
         self.health = health or HealthChecks()
         self.handlers = handlers.Handlers(lookup, namespaces)
         self.metrics = metrics.RequestMetrics()
+
+    def _authenticate_token(self, token: str) -> UserInfo | None:
+        token_file = self.authentication.token_file
+        return token_file.authenticate_token(token) if token_file is not None else None
 
     def application(self) -> web.Application:
         app = web.Application(
@@ -176,6 +183,18 @@ class APIServer:
         return await self._non_resource(request)
 
     async def _resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        row = self.registry.get(info.group, info.version, info.resource)
+        if row is not None and not row.stored and not info.subresource:
+            if info.verb != "create":
+                raise errors.method_not_supported(row.group, row.plural, info.verb)
+            body = negotiation.decode_body(
+                request.headers.get("Content-Type", ""), await handlers.read_body(request)
+            )
+            answer = reviews.review(
+                info, body, request[USER_KEY], self.authorizer, self._authenticate_token
+            )
+            answer["apiVersion"], answer["kind"] = row.api_version, row.kind
+            return handlers.respond(request, answer, 201)
         handler: Callable[[web.Request, RequestInfo], Awaitable[web.StreamResponse]] | None = {
             "get": self.handlers.get,
             "list": self.handlers.list,

@@ -9,7 +9,7 @@ its `RequestInfo`; the handlers here read query parameters and bodies, call the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -79,6 +79,41 @@ def respond(request: web.Request, obj: Any, status: int = 200) -> web.Response:
         status=status,
         headers={"Content-Type": output.content_type},
     )
+
+
+class _Cursor:
+    """Reads a change stream with timeouts, keeping at most one read in flight.
+
+    A timed-out read stays pending and is picked up by the next call, so no change is lost;
+    `close()` cancels it before closing the stream (an async generator cannot be closed while
+    a read is running).
+    """
+
+    _END = object()
+
+    def __init__(self, changes: AsyncGenerator[Change, None]) -> None:
+        self.changes = changes
+        self.pending: asyncio.Future[Change] | None = None
+
+    async def next(self, seconds: float) -> Change | object | None:
+        """The next change, None on timeout, or `_Cursor._END` when the stream ended."""
+        if self.pending is None:
+            self.pending = asyncio.ensure_future(anext(self.changes))
+        done, _ = await asyncio.wait({self.pending}, timeout=seconds)
+        if not done:
+            return None
+        task, self.pending = self.pending, None
+        try:
+            return task.result()
+        except StopAsyncIteration:
+            return self._END
+
+    async def close(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+            await asyncio.gather(self.pending, return_exceptions=True)
+            self.pending = None
+        await self.changes.aclose()
 
 
 class Handlers:
@@ -353,18 +388,10 @@ class Handlers:
 
         response = web.StreamResponse(headers={"Content-Type": output.content_type})
         response.enable_chunked_encoding()
-        changes = store.watch(info.namespace or None, since)
-        first: asyncio.Task[Change] | None = None
+        cursor = _Cursor(store.watch(info.namespace or None, since))
         try:
-            # Fail early with 410 before the stream starts, when the revision is compacted.
-            first = asyncio.ensure_future(anext(changes))
-            await asyncio.sleep(0)
-            if first.done() and first.exception() is not None:
-                exc = first.exception()
-                if isinstance(exc, StopAsyncIteration):
-                    first = None
-                elif exc is not None:
-                    raise exc
+            # A compacted revision fails here, before the stream starts: a plain 410 Gone.
+            first = await cursor.next(0.05)
             await response.prepare(request)
             for obj in initial:
                 await response.write(frame("ADDED", obj))
@@ -376,22 +403,20 @@ class Handlers:
                     }
                 }
                 await response.write(frame("BOOKMARK", marker))
-            await self._stream(response, changes, first, selection, frame, timeout, bookmarks)
+            await self._stream(response, cursor, first, selection, frame, timeout, bookmarks)
         except errors.APIError as err:
             if not response.prepared:
                 raise
             await response.write(jsonc.dumps({"type": "ERROR", "object": err.status()}) + b"\n")
         finally:
-            if first is not None and not first.done():
-                first.cancel()
-            await changes.aclose()
+            await cursor.close()
         return response
 
     async def _stream(
         self,
         response: web.StreamResponse,
-        changes: Any,
-        first: asyncio.Task[Change] | None,
+        cursor: _Cursor,
+        first: Change | object | None,
         selection: Selection,
         frame: Callable[[str, Object], bytes],
         seconds: float,
@@ -399,38 +424,44 @@ class Handlers:
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        pending = first
         last_rv = ""
+        item = first
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(changes))
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if item is _Cursor._END:
                 return
-            done, _ = await asyncio.wait({pending}, timeout=min(remaining, BOOKMARK_INTERVAL))
-            if not done:
+            if item is None:
                 if bookmarks and last_rv:
                     await response.write(
                         frame("BOOKMARK", {"metadata": {"resourceVersion": last_rv}})
                     )
-                continue
-            task, pending = pending, None
-            try:
-                change = task.result()
-            except StopAsyncIteration:
+            else:
+                assert isinstance(item, Change)
+                last_rv = str(item.revision)
+                await self._send(response, item, selection, frame)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 return
-            last_rv = str(change.revision)
-            if selection.everything:
-                await response.write(frame(change.type, change.object))
-                continue
-            now_in = change.type != "DELETED" and selection.matches(change.object)
-            was_in = change.previous is not None and selection.matches(change.previous)
-            if change.type == "DELETED":
-                if was_in or selection.matches(change.object):
-                    await response.write(frame("DELETED", change.object))
-            elif now_in and (was_in or change.type == "ADDED"):
-                await response.write(frame(change.type, change.object))
-            elif now_in:
-                await response.write(frame("ADDED", change.object))
-            elif was_in:
+            item = await cursor.next(min(remaining, BOOKMARK_INTERVAL))
+
+    @staticmethod
+    async def _send(
+        response: web.StreamResponse,
+        change: Change,
+        selection: Selection,
+        frame: Callable[[str, Object], bytes],
+    ) -> None:
+        """One change, as the watcher of `selection` sees it (moves in and out included)."""
+        if selection.everything:
+            await response.write(frame(change.type, change.object))
+            return
+        now_in = change.type != "DELETED" and selection.matches(change.object)
+        was_in = change.previous is not None and selection.matches(change.previous)
+        if change.type == "DELETED":
+            if was_in or selection.matches(change.object):
                 await response.write(frame("DELETED", change.object))
+        elif now_in and (was_in or change.type == "ADDED"):
+            await response.write(frame(change.type, change.object))
+        elif now_in:
+            await response.write(frame("ADDED", change.object))
+        elif was_in:
+            await response.write(frame("DELETED", change.object))

@@ -106,6 +106,7 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
     token_file = StaticTokenFile(options.token_auth_file) if options.token_auth_file else None
     server = APIServer(
         stores,
+        registry=REGISTRY,
         discovery=DiscoveryDocuments(REGISTRY, f"{options.bind_address}:{options.secure_port}"),
         openapi=openapi,
         authentication=Authentication(token_file=token_file),

@@ -70,6 +70,8 @@ class Strategy:
     """Per-kind hooks; the default keeps every kind's shared rules only."""
 
     has_status: bool = True
+    # Whether `metadata.generation` is kept (kinds with a spec that controllers observe).
+    tracks_generation: bool = True
     # Called on the new object before it is validated and written.
     prepare_create: Callable[[Object], None] | None = None
     prepare_update: Callable[[Object, Object], None] | None = None
@@ -201,7 +203,10 @@ class ObjectStore:
             meta.pop(name, None)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
-        meta["generation"] = 1
+        if self.strategy.tracks_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
         if self.strategy.has_status and "status" in obj:
             obj["status"] = {}
         if self.strategy.prepare_create is not None:
@@ -375,9 +380,12 @@ class ObjectStore:
             meta["name"] = old_meta["name"]
             if self.resource.namespaced:
                 meta["namespace"] = old_meta.get("namespace", namespace)
-            meta["generation"] = old_meta.get("generation", 1)
-            if self._spec_of(new) != self._spec_of(old):
-                meta["generation"] = int(meta["generation"]) + 1
+            if self.strategy.tracks_generation:
+                meta["generation"] = old_meta.get("generation", 1)
+                if self._spec_of(new) != self._spec_of(old):
+                    meta["generation"] = int(meta["generation"]) + 1
+            else:
+                meta.pop("generation", None)
         if self.strategy.prepare_update is not None:
             self.strategy.prepare_update(new, old)
         self._validate(new, old)

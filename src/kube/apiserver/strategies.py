@@ -28,6 +28,16 @@ SUBDOMAIN_MESSAGE = (
     "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 
+# Kinds with a status subresource whose objects upstream gives no `metadata.generation`.
+NO_GENERATION = {
+    "Namespace",
+    "Node",
+    "Service",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "ResourceQuota",
+}
+
 # Kinds whose names must be DNS labels (upstream: ValidateNamespaceName, ValidateServiceName...).
 LABEL_NAMED = {"Namespace", "Service", "ReplicationController"}
 
@@ -109,6 +119,7 @@ def strategy_for(kind: str, has_status: bool) -> Strategy:
     }.get(kind)
     return Strategy(
         has_status=has_status,
+        tracks_generation=has_status and kind not in NO_GENERATION,
         prepare_create=prepare_create,
         prepare_update=prepare_update,
         validate=validate,
