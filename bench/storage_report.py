@@ -57,10 +57,14 @@ async def run_all() -> dict[str, dict[str, Any]]:
     return out
 
 
+def duration(ms: float) -> str:
+    return f"{ms * 1000:.0f} µs" if ms < 1 else f"{ms:.1f} ms"
+
+
 def cell(figures: dict[str, float]) -> str:
     if "ops_per_s" in figures:
         return f"{figures['ops_per_s']:,.0f}"
-    return f"p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms"
+    return f"p50 {duration(figures['p50_ms'])}, p99 {duration(figures['p99_ms'])}"
 
 
 def main() -> None:

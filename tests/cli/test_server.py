@@ -17,6 +17,7 @@ from tests.support.etcd import EtcdProcess
 
 KUBE = str(Path(sys.executable).parent / "kube")
 UP_LINE = "kube server is up"
+LAST_LINE = "stop with Ctrl-C"  # the end of the announcement
 
 
 def start_server(*args: str) -> subprocess.Popen[str]:
@@ -29,7 +30,7 @@ def start_server(*args: str) -> subprocess.Popen[str]:
 
 
 def wait_until_up(proc: subprocess.Popen[str], timeout: float = 30.0) -> list[str]:
-    """Lines printed up to and including the 'is up' announcement."""
+    """Lines printed up to the end of the 'is up' announcement."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     lines: list[str] = []
@@ -39,7 +40,7 @@ def wait_until_up(proc: subprocess.Popen[str], timeout: float = 30.0) -> list[st
             _, err = proc.communicate(timeout=5)
             pytest.fail(f"kube server exited {proc.returncode} before it was up: {err}")
         lines.append(line.rstrip("\n"))
-        if UP_LINE in line:
+        if LAST_LINE in line:
             return lines
     proc.kill()
     pytest.fail(f"kube server not up within {timeout}s; printed {lines}")
@@ -71,10 +72,14 @@ def test_server_on_sqlite_starts_keeps_its_data_dir_and_stops_cleanly(
     tmp_path: Path, server_proc: list[subprocess.Popen[str]]
 ) -> None:
     data = tmp_path / "data"
-    proc = start_server("--data-dir", str(data))
+    proc = start_server("--data-dir", str(data), "--secure-port", "0")
     server_proc.append(proc)
     lines = wait_until_up(proc)
-    assert str(data) in lines[-1]
+    up = next(line for line in lines if UP_LINE in line)
+    assert str(data) in up
+    kubeconfig = data / "admin.kubeconfig"
+    assert any(f"kubeconfig: {kubeconfig}" in line for line in lines)
+    assert kubeconfig.is_file()
     db = data / "db" / "state.db"
     assert db.is_file()
     code, out, _ = stop(proc)
@@ -87,7 +92,14 @@ def test_server_on_sqlite_starts_keeps_its_data_dir_and_stops_cleanly(
 def test_server_on_a_real_etcd(tmp_path: Path, server_proc: list[subprocess.Popen[str]]) -> None:
     with EtcdProcess() as etcd:
         proc = start_server(
-            "--data-dir", str(tmp_path), "--storage", "etcd", "--etcd-servers", etcd.endpoints[0]
+            "--data-dir",
+            str(tmp_path),
+            "--storage",
+            "etcd",
+            "--etcd-servers",
+            etcd.endpoints[0],
+            "--secure-port",
+            "0",
         )
         server_proc.append(proc)
         lines = wait_until_up(proc)
