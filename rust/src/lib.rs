@@ -8,10 +8,14 @@
 use pyo3::prelude::*;
 
 pub mod envelope;
+pub mod proto_schema;
+pub mod protobuf;
 
 #[pymodule]
 fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(envelope::decode_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::encode_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(protobuf::decode_object, m)?)?;
+    m.add_function(wrap_pyfunction!(protobuf::encode_object, m)?)?;
     Ok(())
 }

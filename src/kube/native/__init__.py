@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Literal, TypeVar, cast
 
-from kube.native import envelope, labels
+from kube.native import envelope, labels, protobuf
 from kube.native.labels import FieldRequirement, Operator, Requirement
 
 __all__ = [
@@ -38,8 +38,10 @@ __all__ = [
     "Operator",
     "Requirement",
     "decode_envelope",
+    "decode_object",
     "disabled_kernels",
     "encode_envelope",
+    "encode_object",
     "kernel",
     "kernel_status",
     "match_fields",
@@ -92,11 +94,20 @@ _ENCODE_ENVELOPE: Final = Kernel(
     "encode_envelope", "rust", envelope.encode_envelope, "kube._rust", "encode_envelope"
 )
 
+_DECODE_OBJECT: Final = Kernel(
+    "decode_object", "rust", protobuf.decode_object, "kube._rust", "decode_object"
+)
+_ENCODE_OBJECT: Final = Kernel(
+    "encode_object", "rust", protobuf.encode_object, "kube._rust", "encode_object"
+)
+
 KERNELS: Final[tuple[Kernel[Any], ...]] = (
     _MATCH_LABELS,
     _MATCH_FIELDS,
     _DECODE_ENVELOPE,
     _ENCODE_ENVELOPE,
+    _DECODE_OBJECT,
+    _ENCODE_OBJECT,
 )
 _BY_NAME: Final = {k.name: k for k in KERNELS}
 
@@ -154,3 +165,5 @@ match_labels: Final = _select(_MATCH_LABELS)
 match_fields: Final = _select(_MATCH_FIELDS)
 decode_envelope: Final = _select(_DECODE_ENVELOPE)
 encode_envelope: Final = _select(_ENCODE_ENVELOPE)
+decode_object: Final = _select(_DECODE_OBJECT)
+encode_object: Final = _select(_ENCODE_OBJECT)
