@@ -213,3 +213,34 @@ def test_get_watch_streams_changes(cluster: Cluster) -> None:
     finally:
         watch.terminate()
         watch.communicate(timeout=10)
+
+
+def test_apply_merges_lists_by_key_with_strategic_merge_patch(cluster: Cluster) -> None:
+    ns = make_namespace(cluster, "e2e-smp")
+    two = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  namespace: " + ns + "\n"
+        "spec:\n  selector: {matchLabels: {app: a}}\n"
+        "  template:\n    metadata: {labels: {app: a}}\n"
+        "    spec:\n      containers:\n      - {name: main, image: 'main:1'}\n"
+        "      - {name: side, image: 'side:1'}\n"
+    )
+    cluster.kubectl("apply", "-f", "-", input=two)
+    # Someone else adds an env var to the live object; apply must keep it (merge by name).
+    cluster.kubectl(
+        "patch",
+        "deploy",
+        "app",
+        "-n",
+        ns,
+        "--type",
+        "strategic",
+        "-p",
+        '{"spec":{"template":{"spec":{"containers":[{"name":"main","env":[{"name":"X","value":"1"}]}]}}}}',
+    )
+    one = two.replace("'main:1'", "'main:2'").replace("      - {name: side, image: 'side:1'}\n", "")
+    assert "configured" in cluster.kubectl("apply", "-f", "-", input=one).stdout
+    obj = json.loads(cluster.kubectl("get", "deploy", "app", "-n", ns, "-o", "json").stdout)
+    containers = obj["spec"]["template"]["spec"]["containers"]
+    assert [(c["name"], c["image"]) for c in containers] == [("main", "main:2")]
+    assert containers[0]["env"] == [{"name": "X", "value": "1"}]
+    assert "$setElementOrder" not in json.dumps(obj)

@@ -16,7 +16,9 @@ from aiohttp import web
 
 from kube.api import errors, patch
 from kube.api.meta import Object, api_version, list_object, metadata
+from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_patch
 from kube.apiserver import negotiation, tables
+from kube.apiserver.patchschema import patch_meta
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.selection import Selection
 from kube.apiserver.store import Change, ObjectStore
@@ -270,18 +272,31 @@ class Handlers:
 
             def change(old: Object) -> Object:
                 return patch.json_patch(old, document)  # type: ignore[no-any-return]
-        elif content_type in (negotiation.MERGE_PATCH, negotiation.STRATEGIC_PATCH):
+        elif content_type == negotiation.MERGE_PATCH:
             if not isinstance(document, dict):
                 raise errors.bad_request("a merge patch must be a JSON object")
 
             def change(old: Object) -> Object:
                 return patch.merge_patch(old, document)  # type: ignore[no-any-return]
+        elif content_type == negotiation.STRATEGIC_PATCH:
+            if not isinstance(document, dict):
+                raise errors.bad_request("a strategic merge patch must be a JSON object")
+            r = store.resource
+            meta = patch_meta(r.group, r.version, r.kind)
+
+            def change(old: Object) -> Object:
+                return strategic_merge_patch(old, document, meta)
         else:
             raise errors.unsupported_media_type(content_type or "(none)")
 
         def checked(old: Object) -> Object:
             try:
                 new = change(old)
+            except StrategicMergePatchError as err:
+                # Upstream answers some of these with 500; a bad patch is the client's error.
+                if err.code == 400:
+                    raise errors.bad_request(str(err)) from err
+                raise errors.APIError(422, "Invalid", str(err)) from err
             except patch.PatchError as err:
                 raise errors.APIError(422, "Invalid", str(err)) from err
             if not isinstance(new, dict):
