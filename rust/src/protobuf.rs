@@ -7,18 +7,22 @@
 //! `tools/gen_proto_schema.py`.
 //!
 //! Decoding reads the envelope (`envelope::decode`), then the object's message in one pass over
-//! the bytes, building dicts directly; keys are interned Python strings made once per field.
+//! the bytes, building dicts directly: field numbers index a dense table, keys are interned
+//! Python strings made once per field, and equal short string values within one object share
+//! one str object.
 //!
-//! Encoding walks the dict by the schema (one dict lookup per schema field, in field order) and
-//! writes the message *backwards* into a growable buffer, as gogo-protobuf's generated
-//! marshallers do into a presized one: a nested message is written first and its length and tag
-//! prepended after, so one pass suffices and nothing is moved. Fields, list items and map
-//! entries are therefore visited in reverse; when a value is wrong, the encoder runs again
-//! forwards (`Encoder::forward`) so that the error reported is the first one in field order,
-//! the one the Python reference reports.
+//! Encoding makes one pass over each dict (`PyDict_Next`), finding each key's field by its
+//! cached Python hash in the message's `Layout` (the reference looks each schema field up
+//! instead: the same values, as keys are unique), then writes the message *backwards* into a
+//! growable buffer, as gogo-protobuf's generated marshallers do into a presized one: a nested
+//! message is written first and its length and tag prepended after, so one pass suffices and
+//! nothing is moved. Fields, list items and map entries are therefore visited in reverse; when a
+//! value is wrong, the encoder runs again forwards (`Encoder::forward`) so that the error
+//! reported is the first one in field order, the one the Python reference reports.
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -107,6 +111,131 @@ struct State {
     json_decode_error: Py<PyType>,
     json_encode_error: Py<PyType>,
     sorted: Py<PyAny>,
+    /// Decoding: `numbers[starts[m] + n]` is 1 + the `FIELDS` index of field `n` of message
+    /// `m` (0: none), for `n < limits[m]`.
+    numbers: Vec<u16>,
+    starts: Vec<(usize, u64)>,
+    /// Encoding: how each message finds its fields among a dict's keys.
+    layouts: Vec<Layout>,
+}
+
+/// A message's fields as the encoder finds them in a dict: `flat` lists the `FIELDS` indices of
+/// its own fields, then the fields of each inline (embedded) field's message, flattened the
+/// same way, since JSON holds those in the same object; `blocks[i]` is where own field `i`'s
+/// block starts in `flat` (inline fields only). `table` is an open-addressing hash table of the
+/// keys' Python hashes: (hash, 1 + index into `flat`), 0 for an empty slot.
+struct Layout {
+    flat: Vec<usize>,
+    blocks: Vec<usize>,
+    table: Vec<(isize, u32)>,
+    /// Per slot, the last other str object that matched by content (a strong reference, so
+    /// its address cannot be reused): orjson caches its keys, so the next dict usually holds
+    /// the same object and matches by pointer.
+    seen: Vec<AtomicPtr<ffi::PyObject>>,
+}
+
+fn flatten(message: usize, flat: &mut Vec<usize>, blocks: &mut Vec<usize>) {
+    let range = MESSAGES[message].fields.clone();
+    let start = flat.len();
+    flat.extend(range.clone());
+    let mut own_blocks = vec![0; range.len()];
+    for (i, index) in range.enumerate() {
+        if FIELDS[index].flags & INLINE != 0 {
+            own_blocks[i] = flat.len() - start;
+            flatten(FIELDS[index].message, flat, &mut Vec::new());
+        }
+    }
+    *blocks = own_blocks;
+}
+
+fn layout(py: Python<'_>, keys: &[Py<PyString>], message: usize) -> PyResult<Layout> {
+    let mut flat = Vec::new();
+    let mut blocks = Vec::new();
+    flatten(message, &mut flat, &mut blocks);
+    let size = (flat.len() * 2).next_power_of_two().max(4);
+    let mut table = vec![(0isize, 0u32); size];
+    for (slot, &index) in flat.iter().enumerate() {
+        if FIELDS[index].flags & INLINE != 0 {
+            continue;
+        }
+        let hash = keys[index].bind(py).hash()?;
+        let mut i = hash as usize & (size - 1);
+        while table[i].1 != 0 {
+            i = (i + 1) & (size - 1);
+        }
+        table[i] = (hash, slot as u32 + 1);
+    }
+    let seen = flat
+        .iter()
+        .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+        .collect();
+    Ok(Layout {
+        flat,
+        blocks,
+        table,
+        seen,
+    })
+}
+
+impl Layout {
+    /// The slot of the field named by `key`, a str object, if this message has one.
+    ///
+    /// # Safety
+    /// `key` must point to a live str object.
+    unsafe fn find(&self, keys: &[Py<PyString>], key: *mut ffi::PyObject) -> Option<usize> {
+        let hash = if ffi::PyUnicode_CheckExact(key) != 0
+            && (*key.cast::<ffi::PyASCIIObject>()).hash != -1
+        {
+            (*key.cast::<ffi::PyASCIIObject>()).hash
+        } else {
+            let hash = ffi::PyObject_Hash(key);
+            if hash == -1 {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            hash
+        };
+        let mask = self.table.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let (entry_hash, slot) = self.table[i];
+            if slot == 0 {
+                return None;
+            }
+            if entry_hash == hash {
+                let slot = slot as usize - 1;
+                let index = self.flat[slot];
+                // Relaxed is enough: the GIL orders every access.
+                let seen = self.seen[slot].load(Ordering::Relaxed);
+                if keys[index].as_ptr() == key || seen == key {
+                    return Some(slot);
+                }
+                if str_equals(key, FIELDS[index].name) {
+                    ffi::Py_INCREF(key);
+                    let old = self.seen[slot].swap(key, Ordering::Relaxed);
+                    if !old.is_null() {
+                        ffi::Py_DECREF(old);
+                    }
+                    return Some(slot);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// Whether the str object `key` holds exactly `name`.
+///
+/// # Safety
+/// `key` must point to a live str object.
+unsafe fn str_equals(key: *mut ffi::PyObject, name: &str) -> bool {
+    let mut len: ffi::Py_ssize_t = 0;
+    let data = ffi::PyUnicode_AsUTF8AndSize(key, &mut len);
+    if data.is_null() {
+        ffi::PyErr_Clear();
+        return false;
+    }
+    std::slice::from_raw_parts(data.cast::<u8>(), len as usize) == name.as_bytes()
 }
 
 static STATE: PyOnceLock<State> = PyOnceLock::new();
@@ -114,11 +243,30 @@ static STATE: PyOnceLock<State> = PyOnceLock::new();
 fn state(py: Python<'_>) -> PyResult<&'static State> {
     STATE.get_or_try_init(py, || {
         let orjson = py.import("orjson")?;
+        let keys: Vec<Py<PyString>> = FIELDS
+            .iter()
+            .map(|f| PyString::intern(py, f.name).unbind())
+            .collect();
+        let mut numbers = Vec::new();
+        let mut starts = Vec::with_capacity(MESSAGES.len());
+        for message in MESSAGES.iter() {
+            let fields = &FIELDS[message.fields.clone()];
+            let limit = fields.last().map_or(0, |f| f.number as usize + 1);
+            let start = numbers.len();
+            numbers.resize(start + limit, 0u16);
+            for (i, f) in fields.iter().enumerate() {
+                numbers[start + f.number as usize] = (message.fields.start + i + 1) as u16;
+            }
+            starts.push((start, limit as u64));
+        }
+        let layouts = (0..MESSAGES.len())
+            .map(|m| layout(py, &keys, m))
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(State {
-            keys: FIELDS
-                .iter()
-                .map(|f| PyString::intern(py, f.name).unbind())
-                .collect(),
+            numbers,
+            starts,
+            layouts,
+            keys,
             kind_key: PyString::intern(py, "kind").unbind(),
             api_version_key: PyString::intern(py, "apiVersion").unbind(),
             messages: MESSAGES
@@ -204,13 +352,16 @@ fn unknown_kind(api_version: &str, kind: &str) -> Error {
 }
 
 /// The field numbered `number` of message `message`, as an index into `FIELDS`.
-fn field_by_number(message: usize, number: u64) -> Option<usize> {
-    let range = MESSAGES[message].fields.clone();
-    let fields = &FIELDS[range.clone()];
-    fields
-        .binary_search_by(|f| u64::from(f.number).cmp(&number))
-        .ok()
-        .map(|i| range.start + i)
+#[inline]
+fn field_by_number(state: &State, message: usize, number: u64) -> Option<usize> {
+    let (start, limit) = state.starts[message];
+    if number >= limit {
+        return None;
+    }
+    match state.numbers[start + number as usize] {
+        0 => None,
+        index => Some(index as usize - 1),
+    }
 }
 
 // -- decoding -----------------------------------------------------------------------------------
@@ -230,6 +381,22 @@ struct Decoder<'py, 'a> {
     data: &'a [u8],
     pos: usize,
     end: usize,
+    /// Short strings already made from this input, by a hash of their bytes: one str object
+    /// serves every equal value (enum-like values and names repeat a lot in objects).
+    strings: Vec<Option<(usize, usize, Bound<'py, PyAny>)>>,
+}
+
+/// Strings up to this long are shared within one decoded object.
+const SHARED_STRING_MAX: usize = 32;
+const SHARED_STRING_SLOTS: usize = 256;
+
+#[inline]
+fn bytes_hash(bytes: &[u8]) -> usize {
+    let mut hash: u64 = bytes.len() as u64;
+    for &b in bytes {
+        hash = (hash.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    (hash >> 32) as usize
 }
 
 impl<'py> Decoder<'py, '_> {
@@ -329,6 +496,28 @@ impl<'py> Decoder<'py, '_> {
 
     /// The str of `data[start..end]`, decoded by Python's own strict UTF-8 decoder.
     fn text(
+        &mut self,
+        start: usize,
+        end: usize,
+        name: &str,
+        offset: usize,
+    ) -> Result<Bound<'py, PyAny>, Error> {
+        let bytes = &self.data[start..end];
+        if bytes.len() > SHARED_STRING_MAX || self.strings.is_empty() {
+            return self.new_text(start, end, name, offset);
+        }
+        let slot = bytes_hash(bytes) & (SHARED_STRING_SLOTS - 1);
+        if let Some((s, e, text)) = &self.strings[slot] {
+            if &self.data[*s..*e] == bytes {
+                return Ok(text.clone());
+            }
+        }
+        let text = self.new_text(start, end, name, offset)?;
+        self.strings[slot] = Some((start, end, text.clone()));
+        Ok(text)
+    }
+
+    fn new_text(
         &self,
         start: usize,
         end: usize,
@@ -410,7 +599,7 @@ impl<'py> Decoder<'py, '_> {
         let py = self.py;
         while self.pos < end {
             let (number, wire_type, offset) = self.tag()?;
-            let Some(index) = field_by_number(message, number) else {
+            let Some(index) = field_by_number(self.state, message, number) else {
                 self.skip(number, wire_type, offset)?;
                 continue;
             };
@@ -427,6 +616,7 @@ impl<'py> Decoder<'py, '_> {
                     data: self.data,
                     pos: start,
                     end: stop,
+                    strings: Vec::new(),
                 };
                 while packed.pos < stop {
                     let value = packed.varint()?;
@@ -716,6 +906,7 @@ fn decode_object_at<'py>(
         data: env.raw,
         pos: 0,
         end: env.raw.len(),
+        strings: vec![None; SHARED_STRING_SLOTS],
     };
     match decoder.message(env.raw.len(), message, depth, &out) {
         Ok(()) => Ok(out),
@@ -1014,10 +1205,16 @@ impl Writer {
         self.buf.len() - self.pos
     }
 
+    #[inline(always)]
     fn reserve(&mut self, n: usize) {
-        if self.pos >= n {
-            return;
+        if self.pos < n {
+            self.grow(n);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
         let len = self.len();
         let capacity = (self.buf.len() * 2).max(len + n + 64);
         let mut grown = vec![0; capacity];
@@ -1026,22 +1223,44 @@ impl Writer {
         self.pos = capacity - len;
     }
 
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.reserve(bytes.len());
-        self.pos -= bytes.len();
-        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        let start = self.pos - bytes.len();
+        let out = &mut self.buf[start..self.pos];
+        if bytes.len() <= 16 {
+            // Most strings here are short: a loop beats calling memcpy.
+            for (o, b) in out.iter_mut().zip(bytes) {
+                *o = *b;
+            }
+        } else {
+            out.copy_from_slice(bytes);
+        }
+        self.pos = start;
     }
 
-    fn put_varint(&mut self, mut value: u64) {
-        let mut bytes = [0u8; 10];
-        let mut n = 0;
-        while value >= 0x80 {
-            bytes[n] = (value as u8) | 0x80;
-            value >>= 7;
-            n += 1;
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        self.reserve(1);
+        self.pos -= 1;
+        self.buf[self.pos] = byte;
+    }
+
+    #[inline]
+    fn put_varint(&mut self, value: u64) {
+        if value < 0x80 {
+            return self.put_byte(value as u8);
         }
-        bytes[n] = value as u8;
-        self.put(&bytes[..=n]);
+        let len = (64 - value.leading_zeros() as usize).div_ceil(7);
+        self.reserve(len);
+        let start = self.pos - len;
+        let mut v = value;
+        for o in &mut self.buf[start..self.pos - 1] {
+            *o = (v as u8) | 0x80;
+            v >>= 7;
+        }
+        self.buf[self.pos - 1] = v as u8;
+        self.pos = start;
     }
 
     /// Prepends the length of what was written since `mark`, then the tag.
@@ -1059,6 +1278,8 @@ struct Encoder<'py> {
     state: &'static State,
     out: Writer,
     forward: bool,
+    /// The values of the messages being written, a stack of `Layout::flat`-shaped frames.
+    slots: Vec<Option<Bound<'py, PyAny>>>,
 }
 
 /// The `j`-th of indices `0..n` in the order the encoder visits them.
@@ -1086,24 +1307,54 @@ impl<'py> Encoder<'py> {
                 "objects nested deeper than {MAX_DEPTH}"
             )));
         }
+        // One pass over the dict puts each value the schema knows in its field's slot (the
+        // reference looks each field up instead: the same values, as keys are unique).
+        let layout = &self.state.layouts[message];
+        let base = self.slots.len();
+        self.slots.resize(base + layout.flat.len(), None);
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: iterating a dict we hold; each key and value is borrowed from it, and each
+        // value kept is a new reference (so Python code run later cannot free it under us).
+        unsafe {
+            while ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) != 0 {
+                if ffi::PyUnicode_Check(key) == 0 || value == ffi::Py_None() {
+                    continue;
+                }
+                if let Some(slot) = layout.find(&self.state.keys, key) {
+                    self.slots[base + slot] = Some(Bound::from_borrowed_ptr(self.py, value));
+                }
+            }
+        }
+        let result = self.block(message, base, depth);
+        self.slots.truncate(base);
+        result
+    }
+
+    /// Writes the fields of `message` whose values are in `slots[base..]` (laid out as
+    /// `Layout::flat`); an inline field's block follows at its offset.
+    fn block(&mut self, message: usize, base: usize, depth: usize) -> Result<(), EncodeError> {
+        if depth > MAX_DEPTH {
+            return Err(EncodeError::new(format!(
+                "objects nested deeper than {MAX_DEPTH}"
+            )));
+        }
         let range = MESSAGES[message].fields.clone();
-        let keys = &self.state.keys[range.clone()];
+        let blocks = &self.state.layouts[message].blocks;
         let n = range.len();
         for j in 0..n {
             let i = nth(j, n, self.forward);
             let f = &FIELDS[range.start + i];
             if f.flags & INLINE != 0 {
                 let mark = self.out.len();
-                self.message(obj, f.message, depth + 1)?;
+                self.block(f.message, base + blocks[i], depth + 1)?;
                 self.out.close(mark, f.tag());
                 continue;
             }
-            let Some(value) = dict.get_item(keys[i].bind(self.py))? else {
+            let Some(value) = self.slots[base + i].take() else {
                 continue;
             };
-            if value.is_none() {
-                continue;
-            }
             self.field_value(f, &value, depth)
                 .map_err(|e| e.at(Segment::Field(f.name)))?;
         }
@@ -1435,6 +1686,7 @@ fn encode_object_inner<'py>(
         state,
         out: Writer::new(4096),
         forward: false,
+        slots: Vec::with_capacity(256),
     };
     if let Err(err) = encoder.message(obj, message, 0) {
         // Find the error the reference reports: the first one in field order.
@@ -1443,6 +1695,7 @@ fn encode_object_inner<'py>(
             state,
             out: Writer::new(256),
             forward: true,
+            slots: Vec::new(),
         };
         let first = again.message(obj, message, 0).err().unwrap_or(err);
         return Err(first.into_error());
