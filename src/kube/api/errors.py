@@ -7,6 +7,7 @@ k8s.io/apimachinery/pkg/api/errors, so the messages read exactly as kubectl user
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,15 +57,51 @@ class APIError(Exception):
         return body
 
 
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
+def go_quote(text: str) -> str:
+    """`text` as Go's `%q` (strconv.Quote) writes it: how upstream quotes names in messages."""
+    out = ['"']
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def qualified(group: str, resource: str) -> str:
     """`pods` or `deployments.apps`: how upstream names a resource in messages."""
     return f"{resource}.{group}" if group else resource
 
 
 def _details(group: str, resource: str, name: str) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name, "kind": resource}
+    """`StatusDetails` as upstream serialises it: empty fields are omitted."""
+    details: dict[str, Any] = {}
+    if name:
+        details["name"] = name
     if group:
         details["group"] = group
+    if resource:
+        details["kind"] = resource
     return details
 
 
@@ -72,7 +109,7 @@ def not_found(group: str, resource: str, name: str) -> APIError:
     return APIError(
         404,
         "NotFound",
-        f'{qualified(group, resource)} "{name}" not found',
+        f"{qualified(group, resource)} {go_quote(name)} not found",
         _details(group, resource, name),
     )
 
@@ -81,7 +118,7 @@ def already_exists(group: str, resource: str, name: str) -> APIError:
     return APIError(
         409,
         "AlreadyExists",
-        f'{qualified(group, resource)} "{name}" already exists',
+        f"{qualified(group, resource)} {go_quote(name)} already exists",
         _details(group, resource, name),
     )
 
@@ -90,7 +127,7 @@ def conflict(group: str, resource: str, name: str, why: str) -> APIError:
     return APIError(
         409,
         "Conflict",
-        f'Operation cannot be fulfilled on {qualified(group, resource)} "{name}": {why}',
+        f"Operation cannot be fulfilled on {qualified(group, resource)} {go_quote(name)}: {why}",
         _details(group, resource, name),
     )
 
@@ -101,19 +138,22 @@ OBJECT_MODIFIED = (
 
 
 def invalid(group: str, kind: str, name: str, causes: list[Cause]) -> APIError:
-    """422 Invalid, with the message format of upstream's `NewInvalid`."""
-    parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
-    listed = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    details: dict[str, Any] = {
-        "name": name,
-        "kind": kind,
-        "causes": [c.to_dict() for c in causes],
-    }
-    if group:
-        details["group"] = group
-    return APIError(
-        422, "Invalid", f'{qualified(group, kind)} "{name}" is invalid: {listed}', details
-    )
+    """422 Invalid, with the message format of upstream's `NewInvalid`.
+
+    The causes are listed as upstream's aggregate prints them: one as is, several in brackets,
+    each distinct message once; with no causes the message ends at "is invalid".
+    """
+    parts = list(dict.fromkeys(f"{c.field}: {c.message}" if c.field else c.message for c in causes))
+    target = f"{qualified(group, kind)} {go_quote(name)} is invalid"
+    if not parts:
+        message = target
+    elif len(parts) == 1:
+        message = f"{target}: {parts[0]}"
+    else:
+        message = f"{target}: [{', '.join(parts)}]"
+    details = _details(group, kind, name)
+    details["causes"] = [c.to_dict() for c in causes]
+    return APIError(422, "Invalid", message, details)
 
 
 def bad_request(message: str) -> APIError:
@@ -125,18 +165,21 @@ def unauthorized(message: str = "Unauthorized") -> APIError:
 
 
 def forbidden(group: str, resource: str, name: str, why: str) -> APIError:
-    target = f'{qualified(group, resource)} "{name}"' if name else qualified(group, resource)
-    return APIError(
-        403, "Forbidden", f"{target} is forbidden: {why}", _details(group, resource, name)
-    )
+    if not resource:
+        message = f"forbidden: {why}"
+    elif name:
+        message = f"{qualified(group, resource)} {go_quote(name)} is forbidden: {why}"
+    else:
+        message = f"{qualified(group, resource)} is forbidden: {why}"
+    return APIError(403, "Forbidden", message, _details(group, resource, name))
 
 
 def method_not_supported(group: str, resource: str, verb: str) -> APIError:
     return APIError(
         405,
         "MethodNotAllowed",
-        f"{verb} is not supported on resources of kind {qualified(group, resource)!r}",
-        {"kind": resource, **({"group": group} if group else {})},
+        f"{verb} is not supported on resources of kind {go_quote(qualified(group, resource))}",
+        _details(group, resource, ""),
     )
 
 
@@ -146,14 +189,21 @@ def gone(message: str) -> APIError:
 
 
 def too_large(limit: int) -> APIError:
-    return APIError(413, "RequestEntityTooLarge", f"limit is {limit}")
+    return APIError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
 
 
-def unsupported_media_type(content_type: str) -> APIError:
+OBJECT_MEDIA_TYPES = ("application/json", "application/yaml")
+
+
+def unsupported_media_type(
+    content_type: str = "", accepted: Sequence[str] = OBJECT_MEDIA_TYPES
+) -> APIError:
+    """415 listing the media types `accepted`; upstream does not repeat the one sent."""
     return APIError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format: {content_type}",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(accepted),
     )
 
 
@@ -165,5 +215,18 @@ def internal(message: str) -> APIError:
     return APIError(500, "InternalError", f"Internal error occurred: {message}")
 
 
-def timeout(message: str) -> APIError:
-    return APIError(504, "Timeout", message)
+def timeout(message: str, retry_after_seconds: int = 0) -> APIError:
+    """504 Timeout; upstream's message starts with "Timeout: "."""
+    details: dict[str, Any] = {}
+    if retry_after_seconds:
+        details["retryAfterSeconds"] = retry_after_seconds
+    return APIError(504, "Timeout", f"Timeout: {message}", details)
+
+
+def too_large_resource_version(requested: int, current: int) -> APIError:
+    """504 for a resourceVersion newer than storage has; client-go retries on the cause."""
+    err = timeout(f"Too large resource version: {requested}, current: {current}", 1)
+    err.details["causes"] = [
+        {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+    ]
+    return err

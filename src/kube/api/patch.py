@@ -8,6 +8,7 @@ Strategic merge patch and server-side apply live in their own modules.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 
@@ -16,18 +17,44 @@ class PatchError(ValueError):
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, `null` deletes, anything else replaces."""
+    """RFC 7386: objects merge recursively, `null` deletes, anything else replaces.
+
+    The result shares nothing with `target` or `patch`: changing it changes neither.
+    """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    result: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
+    _merge_into(result, patch)
+    return result
+
+
+def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if value is None:
-            result.pop(key, None)
+            target.pop(key, None)
         elif isinstance(value, dict):
-            result[key] = merge_patch(result.get(key), value)
+            current = target.get(key)
+            if not isinstance(current, dict):
+                current = target[key] = {}
+            _merge_into(current, value)
         else:
-            result[key] = copy.deepcopy(value)
-    return result
+            target[key] = copy.deepcopy(value)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: unlike Python's `==`, `true` is not `1` (RFC 6902 `test`)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+_BAD_ESCAPE = re.compile(r"~(?![01])")
 
 
 def _unescape(token: str) -> str:
@@ -39,6 +66,8 @@ def _split_pointer(pointer: str) -> list[str]:
         return []
     if not pointer.startswith("/"):
         raise PatchError(f"JSON pointer {pointer!r} must start with '/'")
+    if _BAD_ESCAPE.search(pointer):
+        raise PatchError(f"JSON pointer {pointer!r}: '~' must be followed by '0' or '1'")
     return [_unescape(t) for t in pointer[1:].split("/")]
 
 
@@ -131,6 +160,8 @@ def json_patch(target: Any, operations: Any) -> Any:
             raise PatchError(f"operation {number}: 'path' must be a string")
         if kind in ("add", "replace", "test") and "value" not in op:
             raise PatchError(f"operation {number} ({kind}): missing 'value'")
+        if kind in ("move", "copy") and not isinstance(op.get("from"), str):
+            raise PatchError(f"operation {number} ({kind}): 'from' must be a string")
         if kind == "add":
             doc = _add(doc, path, copy.deepcopy(op["value"]))
         elif kind == "remove":
@@ -138,12 +169,12 @@ def json_patch(target: Any, operations: Any) -> Any:
         elif kind == "replace":
             doc = _add(doc, path, copy.deepcopy(op["value"]), replace=True)
         elif kind == "move":
-            doc, value = _remove(doc, str(op.get("from", "")))
+            doc, value = _remove(doc, op["from"])
             doc = _add(doc, path, value)
         elif kind == "copy":
-            doc = _add(doc, path, copy.deepcopy(_get(doc, str(op.get("from", "")))))
+            doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"])))
         elif kind == "test":
-            if _get(doc, path) != op["value"]:
+            if not json_equal(_get(doc, path), op["value"]):
                 raise PatchError(f"testing value {path} failed")
         else:
             raise PatchError(f"operation {number}: unexpected op {kind!r}")

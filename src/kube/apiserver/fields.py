@@ -49,24 +49,46 @@ SELECTABLE: dict[str, tuple[str, ...]] = {
 }
 
 
-def _lookup(obj: Object, path: str) -> str:
-    if path == "source":  # events: source.component
-        path = "source.component"
+# Kinds whose field label conversion (upstream's core/v1 conversion.go) leaves out
+# `metadata.namespace`: selecting on it is a 400 there, as for any other unknown field.
+NO_NAMESPACE_FIELD = ("Node", "Namespace")
+
+# Selectable fields read from another path than their name says.
+_PATHS = {
+    "source": "source.component",  # Event
+    "status.successful": "status.succeeded",  # Job
+}
+# Upstream formats these from non-pointer Go fields, so an absent value reads as the zero value.
+_DEFAULTS = {
+    "spec.hostNetwork": "false",  # Pod
+    "spec.unschedulable": "false",  # Node
+    "status.replicas": "0",  # ReplicaSet, ReplicationController
+    "status.successful": "0",  # Job
+}
+
+
+def _lookup(obj: Object, field: str) -> str:
     node: Any = obj
-    for part in path.split("."):
+    for part in _PATHS.get(field, field).split("."):
         if not isinstance(node, dict):
-            return ""
+            node = None
+            break
         node = node.get(part)
-    if node is None:
-        return ""
+    if node is None or node == "":
+        return _DEFAULTS.get(field, "")
     if isinstance(node, bool):
         return "true" if node else "false"
     return str(node)
 
 
+def selectable_fields(kind: str) -> tuple[str, ...]:
+    common = ("metadata.name",) if kind in NO_NAMESPACE_FIELD else COMMON
+    return common + SELECTABLE.get(kind, ())
+
+
 def check_selectable(kind: str, reqs: list[Requirement]) -> None:
     """400 `field label not supported` for a field `kind` cannot be selected on."""
-    allowed = COMMON + SELECTABLE.get(kind, ())
+    allowed = selectable_fields(kind)
     for field, _, _ in reqs:
         if field not in allowed:
             raise errors.bad_request(f"field label not supported: {field}")

@@ -1,8 +1,8 @@
 """Content negotiation: which format a request body is in and which one the client accepts.
 
-Requests: JSON (also when no Content-Type is sent, as the Python client does), YAML, and the
-patch media types. Responses: JSON, YAML, or a transformation of the object asked for by
-media-type parameters: `as=Table;g=meta.k8s.io;v=v1` (kubectl get) and
+Requests: JSON (also when no Content-Type is sent, as the Python client does) and YAML; the
+patch handler reads patch bodies itself. Responses: JSON, YAML, or a transformation of the
+object asked for by media-type parameters: `as=Table;g=meta.k8s.io;v=v1` (kubectl get) and
 `as=PartialObjectMetadata[List]` (metadata-only informers).
 """
 
@@ -31,6 +31,7 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 class MediaType:
     type: str
     params: dict[str, str]
+    q: float = 1.0
 
     @property
     def as_kind(self) -> str:
@@ -38,19 +39,37 @@ class MediaType:
 
 
 def parse_media_types(header: str) -> list[MediaType]:
-    """An Accept header into media types, in the client's order (q-values are not used)."""
+    """An Accept header into media types, most preferred first (as upstream's goautoneg).
+
+    Higher `q` first; at equal `q`, concrete types before wildcards; otherwise the client's
+    order. `q` is not kept among the parameters.
+    """
     out = []
     for part in header.split(","):
         pieces = [p.strip() for p in part.split(";")]
         if not pieces[0]:
             continue
-        params = {}
+        params, q = {}, 1.0
         for piece in pieces[1:]:
             if "=" in piece:
-                k, v = piece.split("=", 1)
-                params[k.strip()] = v.strip()
-        out.append(MediaType(pieces[0].lower(), params))
-    return out
+                k, v = (x.strip() for x in piece.split("=", 1))
+                if k == "q":
+                    try:
+                        q = float(v)
+                    except ValueError:
+                        q = 0.0
+                else:
+                    params[k] = v
+        media = pieces[0].lower()
+        if media == "*":
+            media = "*/*"
+        out.append(MediaType(media, params, q))
+
+    def preference(m: MediaType) -> tuple[float, bool, bool]:
+        main, _, sub = m.type.partition("/")
+        return (-m.q, main == "*", sub == "*")
+
+    return sorted(out, key=preference)
 
 
 @dataclass(frozen=True)
@@ -69,7 +88,7 @@ class Output:
 
 
 def choose_output(accept: str, include_object: str = "") -> Output:
-    """The first acceptable entry of the Accept header (JSON when absent)."""
+    """The most preferred acceptable entry of the Accept header (JSON when absent); else 406."""
     if not accept:
         return Output(JSON)
     for media in parse_media_types(accept):
@@ -92,17 +111,24 @@ def choose_output(accept: str, include_object: str = "") -> Output:
     raise errors.not_acceptable("application/json, application/yaml")
 
 
+OBJECT_MEDIA_TYPES = (JSON, YAML)
+
+
 def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
-    """A request body in JSON (the default) or YAML into an object dict."""
+    """A request body in JSON (also when no Content-Type is sent) or YAML into an object dict.
+
+    Any other media type is a 415 listing the accepted ones; a body that does not decode to an
+    object is a 400.
+    """
     media = content_type.split(";")[0].strip().lower()
     try:
-        if media in ("", JSON, MERGE_PATCH, STRATEGIC_PATCH, "*/*"):
+        if media in ("", JSON):
             return jsonc.loads_object(body)
-        if media in (YAML, "application/x-yaml", "text/yaml", APPLY_PATCH):
+        if media == YAML:
             return yamlc.loads_object(body)
     except jsonc.DecodeError as err:
         raise errors.bad_request(str(err)) from err
-    raise errors.unsupported_media_type(content_type)
+    raise errors.unsupported_media_type(content_type, OBJECT_MEDIA_TYPES)
 
 
 def encode(output: Output, obj: Any) -> bytes:

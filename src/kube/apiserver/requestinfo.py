@@ -3,10 +3,17 @@
     /api/v1/namespaces/{ns}/{resource}/{name}/{subresource}
     /apis/{group}/{version}/namespaces/{ns}/{resource}/{name}/{subresource}
     /api/v1/{resource}[/{name}[/{subresource}]]          (cluster scope, or all namespaces)
+    /api/v1/{watch|proxy}/...                             (the verb in the path, deprecated)
 
 The verb is the Kubernetes verb (get, list, watch, create, update, patch, delete,
 deletecollection), derived from the HTTP method, whether a name is present and the `watch`
-query parameter. Anything that is not under /api or /apis is a non-resource request.
+query parameter (only a GET without a name can be a watch). A list or watch whose
+`fieldSelector` requires one `metadata.name` carries that name, as upstream, so authorizers
+can check it. Anything that is not under /api or /apis is a non-resource request.
+
+One deliberate difference: for the namespace object itself (`/api/v1/namespaces/{name}` and
+its `status` and `finalize` subresources) upstream also sets `namespace` to the name; here it
+stays empty, because the server treats a namespace on a cluster-scoped resource as not found.
 """
 
 from __future__ import annotations
@@ -14,7 +21,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+from kube.api.selectors import EQUALS, SelectorError, parse_field_selector
+
+_METHOD_VERBS = {
+    "POST": "create",
+    "GET": "get",
+    "HEAD": "get",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+_SPECIAL_VERBS = ("proxy", "watch")
+_NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
 
 @dataclass(frozen=True)
@@ -37,66 +55,61 @@ class RequestInfo:
 
 
 def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true")
+    """A boolean query parameter as upstream converts it: present and not `0` or `false`."""
+    return value is not None and value.lower() not in ("0", "false")
+
+
+def _selected_name(field_selector: str) -> str:
+    """The `metadata.name` a field selector requires, if it is a valid path segment."""
+    try:
+        reqs = parse_field_selector(field_selector)
+    except SelectorError:
+        return ""
+    for field, op, values in reqs:
+        if field == "metadata.name" and op == EQUALS:
+            name = values[0]
+            if name in (".", "..") or "/" in name or "%" in name:
+                return ""
+            return name
+    return ""
 
 
 def parse(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     """Classify a request. Paths that are only a group or version prefix are non-resource."""
-    parts = [p for p in path.strip("/").split("/") if p]
+    trimmed = path.strip("/")
+    parts = trimmed.split("/") if trimmed else []
     method = method.upper()
-    if not parts or parts[0] not in ("api", "apis"):
+    if len(parts) < 3 or parts[0] not in ("api", "apis"):
         return RequestInfo(False, path, method.lower())
-    if parts[0] == "api":
+    grouped, parts = parts[0] == "apis", parts[1:]
+    group = ""
+    if grouped:
         if len(parts) < 3:
             return RequestInfo(False, path, method.lower())
-        group, version, rest = "", parts[1], parts[2:]
+        group, parts = parts[0], parts[1:]
+    version, parts = parts[0], parts[1:]
+
+    if parts[0] in _SPECIAL_VERBS and len(parts) > 1:
+        verb, parts = parts[0], parts[1:]
     else:
-        if len(parts) < 4:
-            return RequestInfo(False, path, method.lower())
-        group, version, rest = parts[1], parts[2], parts[3:]
+        verb = _METHOD_VERBS.get(method, "")
 
     namespace = ""
-    if rest[0] == "namespaces" and len(rest) >= 2:
-        # /namespaces/{name} is the namespace object itself; /namespaces/{ns}/{resource} is
-        # a resource inside it.
-        if len(rest) == 2 or (len(rest) == 3 and rest[2] in ("status", "finalize")):
-            resource, name = "namespaces", rest[1]
-            subresource = rest[2] if len(rest) == 3 else ""
-            return RequestInfo(
-                True,
-                path,
-                _verb(method, name, query),
-                group,
-                version,
-                "",
-                resource,
-                name,
-                subresource,
-            )
-        namespace, rest = rest[1], rest[2:]
-    resource = rest[0]
-    name = rest[1] if len(rest) > 1 else ""
-    subresource = rest[2] if len(rest) > 2 else ""
-    extra = tuple(rest[3:])
+    if parts[0] == "namespaces" and len(parts) > 2 and parts[2] not in _NAMESPACE_SUBRESOURCES:
+        namespace, parts = parts[1], parts[2:]
+
+    resource = parts[0]
+    name = parts[1] if len(parts) > 1 else ""
+    if verb == "proxy":
+        subresource, rest = "", tuple(parts[2:])
+    else:
+        subresource, rest = (parts[2] if len(parts) > 2 else ""), tuple(parts[3:])
+
+    if not name and verb == "get":
+        verb = "watch" if _truthy(query.get("watch")) else "list"
+        name = _selected_name(query.get("fieldSelector") or "")
+    if not name and verb == "delete":
+        verb = "deletecollection"
     return RequestInfo(
-        True,
-        path,
-        _verb(method, name, query),
-        group,
-        version,
-        namespace,
-        resource,
-        name,
-        subresource,
-        extra,
+        True, path, verb, group, version, namespace, resource, name, subresource, rest
     )
-
-
-def _verb(method: str, name: str, query: Mapping[str, str]) -> str:
-    if method in ("GET", "HEAD"):
-        if _truthy(query.get("watch")):
-            return "watch"
-        return "get" if name else "list"
-    if method == "DELETE" and not name:
-        return "deletecollection"
-    return _METHOD_VERBS.get(method, method.lower())

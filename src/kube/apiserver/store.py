@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import posixpath
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -97,23 +98,62 @@ class Change:
     revision: int
 
 
-def encode_continue(revision: int, last_key_suffix: str) -> str:
-    doc = {"v": "meta.k8s.io/v1", "rv": revision, "start": last_key_suffix + "\x00"}
+CONTINUE_VERSION = "meta.k8s.io/v1"
+
+
+def encode_continue(revision: int, last_key_suffix: str, returned: int = 0) -> str:
+    """upstream's continue token (`v`, `rv`, `start`), plus `n`: items returned so far."""
+    doc = {"v": CONTINUE_VERSION, "rv": revision, "start": last_key_suffix + "\x00"}
+    if returned:
+        doc["n"] = returned
     return base64.urlsafe_b64encode(orjson.dumps(doc)).decode().rstrip("=")
 
 
-def decode_continue(token: str) -> tuple[int, str]:
+def _invalid_continue(why: str) -> errors.APIError:
+    return errors.bad_request(f"invalid continue token: continue key is not valid: {why}")
+
+
+def decode_continue(token: str) -> tuple[int, str, int]:
+    """(revision, key suffix to start after, items returned before); 400 if malformed."""
     try:
         padded = token + "=" * (-len(token) % 4)
-        doc = orjson.loads(base64.urlsafe_b64decode(padded))
-        revision, start = int(doc["rv"]), str(doc["start"])
-        if doc.get("v") != "meta.k8s.io/v1" or revision <= 0 or not start.endswith("\x00"):
-            raise ValueError(token)
-    except (ValueError, KeyError, TypeError) as err:
-        raise errors.bad_request(
-            "the provided continue parameter is not valid: invalid continue token"
-        ) from err
-    return revision, start[:-1]
+        doc = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except (ValueError, TypeError) as err:
+        raise _invalid_continue(str(err)) from err
+    if doc.get("v") != CONTINUE_VERSION:
+        raise _invalid_continue(
+            f"server does not recognize this encoded version {errors.go_quote(str(doc.get('v')))}"
+        )
+    revision, start, returned = doc.get("rv"), doc.get("start"), doc.get("n", 0)
+    if not isinstance(revision, int) or revision <= 0:
+        raise _invalid_continue(
+            f"incorrect encoded start resourceVersion (version {CONTINUE_VERSION})"
+        )
+    if not isinstance(start, str) or not start:
+        raise _invalid_continue(f"encoded start key empty (version {CONTINUE_VERSION})")
+    key = start if start.startswith("/") else "/" + start
+    if posixpath.normpath(key) != key or key.startswith("//"):
+        # A token must not reach above the listed prefix ("../", "//" and the like).
+        raise _invalid_continue(start)
+    if not start.endswith("\x00") or not isinstance(returned, int) or returned < 0:
+        raise _invalid_continue(start)
+    return revision, start[:-1], returned
+
+
+def deletion_finalizers(meta: dict[str, Any], policy: str) -> list[str]:
+    """The finalizers after a delete with `policy` (upstream's GC finalizer rules).
+
+    An explicit policy replaces the garbage collector's two finalizers (`orphan`,
+    `foregroundDeletion`) by the one it implies; no policy keeps whichever is there.
+    """
+    current = list(meta.get("finalizers") or [])
+    if not policy:
+        return current
+    kept = [f for f in current if f not in ("orphan", "foregroundDeletion")]
+    marker = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy)
+    return [*kept, marker] if marker else kept
 
 
 class ObjectStore:
@@ -245,9 +285,14 @@ class ObjectStore:
         """One page of objects, oldest snapshot semantics as upstream's `storage.GetList`."""
         prefix = self.resource.prefix(namespace if self.resource.namespaced else None)
         revision = 0
+        returned_before = 0
         start_after = ""
         if continue_token:
-            revision, suffix = decode_continue(continue_token)
+            if resource_version not in ("", "0"):
+                raise errors.bad_request(
+                    "specifying resource version is not allowed when using continue"
+                )
+            revision, suffix, returned_before = decode_continue(continue_token)
             start_after = prefix + suffix
         elif resource_version and resource_version != "0":
             rv = self._parse_rv(resource_version)
@@ -256,7 +301,7 @@ class ObjectStore:
             else:
                 current = await self.backend.current_revision()
                 if rv > current:
-                    raise errors.timeout(f"Too large resource version: {rv}, current: {current}")
+                    raise errors.too_large_resource_version(rv, current)
         items: list[Object] = []
         more = False
         last_key = start_after
@@ -275,20 +320,24 @@ class ObjectStore:
                 if not more or not limit or len(items) >= limit:
                     break
         except CompactedError as err:
-            raise errors.gone(
-                f"The provided continue parameter is too old to display a consistent list "
-                f"result. ({err})"
-            ) from err
+            if continue_token:
+                raise errors.gone(
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter."
+                ) from err
+            raise errors.gone("The resourceVersion for the provided list is too old.") from err
         except FutureRevisionError as err:
-            raise errors.timeout(str(err)) from err
+            raise errors.too_large_resource_version(err.requested, err.current) from err
         token = ""
         remaining: int | None = None
-        if more and limit:
+        if limit and (more or len(items) > limit):
             items = items[:limit]
-            last = self._key_of(items[-1]) if items else last_key
-            token = encode_continue(revision, last[len(prefix) :])
+            last = self._key_of(items[-1])
+            returned = returned_before + len(items)
+            token = encode_continue(revision, last[len(prefix) :], returned)
             if select is None:
-                remaining = max(0, await self.backend.count(prefix) - len(items))
+                # An estimate, as upstream allows: counted now, not at the list's revision.
+                remaining = max(0, await self.backend.count(prefix) - returned)
         return Page(items, revision, token, remaining)
 
     def _key_of(self, obj: Object) -> str:
@@ -312,7 +361,17 @@ class ObjectStore:
                 f"the name of the object ({meta['name']}) does not match the name on the URL "
                 f"({name})"
             )
+        if self.resource.namespaced and namespace:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != namespace:
+                raise errors.bad_request(
+                    f"the namespace of the object ({body_ns}) does not match the namespace on "
+                    f"the URL ({namespace})"
+                )
+        # A resourceVersion of "0" (or none) makes the update unconditional, as upstream.
         wanted_rv = meta.get("resourceVersion")
+        if str(wanted_rv) == "0":
+            wanted_rv = None
         for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
             old = await self.get(namespace, name)
             if wanted_rv and str(wanted_rv) != old["metadata"]["resourceVersion"]:
@@ -337,7 +396,12 @@ class ObjectStore:
         subresource: str = "",
         dry_run: bool = False,
     ) -> Object:
-        """Read, apply `change` to a copy, swap; retried on conflicts (patch uses this)."""
+        """Read, apply `change` to a copy, swap; retried on conflicts (patch uses this).
+
+        As upstream's GuaranteedUpdate, a lost race re-reads and re-applies `change`: the
+        object it returns keeps the resourceVersion it read unless the change set one, and
+        only a resourceVersion that differs from the stored one is a 409.
+        """
         for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
             old = await self.get(namespace, name)
             new = change(copy.deepcopy(old))
@@ -347,7 +411,7 @@ class ObjectStore:
             try:
                 return await self._swap(namespace, name, old, new, subresource, dry_run)
             except errors.APIError as err:
-                if err.reason == "Conflict" and not wanted_rv:
+                if err.reason == "Conflict":
                     continue
                 raise
         raise self._conflict(name)
@@ -429,35 +493,24 @@ class ObjectStore:
     ) -> tuple[Object, bool]:
         """Delete (or start deleting) an object; returns it and whether it is gone now."""
         if propagation_policy not in ("", "Orphan", "Background", "Foreground"):
-            raise errors.bad_request(
-                f'propagationPolicy: Unsupported value: "{propagation_policy}": supported '
-                'values: "Foreground", "Background", "Orphan"'
+            raise errors.invalid(
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                [
+                    errors.Cause(
+                        "FieldValueNotSupported",
+                        f"Unsupported value: {errors.go_quote(propagation_policy)}: supported "
+                        'values: "Foreground", "Background", "Orphan", "nil"',
+                        "propagationPolicy",
+                    )
+                ],
             )
         for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
             old = await self.get(namespace, name)
             meta = old["metadata"]
-            if precondition_uid and meta.get("uid") != precondition_uid:
-                raise errors.conflict(
-                    self.resource.group,
-                    self.resource.plural,
-                    name,
-                    f"Precondition failed: UID in precondition: {precondition_uid}, "
-                    f"UID in object meta: {meta.get('uid')}",
-                )
-            if precondition_rv and meta["resourceVersion"] != precondition_rv:
-                raise errors.conflict(
-                    self.resource.group,
-                    self.resource.plural,
-                    name,
-                    f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
-                    f"ResourceVersion in object meta: {meta['resourceVersion']}",
-                )
-            finalizers = list(meta.get("finalizers") or [])
-            marker = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(
-                propagation_policy
-            )
-            if marker and marker not in finalizers:
-                finalizers.append(marker)
+            self._check_preconditions(meta, precondition_uid, precondition_rv)
+            finalizers = deletion_finalizers(meta, propagation_policy)
             revision = int(meta["resourceVersion"])
             if not finalizers:
                 if not dry_run:
@@ -489,6 +542,25 @@ class ObjectStore:
             return new, False
         raise self._conflict(name)
 
+    def _check_preconditions(self, meta: dict[str, Any], uid: str, rv: str) -> None:
+        """409 as upstream's BeforeDelete words it (the kind, not the resource, is named)."""
+        why = ""
+        if uid and meta.get("uid") != uid:
+            why = (
+                f"the UID in the precondition ({uid}) does not match the UID in record "
+                f"({meta.get('uid', '')}). The object might have been deleted and then recreated"
+            )
+        elif rv and meta.get("resourceVersion") != rv:
+            why = (
+                f"the ResourceVersion in the precondition ({rv}) does not match the "
+                f"ResourceVersion in record ({meta.get('resourceVersion', '')}). The object "
+                "might have been modified"
+            )
+        if why:
+            raise errors.conflict(
+                self.resource.group, self.resource.kind, str(meta.get("name", "")), why
+            )
+
     async def _delete_key(self, namespace: str, name: str, revision: int) -> None:
         try:
             await self.backend.delete(self._key(namespace, name), expected_revision=revision)
@@ -516,7 +588,8 @@ class ObjectStore:
                 }[event.type]
                 yield Change(kind, obj, prev, event.revision)
         except CompactedError as err:
-            raise errors.gone(f"too old resource version: {since} ({err.compacted + 1})") from err
+            # As upstream's watch cache: the oldest resourceVersion a watch can start from.
+            raise errors.gone(f"too old resource version: {since} ({err.compacted})") from err
         finally:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:

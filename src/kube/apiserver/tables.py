@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kube.api.meta import Object, parse_rfc3339
+from kube.api.selectors import SelectorError, format_requirements, from_label_selector
 
 Column = tuple[str, str, int, str]  # name, type, priority, description
 Row = list[Any]
@@ -71,32 +72,122 @@ def _name(obj: Object) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
 
 
+def _since(timestamp: Any) -> str:
+    """upstream's translateTimestampSince: the human age of an RFC 3339 timestamp."""
+    if not timestamp:
+        return "<unknown>"
+    return human_duration((dt.datetime.now(dt.UTC) - parse_rfc3339(str(timestamp))).total_seconds())
+
+
+def _condition_true(status: dict[str, Any], kind: str) -> bool:
+    return any(
+        c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+
+
+def _terminated_reason(terminated: dict[str, Any], prefix: str = "") -> str:
+    if terminated.get("reason"):
+        return prefix + str(terminated["reason"])
+    if terminated.get("signal"):
+        return f"{prefix}Signal:{terminated['signal']}"
+    return f"{prefix}ExitCode:{terminated.get('exitCode', 0)}"
+
+
 def _pod_row(pod: Object) -> Row:
+    """upstream's printPod (pkg/printers/internalversion), every column (wide included)."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    statuses = status.get("containerStatuses") or []
+    meta = pod.get("metadata") or {}
+    restarts = 0
+    sidecar_restarts = 0
+    last_restart = ""  # RFC 3339 in UTC compares as text
+    last_sidecar_restart = ""
     total = len(spec.get("containers") or [])
-    ready = sum(1 for c in statuses if c.get("ready"))
-    restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
-    reason = status.get("reason") or status.get("phase") or "Pending"
-    for c in statuses:
-        state = c.get("state") or {}
-        waiting, terminated = state.get("waiting"), state.get("terminated")
-        if waiting and waiting.get("reason"):
-            reason = waiting["reason"]
-        elif terminated:
-            reason = terminated.get("reason") or f"ExitCode:{terminated.get('exitCode', 0)}"
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+    ready = 0
+    phase = status.get("phase") or ""
+    reason = status.get("reason") or phase
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+
+    init_specs = {c.get("name"): c for c in spec.get("initContainers") or []}
+    sidecars = {n for n, c in init_specs.items() if c.get("restartPolicy") == "Always"}
+    total += len(sidecars)
+
+    def finished(container: dict[str, Any]) -> str:
+        last = (container.get("lastState") or {}).get("terminated") or {}
+        return str(last.get("finishedAt") or "")
+
+    initializing = False
+    init_statuses = status.get("initContainerStatuses") or []
+    for i, container in enumerate(init_statuses):
+        restarts += int(container.get("restartCount") or 0)
+        last_restart = max(last_restart, finished(container))
+        sidecar = container.get("name") in sidecars
+        if sidecar:
+            sidecar_restarts += int(container.get("restartCount") or 0)
+            last_sidecar_restart = max(last_sidecar_restart, finished(container))
+        state = container.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated is not None and int(terminated.get("exitCode") or 0) == 0:
+            continue
+        if sidecar and container.get("started"):
+            if container.get("ready"):
+                ready += 1
+            continue
+        if terminated is not None:
+            reason = _terminated_reason(terminated, "Init:")
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = f"Init:{waiting['reason']}"
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+        initializing = True
+        break
+
+    if not initializing or _condition_true(status, "Initialized"):
+        restarts, last_restart = sidecar_restarts, last_sidecar_restart
+        running = False
+        for container in reversed(status.get("containerStatuses") or []):
+            restarts += int(container.get("restartCount") or 0)
+            last_restart = max(last_restart, finished(container))
+            state = container.get("state") or {}
+            waiting, terminated = state.get("waiting"), state.get("terminated")
+            if waiting and waiting.get("reason"):
+                reason = waiting["reason"]
+            elif terminated is not None:
+                reason = _terminated_reason(terminated)
+            elif container.get("ready") and state.get("running") is not None:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            reason = "Running" if _condition_true(status, "Ready") else "NotReady"
+
+    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
         reason = "Terminating"
+
+    restarts_cell = str(restarts)
+    if restarts and last_restart:
+        restarts_cell = f"{restarts} ({_since(last_restart)} ago)"
+
+    pod_ips = status.get("podIPs") or []
+    pod_ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP") or "<none>"
+    gates = spec.get("readinessGates") or []
+    readiness = "<none>"
+    if gates:
+        conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        true = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
+        readiness = f"{true}/{len(gates)}"
     return [
         _name(pod),
         f"{ready}/{total}",
         reason,
-        restarts,
+        restarts_cell,
         age(pod),
-        status.get("podIP") or "<none>",
+        pod_ip,
         spec.get("nodeName") or "<none>",
         status.get("nominatedNodeName") or "<none>",
-        "<none>",
+        readiness,
     ]
 
 
@@ -104,37 +195,53 @@ def _ports(service: Object) -> str:
     ports = (service.get("spec") or {}).get("ports") or []
     out = []
     for p in ports:
-        text = str(p.get("port"))
+        protocol = p.get("protocol", "TCP")
         if p.get("nodePort"):
-            text += f":{p['nodePort']}"
-        out.append(f"{text}/{p.get('protocol', 'TCP')}")
+            out.append(f"{p.get('port')}:{p['nodePort']}/{protocol}")
+        else:
+            out.append(f"{p.get('port')}/{protocol}")
     return ",".join(out) or "<none>"
 
 
-def _selector(selector: dict[str, Any] | None) -> str:
-    if not selector:
-        return "<none>"
-    labels = selector.get("matchLabels", selector) if "matchLabels" in selector else selector
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+def _label_set(labels: dict[str, Any] | None) -> str:
+    """upstream's labels.FormatLabels: `k=v` sorted by key, `<none>` when empty."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "<none>"
+
+
+def _label_selector(selector: dict[str, Any] | None) -> str:
+    """A `LabelSelector` as upstream prints it (`metav1.LabelSelectorAsSelector(...).String()`)."""
+    try:
+        return format_requirements(from_label_selector(selector))
+    except SelectorError:
+        return "<invalid>"
+
+
+def _service_external_ip(svc: Object) -> str:
+    spec = svc.get("spec") or {}
+    kind = spec.get("type", "ClusterIP")
+    external_ips = list(spec.get("externalIPs") or [])
+    if kind in ("ClusterIP", "NodePort"):
+        return ",".join(external_ips) or "<none>"
+    if kind == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        found = sorted({i.get("ip") or i.get("hostname") for i in ingress} - {None, ""})
+        return ",".join(found + external_ips) or "<pending>"
+    if kind == "ExternalName":
+        return str(spec.get("externalName") or "")
+    return "<unknown>"
 
 
 def _service_row(svc: Object) -> Row:
     spec = svc.get("spec") or {}
-    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    external = ",".join(i.get("ip") or i.get("hostname", "") for i in ingress)
-    external = (
-        external
-        or ",".join(spec.get("externalIPs") or [])
-        or ("<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
-    )
+    cluster_ips = spec.get("clusterIPs") or []
     return [
         _name(svc),
         spec.get("type", "ClusterIP"),
-        spec.get("clusterIP") or "<none>",
-        external,
+        (cluster_ips[0] if cluster_ips else None) or spec.get("clusterIP") or "<none>",
+        _service_external_ip(svc),
         _ports(svc),
         age(svc),
-        _selector(spec.get("selector")),
+        _label_set(spec.get("selector")),
     ]
 
 
@@ -157,35 +264,44 @@ def _deployment_row(d: Object) -> Row:
         age(d),
         names,
         images,
-        _selector(spec.get("selector")),
+        _label_selector(spec.get("selector")),
     ]
 
 
 def _node_row(node: Object) -> Row:
     status = node.get("status") or {}
-    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-    state = {"True": "Ready", "False": "NotReady"}.get(conditions.get("Ready", ""), "Unknown")
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    states = [
+        ("Ready" if ready[-1].get("status") == "True" else "NotReady") if ready else "Unknown"
+    ]
     if (node.get("spec") or {}).get("unschedulable"):
-        state += ",SchedulingDisabled"
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    roles = sorted(
-        k.removeprefix("node-role.kubernetes.io/")
-        for k in labels
-        if k.startswith("node-role.kubernetes.io/")
-    )
+        states.append("SchedulingDisabled")
+    roles = set()
+    for key, value in ((node.get("metadata") or {}).get("labels") or {}).items():
+        if key.startswith("node-role.kubernetes.io/"):
+            if role := key.removeprefix("node-role.kubernetes.io/"):
+                roles.add(role)
+        elif key == "kubernetes.io/role" and value:
+            roles.add(str(value))
     info = status.get("nodeInfo") or {}
-    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+
+    def address(kind: str) -> str:
+        for a in status.get("addresses") or []:
+            if a.get("type") == kind:
+                return str(a.get("address", ""))
+        return "<none>"
+
     return [
         _name(node),
-        state,
-        ",".join(roles) or "<none>",
+        ",".join(states),
+        ",".join(sorted(roles)) or "<none>",
         age(node),
         info.get("kubeletVersion", ""),
-        addresses.get("InternalIP", "<none>"),
-        addresses.get("ExternalIP", "<none>"),
-        info.get("osImage", "<unknown>"),
-        info.get("kernelVersion", "<unknown>"),
-        info.get("containerRuntimeVersion", "<unknown>"),
+        address("InternalIP"),
+        address("ExternalIP"),
+        info.get("osImage") or "<unknown>",
+        info.get("kernelVersion") or "<unknown>",
+        info.get("containerRuntimeVersion") or "<unknown>",
     ]
 
 
@@ -215,7 +331,7 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Object], Row]]] = {
             NAME,
             _col("Ready"),
             _col("Status"),
-            _col("Restarts", type_="integer"),
+            _col("Restarts"),
             AGE,
             _col("IP", 1),
             _col("Node", 1),
