@@ -244,3 +244,32 @@ def test_apply_merges_lists_by_key_with_strategic_merge_patch(cluster: Cluster) 
     assert [(c["name"], c["image"]) for c in containers] == [("main", "main:2")]
     assert containers[0]["env"] == [{"name": "X", "value": "1"}]
     assert "$setElementOrder" not in json.dumps(obj)
+
+
+def test_typed_create_commands_send_protobuf(cluster: Cluster) -> None:
+    ns = make_namespace(cluster, "e2e-typed")
+    assert (
+        "configmap/tc created"
+        in cluster.kubectl("create", "configmap", "tc", "-n", ns, "--from-literal=a=b").stdout
+    )
+    assert (
+        "secret/ts created"
+        in cluster.kubectl(
+            "create", "secret", "generic", "ts", "-n", ns, "--from-literal=p=q"
+        ).stdout
+    )
+    assert (
+        "deployment.apps/td created"
+        in cluster.kubectl(
+            "create", "deployment", "td", "-n", ns, "--image=nginx", "--replicas=2"
+        ).stdout
+    )
+    assert cluster.kubectl("get", "cm", "tc", "-n", ns, "-o", "jsonpath={.data.a}").stdout == "b"
+    assert (
+        cluster.kubectl("get", "secret", "ts", "-n", ns, "-o", "jsonpath={.data.p}").stdout
+        == "cQ=="
+    )
+    replicas = cluster.kubectl("get", "deploy", "td", "-n", ns, "-o", "jsonpath={.spec.replicas}")
+    assert replicas.stdout == "2"
+    assert cluster.kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
+    assert "kubernetes-admin" in cluster.kubectl("auth", "whoami").stdout

@@ -22,7 +22,7 @@ from kube.apiserver.patchschema import patch_meta
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.selection import Selection
 from kube.apiserver.store import Change, ObjectStore
-from kube.codec import jsonc
+from kube.codec import jsonc, protobuf
 
 WATCH_DEFAULT_TIMEOUT = 1800  # seconds; upstream picks 30-60 min at random
 BOOKMARK_INTERVAL = 60.0
@@ -383,12 +383,9 @@ class Handlers:
                 )
             elif output.as_kind.startswith("PartialObjectMetadata"):
                 obj = tables.partial_metadata(obj)
-            return (
-                negotiation.encode(
-                    negotiation.Output(negotiation.JSON), {"type": kind, "object": obj}
-                )
-                + b"\n"
-            )
+            if output.format == negotiation.PROTOBUF:
+                return protobuf.encode_watch_event(kind, obj)
+            return jsonc.dumps({"type": kind, "object": obj}) + b"\n"
 
         initial: list[Object] = []
         if send_initial or rv_text in ("", "0"):
@@ -401,7 +398,10 @@ class Handlers:
         else:
             since = ObjectStore._parse_rv(rv_text)
 
-        response = web.StreamResponse(headers={"Content-Type": output.content_type})
+        content_type = output.content_type
+        if output.format == negotiation.PROTOBUF:
+            content_type = protobuf.WATCH_CONTENT_TYPE
+        response = web.StreamResponse(headers={"Content-Type": content_type})
         response.enable_chunked_encoding()
         cursor = _Cursor(store.watch(info.namespace or None, since))
         try:
@@ -422,7 +422,10 @@ class Handlers:
         except errors.APIError as err:
             if not response.prepared:
                 raise
-            await response.write(jsonc.dumps({"type": "ERROR", "object": err.status()}) + b"\n")
+            if output.format == negotiation.PROTOBUF:
+                await response.write(protobuf.encode_watch_event("ERROR", err.status()))
+            else:
+                await response.write(jsonc.dumps({"type": "ERROR", "object": err.status()}) + b"\n")
         finally:
             await cursor.close()
         return response

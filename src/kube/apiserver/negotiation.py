@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kube.api import errors
-from kube.codec import jsonc, yamlc
+from kube.codec import jsonc, protobuf, yamlc
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -96,6 +96,8 @@ def choose_output(accept: str, include_object: str = "") -> Output:
             fmt = JSON
         elif media.type == YAML:
             fmt = YAML
+        elif media.type == PROTOBUF and not media.as_kind:
+            fmt = PROTOBUF
         else:
             continue
         as_kind = media.as_kind
@@ -108,10 +110,10 @@ def choose_output(accept: str, include_object: str = "") -> Output:
             ):
                 continue
         return Output(fmt, as_kind, include_object or "Metadata")
-    raise errors.not_acceptable("application/json, application/yaml")
+    raise errors.not_acceptable("application/json, application/yaml, " + PROTOBUF)
 
 
-OBJECT_MEDIA_TYPES = (JSON, YAML)
+OBJECT_MEDIA_TYPES = (JSON, YAML, PROTOBUF)
 
 
 def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
@@ -126,6 +128,8 @@ def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
             return jsonc.loads_object(body)
         if media == YAML:
             return yamlc.loads_object(body)
+        if media == PROTOBUF:
+            return protobuf.decode_object(body)
     except jsonc.DecodeError as err:
         raise errors.bad_request(str(err)) from err
     raise errors.unsupported_media_type(content_type, OBJECT_MEDIA_TYPES)
@@ -134,4 +138,9 @@ def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
 def encode(output: Output, obj: Any) -> bytes:
     if output.format == YAML:
         return yamlc.dumps(obj)
+    if output.format == PROTOBUF:
+        try:
+            return protobuf.encode_object(obj)
+        except protobuf.ProtobufError as err:
+            raise errors.internal(f"encoding the response as protobuf: {err}") from err
     return jsonc.dumps(obj)
