@@ -273,3 +273,31 @@ def test_typed_create_commands_send_protobuf(cluster: Cluster) -> None:
     assert replicas.stdout == "2"
     assert cluster.kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
     assert "kubernetes-admin" in cluster.kubectl("auth", "whoami").stdout
+
+
+def test_services_get_unique_cluster_ips_and_node_ports(cluster: Cluster) -> None:
+    ns = make_namespace(cluster, "e2e-svc")
+    for name, kind in (("one", "ClusterIP"), ("two", "NodePort")):
+        cluster.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
+            f"spec:\n  type: {kind}\n  selector: {{app: x}}\n  ports: [{{port: 80}}]\n",
+        )
+    one = json.loads(cluster.kubectl("get", "svc", "one", "-n", ns, "-o", "json").stdout)
+    two = json.loads(cluster.kubectl("get", "svc", "two", "-n", ns, "-o", "json").stdout)
+    ips = {one["spec"]["clusterIP"], two["spec"]["clusterIP"], "10.43.0.1"}
+    assert len(ips) == 3
+    assert all(ip.startswith("10.43.") for ip in ips)
+    assert 30000 <= two["spec"]["ports"][0]["nodePort"] <= 32767
+    taken = cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"apiVersion: v1\nkind: Service\nmetadata:\n  name: three\n  namespace: {ns}\n"
+        f"spec:\n  clusterIP: {one['spec']['clusterIP']}\n  ports: [{{port: 80}}]\n",
+        check=False,
+    )
+    assert taken.returncode == 1
+    assert "provided IP is already allocated" in taken.stderr

@@ -21,6 +21,13 @@ class StoreSource(Protocol):
 
 
 async def ensure(store: ObjectStore, namespace: str, obj: dict[str, Any]) -> None:
+    """Create `obj` unless an object of its name exists (which is then left as it is)."""
+    try:
+        await store.get(namespace, obj["metadata"]["name"])
+        return
+    except errors.APIError as err:
+        if err.reason != "NotFound":
+            raise
     try:
         await store.create(namespace, obj)
     except errors.APIError as err:

@@ -160,10 +160,16 @@ class Handlers:
         return obj
 
     @staticmethod
-    def _selection(request: web.Request, store: ObjectStore) -> Selection:
-        return Selection.parse(
+    def _selection(request: web.Request, store: ObjectStore, name: str = "") -> Selection:
+        """The request's selectors; watching one object by URL name selects it by name."""
+        selection = Selection.parse(
             store.resource.kind, _query(request, "labelSelector"), _query(request, "fieldSelector")
         )
+        if name and ("metadata.name", "=", (name,)) not in selection.fields:
+            selection = Selection(
+                selection.labels, [*selection.fields, ("metadata.name", "=", (name,))]
+            )
+        return selection
 
     async def list(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)
@@ -354,7 +360,7 @@ class Handlers:
 
     async def watch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)
-        selection = self._selection(request, store)
+        selection = self._selection(request, store, info.name)
         output = negotiation.choose_output(
             request.headers.get("Accept", ""), _query(request, "includeObject")
         )

@@ -19,6 +19,7 @@ from aiohttp import web
 from kube.api import errors
 from kube.api.registry import Registry
 from kube.api.resources import REGISTRY
+from kube.apiserver.allocators import DEFAULT_NODE_PORT_RANGE, ServiceAllocator
 from kube.apiserver.app import APIServer, Authentication, HealthChecks, not_found_path
 from kube.apiserver.bootstrap import bootstrap
 from kube.apiserver.discovery import DiscoveryDocuments
@@ -42,6 +43,7 @@ class APIServerOptions:
     secure_port: int = 6443
     token_auth_file: Path | None = None
     service_cluster_ip_range: str = "10.43.0.0/16"
+    service_node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
     extra_sans: list[str] = field(default_factory=list)
 
     @property
@@ -56,12 +58,17 @@ class APIServerOptions:
 class Stores:
     """The `ObjectStore` of every stored resource, found from a request's `RequestInfo`."""
 
-    def __init__(self, backend: Backend, registry: Registry) -> None:
+    def __init__(
+        self, backend: Backend, registry: Registry, services: ServiceAllocator | None = None
+    ) -> None:
         self.registry = registry
+        self.services = services
         self.by_gvr: dict[tuple[str, str, str], ObjectStore] = {}
         for row in registry:
             if row.stored:
                 strategy = strategy_for(row.kind, has_status=row.subresource("status") is not None)
+                if (row.group, row.kind) == ("", "Service"):
+                    strategy.allocator = services
                 self.by_gvr[(row.group, row.version, row.plural)] = ObjectStore(
                     backend, row, strategy
                 )
@@ -97,7 +104,9 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
     """Serve until cancelled; `ready` is set once the listener accepts requests."""
     hosts = [*default_hosts(options.kubernetes_service_ip), *options.extra_sans]
     pki = await asyncio.to_thread(ensure_pki, options.data_dir / "tls", hosts=hosts)
-    stores = Stores(backend, REGISTRY)
+    services = ServiceAllocator(options.service_cluster_ip_range, options.service_node_port_range)
+    stores = Stores(backend, REGISTRY, services)
+    services.load((await stores.for_resource("", "v1", "services").list(None)).items)
     await bootstrap(stores, options.kubernetes_service_ip, options.secure_port)
 
     openapi = OpenAPIDocuments(REGISTRY)

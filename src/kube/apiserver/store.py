@@ -78,6 +78,18 @@ class Strategy:
     prepare_update: Callable[[Object, Object], None] | None = None
     # Return the list of problems (empty when valid).
     validate: Callable[[Object, Object | None], list[errors.Cause]] | None = None
+    # Claims values from a shared pool (Service IPs and node ports) for the stored objects.
+    allocator: Allocator | None = None
+
+
+class Allocator(Protocol):
+    """Values an object claims while it exists; see `kube.apiserver.allocators`."""
+
+    def allocate(self, obj: Object, old: Object | None = None) -> None:
+        """Claim what `obj` needs (beyond what `old` already holds); APIError if taken."""
+
+    def release(self, obj: Object, keep: Object | None = None) -> None:
+        """Free what `obj` held, except what `keep` still holds."""
 
 
 @dataclass(frozen=True)
@@ -252,15 +264,24 @@ class ObjectStore:
         if self.strategy.prepare_create is not None:
             self.strategy.prepare_create(obj)
         self._validate(obj, None)
+        allocator = self.strategy.allocator
+        if allocator is not None:
+            allocator.allocate(obj)
         if dry_run:
+            if allocator is not None:
+                allocator.release(obj)
             return obj
         key = self._key(namespace, meta["name"])
         try:
             kv = await self.backend.create(key, self.encode(obj))
-        except KeyExistsError:
-            raise errors.already_exists(
-                self.resource.group, self.resource.plural, meta["name"]
-            ) from None
+        except BaseException as err:
+            if allocator is not None:
+                allocator.release(obj)
+            if isinstance(err, KeyExistsError):
+                raise errors.already_exists(
+                    self.resource.group, self.resource.plural, meta["name"]
+                ) from None
+            raise
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
 
@@ -460,18 +481,27 @@ class ObjectStore:
             # The last finalizer is gone: the two-phase delete completes now.
             if dry_run:
                 return new
-            await self._delete_key(namespace, name, revision)
+            await self._delete_key(namespace, name, revision, old)
             return new
         if dry_run:
             return new
+        allocator = self.strategy.allocator
+        if allocator is not None:
+            allocator.allocate(new, old)
         try:
             kv = await self.backend.update(
                 self._key(namespace, name), self.encode(new), expected_revision=revision
             )
-        except ConflictError:
-            raise self._conflict(name) from None
-        except KeyNotFoundError:
-            raise self._not_found(name) from None
+        except BaseException as err:
+            if allocator is not None:
+                allocator.release(new, keep=old)
+            if isinstance(err, ConflictError):
+                raise self._conflict(name) from None
+            if isinstance(err, KeyNotFoundError):
+                raise self._not_found(name) from None
+            raise
+        if allocator is not None:
+            allocator.release(old, keep=new)
         meta["resourceVersion"] = str(kv.mod_revision)
         return new
 
@@ -515,7 +545,7 @@ class ObjectStore:
             if not finalizers:
                 if not dry_run:
                     try:
-                        await self._delete_key(namespace, name, revision)
+                        await self._delete_key(namespace, name, revision, old)
                     except errors.APIError as err:
                         if err.reason == "Conflict" and not precondition_rv:
                             continue
@@ -561,13 +591,15 @@ class ObjectStore:
                 self.resource.group, self.resource.kind, str(meta.get("name", "")), why
             )
 
-    async def _delete_key(self, namespace: str, name: str, revision: int) -> None:
+    async def _delete_key(self, namespace: str, name: str, revision: int, old: Object) -> None:
         try:
             await self.backend.delete(self._key(namespace, name), expected_revision=revision)
         except ConflictError:
             raise self._conflict(name) from None
         except KeyNotFoundError:
             raise self._not_found(name) from None
+        if self.strategy.allocator is not None:
+            self.strategy.allocator.release(old)
 
     # -- watch -----------------------------------------------------------------------------
 
