@@ -109,7 +109,7 @@ def test_include_object_is_carried_with_the_output() -> None:
     "accept",
     [
         "text/html",
-        "application/vnd.kubernetes.protobuf",
+        "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1",
         "application/json;as=Table;g=meta.k8s.io;v=v3",
         "application/json;as=APIGroupDiscoveryList;g=apidiscovery.k8s.io;v=v2",
         "image/*",
@@ -121,7 +121,8 @@ def test_nothing_acceptable_is_406(accept: str) -> None:
     err = caught.value
     assert (err.code, err.reason) == (406, "NotAcceptable")
     assert err.message == (
-        "only the following media types are accepted: application/json, application/yaml"
+        "only the following media types are accepted: application/json, application/yaml, "
+        "application/vnd.kubernetes.protobuf"
     )
 
 
@@ -186,7 +187,6 @@ def test_json_decode_errors_read_like_upstream() -> None:
 @pytest.mark.parametrize(
     "content_type",
     [
-        "application/vnd.kubernetes.protobuf",
         "text/plain",
         "application/x-www-form-urlencoded",
         "application/merge-patch+json",  # a patch type is not an object body
@@ -201,5 +201,20 @@ def test_unknown_body_formats_are_415(content_type: str) -> None:
     assert (err.code, err.reason) == (415, "UnsupportedMediaType")
     assert err.message == (
         "the body of the request was in an unknown format - accepted media types include: "
-        "application/json, application/yaml"
+        "application/json, application/yaml, application/vnd.kubernetes.protobuf"
     )
+
+
+def test_protobuf_is_accepted_both_ways() -> None:
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
+    output = choose_output("application/vnd.kubernetes.protobuf, application/json")
+    assert output.format == negotiation.PROTOBUF
+    body = negotiation.encode(output, obj)
+    assert body.startswith(b"k8s\x00")
+    assert negotiation.decode_body("application/vnd.kubernetes.protobuf", body) == obj
+
+
+def test_a_malformed_protobuf_body_is_400() -> None:
+    with pytest.raises(APIError) as caught:
+        negotiation.decode_body("application/vnd.kubernetes.protobuf", b"k8s\x00\xff\xff")
+    assert caught.value.code == 400
