@@ -1,33 +1,34 @@
-"""Per-kind behaviour of the generic store: what create resets, and name validation.
+"""Per-kind behaviour of the generic store: defaulting, create/update rules and validation.
 
-Upstream keeps this in each kind's `strategy.go` (PrepareForCreate, Validate...). Here a
-kind gets a `Strategy` with hooks; kinds without an entry get the shared rules only (name
-format, status reset on create when the kind has a status subresource).
+Upstream keeps this in each kind's `strategy.go` (PrepareForCreate, PrepareForUpdate,
+Validate...) plus the defaulting every decoded object gets. Here `strategy_for` gives a kind
+a `Strategy` whose hooks run, in the store, in upstream's order:
+
+- `prepare_create`: `kube.api.defaults.prepare_create` (the kind's defaults, a Job's
+  generated selector), then the kind's own create rules (a Namespace is Active with the
+  `kubernetes` finalizer; a Pod is Pending with its QoS class);
+- `prepare_update`: `kube.api.defaults.prepare_update` (defaults, a Service's allocated
+  values carried over), the kind's update rules, and `metadata.generation` recomputed, since
+  the store compared specs before the defaults were filled in (an update that only omits
+  defaulted fields is no spec change);
+- `validate`: `kube.api.validation.validate` (names by the kind's rule on create, labels,
+  annotations, and the kind's own fields on create and update).
+
+Kinds without defaults or rules get the shared metadata validation only.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from kube.api.errors import Cause, go_quote
+from kube.api import defaults, validation
+from kube.api.errors import Cause
 from kube.api.meta import Object, metadata
+from kube.api.quantity import try_parse
+from kube.api.resources import by_kind
 from kube.apiserver.store import Strategy
-
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-LABEL_MESSAGE = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-SUBDOMAIN_MESSAGE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 
 # Kinds with a status subresource whose objects upstream gives no `metadata.generation`.
 NO_GENERATION = {
@@ -38,43 +39,6 @@ NO_GENERATION = {
     "PersistentVolumeClaim",
     "ResourceQuota",
 }
-
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS1035_MESSAGE = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
-
-# How each kind's names are validated (upstream's ValidateNamespaceName, ValidateServiceName,
-# ...); every other kind's names are DNS subdomains.
-NAME_RULES: dict[str, tuple[re.Pattern[str], str, int]] = {
-    "Namespace": (DNS1123_LABEL, LABEL_MESSAGE, 63),
-    "Service": (DNS1035_LABEL, DNS1035_MESSAGE, 63),
-}
-SUBDOMAIN_RULE = (DNS1123_SUBDOMAIN, SUBDOMAIN_MESSAGE, 253)
-
-
-def _name_causes(kind: str, obj: Object) -> list[Cause]:
-    """upstream's ValidateObjectMeta name check: one FieldValueInvalid per broken rule."""
-    name = str(metadata(obj).get("name") or "")
-    if not name:
-        return []
-    pattern, message, limit = NAME_RULES.get(kind, SUBDOMAIN_RULE)
-    causes = []
-    if len(name) > limit:
-        causes.append(
-            Cause(
-                "FieldValueInvalid",
-                f"Invalid value: {go_quote(name)}: must be no more than {limit} characters",
-                "metadata.name",
-            )
-        )
-    # fullmatch: `$` would also accept a trailing newline, which Go's regexp does not.
-    if not pattern.fullmatch(name):
-        invalid = f"Invalid value: {go_quote(name)}: {message}"
-        causes.append(Cause("FieldValueInvalid", invalid, "metadata.name"))
-    return causes
 
 
 def _namespace_create(obj: Object) -> None:
@@ -101,37 +65,16 @@ def _pod_create(obj: Object) -> None:
     obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
 
 
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))([eE][+-]?[0-9]+|[A-Za-z]*)")
-_SUFFIXES = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-    **{s: Decimal(1024**i) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), 1)},
-}
 QOS_RESOURCES = ("cpu", "memory")
 
 
 def parse_quantity(text: object) -> Decimal | None:
     """A resource quantity (`500m`, `1Gi`, `1e3`) as a number; None if it does not parse."""
-    match = _QUANTITY.fullmatch(str(text).strip())
-    if match is None:
-        return None
-    number, suffix = match.groups()
-    if suffix[:1] in ("e", "E") and suffix[1:].lstrip("+-").isdigit():
-        return Decimal(number) * Decimal(10) ** int(suffix[1:])
-    if suffix not in _SUFFIXES:
-        return None
-    return Decimal(number) * _SUFFIXES[suffix]
+    parsed = try_parse(text)
+    return None if parsed is None else parsed.value
 
 
-def _positive(resources: dict[str, object]) -> dict[str, Decimal]:
+def _positive(resources: dict[str, Any]) -> dict[str, Decimal]:
     """The cpu and memory quantities above zero (the only ones QoS looks at)."""
     out = {}
     for name in QOS_RESOURCES:
@@ -141,21 +84,30 @@ def _positive(resources: dict[str, object]) -> dict[str, Decimal]:
     return out
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _qos_class(pod: Object) -> str:
     """upstream's ComputePodQOS: Guaranteed, Burstable or BestEffort from cpu and memory.
 
     Requests and limits are summed over containers and init containers; a request left out
     where a limit is set counts as the limit (upstream defaults it so before this runs).
+    Parts of the wrong type count as absent (validation reports them).
     """
-    spec = pod.get("spec") or {}
-    containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+    spec = _mapping(pod.get("spec"))
+    containers: list[dict[str, Any]] = []
+    for name in ("containers", "initContainers"):
+        entries = spec.get(name)
+        if isinstance(entries, list):
+            containers.extend(c for c in entries if isinstance(c, dict))
     requests: dict[str, Decimal] = {}
     limits: dict[str, Decimal] = {}
     guaranteed = True
     for container in containers:
-        resources = container.get("resources") or {}
-        container_limits = dict(resources.get("limits") or {})
-        container_requests = {**container_limits, **(resources.get("requests") or {})}
+        resources = _mapping(container.get("resources"))
+        container_limits = dict(_mapping(resources.get("limits")))
+        container_requests = {**container_limits, **_mapping(resources.get("requests"))}
         for name, value in _positive(container_requests).items():
             requests[name] = requests.get(name, Decimal(0)) + value
         found = _positive(container_limits)
@@ -170,21 +122,62 @@ def _qos_class(pod: Object) -> str:
     return "Burstable"
 
 
-def strategy_for(kind: str, has_status: bool) -> Strategy:
-    def validate(obj: Object, old: Object | None) -> list[Cause]:
-        return _name_causes(kind, obj) if old is None else []
+# The kinds' own rules (core group), after defaulting.
+CREATE_RULES: dict[str, Callable[[Object], None]] = {
+    "Namespace": _namespace_create,
+    "Pod": _pod_create,
+}
+UPDATE_RULES: dict[str, Callable[[Object, Object], None]] = {
+    "Namespace": _namespace_update,
+}
 
-    prepare_create: Callable[[Object], None] | None = {
-        "Namespace": _namespace_create,
-        "Pod": _pod_create,
-    }.get(kind)
-    prepare_update: Callable[[Object, Object], None] | None = {
-        "Namespace": _namespace_update,
-    }.get(kind)
+
+def _spec_of(obj: Object) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def strategy_for(
+    kind: str, has_status: bool, *, group: str | None = None, version: str | None = None
+) -> Strategy:
+    """The hooks of one served kind.
+
+    `group` and `version` name the row being served; when left out they are the kind's
+    preferred row in the registry (core first), which is right for every kind but the
+    events.k8s.io Event.
+    """
+    if group is None or version is None:
+        row = by_kind(kind, group)
+        group = row.group if row is not None else (group or "")
+        version = version or (row.version if row is not None else "v1")
+    gvk = (group, version, kind)
+    tracks_generation = has_status and kind not in NO_GENERATION
+    create_rule = CREATE_RULES.get(kind) if group == "" else None
+    update_rule = UPDATE_RULES.get(kind) if group == "" else None
+    has_defaults = gvk in defaults.DEFAULTERS
+
+    def prepare_create(obj: Object) -> None:
+        defaults.prepare_create(*gvk, obj)
+        if create_rule is not None:
+            create_rule(obj)
+
+    def prepare_update(new: Object, old: Object) -> None:
+        defaults.prepare_update(*gvk, new, old)
+        if update_rule is not None:
+            update_rule(new, old)
+        if tracks_generation:
+            meta, old_meta = metadata(new), metadata(old)
+            generation = old_meta.get("generation", 1)
+            if isinstance(generation, int) and _spec_of(new) != _spec_of(old):
+                generation += 1
+            meta["generation"] = generation
+
+    def validate(obj: Object, old: Object | None) -> list[Cause]:
+        return validation.validate(*gvk, obj, old)
+
     return Strategy(
         has_status=has_status,
-        tracks_generation=has_status and kind not in NO_GENERATION,
-        prepare_create=prepare_create,
-        prepare_update=prepare_update,
+        tracks_generation=tracks_generation,
+        prepare_create=prepare_create if has_defaults or create_rule is not None else None,
+        prepare_update=prepare_update if has_defaults or update_rule is not None else None,
         validate=validate,
     )
