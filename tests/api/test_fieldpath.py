@@ -216,7 +216,8 @@ def test_leaves() -> None:
 
 scalars = st.one_of(
     st.integers(-(2**53), 2**53),
-    st.floats(allow_nan=False, allow_infinity=False),
+    # -0.0 is left out: JSON numbers carry no sign of zero, so it comes back as 0.
+    st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f != 0 or str(f) == "0.0"),
     st.text(max_size=5),
     st.booleans(),
 )

@@ -66,7 +66,12 @@ class Stores:
         self.by_gvr: dict[tuple[str, str, str], ObjectStore] = {}
         for row in registry:
             if row.stored:
-                strategy = strategy_for(row.kind, has_status=row.subresource("status") is not None)
+                strategy = strategy_for(
+                    row.kind,
+                    has_status=row.subresource("status") is not None,
+                    group=row.group,
+                    version=row.version,
+                )
                 if (row.group, row.kind) == ("", "Service"):
                     strategy.allocator = services
                 self.by_gvr[(row.group, row.version, row.plural)] = ObjectStore(
