@@ -87,6 +87,7 @@ def _load_prctl() -> Any:
         return None
 
 
+_SETPRIV = shutil.which("setpriv") is not None
 _prctl = _load_prctl()  # resolved here: the child must not dlopen between fork and exec
 
 
@@ -217,13 +218,15 @@ class EtcdProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
         on_main = threading.current_thread() is threading.main_thread()
         try:
+            # PR_SET_PDEATHSIG through setpriv(1), not preexec_fn: running Python between fork
+            # and exec in a process with gRPC threads can abort the child.
+            pdeathsig = ["setpriv", "--pdeathsig", "KILL"] if on_main and _SETPRIV else []
             self._proc = subprocess.Popen(
-                self.command(),
+                [*pdeathsig, *self.command()],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=_child_env(),
-                preexec_fn=_die_with_parent if on_main and _prctl is not None else None,
             )
         except BaseException:
             log.close()
