@@ -9,15 +9,18 @@ its `RequestInfo`; the handlers here read query parameters and bodies, call the
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from aiohttp import web
 
-from kube.api import errors, patch
-from kube.api.meta import Object, api_version, list_object, metadata
+from kube.api import errors, fieldmanager, patch
+from kube.api.meta import Object, api_version, list_object, metadata, now_rfc3339
 from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_patch
 from kube.apiserver import negotiation, tables
+from kube.apiserver.fieldtypes import field_type
+from kube.apiserver.managedfields import FieldChecks, tracker, warning_headers
 from kube.apiserver.patchschema import patch_meta
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.selection import Selection
@@ -58,7 +61,9 @@ async def read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-def respond(request: web.Request, obj: Any, status: int = 200) -> web.Response:
+def respond(
+    request: web.Request, obj: Any, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
     output = negotiation.choose_output(
         request.headers.get("Accept", ""), _query(request, "includeObject")
     )
@@ -76,11 +81,14 @@ def respond(request: web.Request, obj: Any, status: int = 200) -> web.Response:
         body = tables.table(kind, [obj], resource_version=metadata(obj).get("resourceVersion", ""))
     elif output.as_kind == "PartialObjectMetadata" and isinstance(obj, dict):
         body = tables.partial_metadata(obj)
-    return web.Response(
+    response = web.Response(
         body=negotiation.encode(output, body),
         status=status,
         headers={"Content-Type": output.content_type},
     )
+    if warnings:
+        warning_headers(response, warnings)
+    return response
 
 
 class _Cursor:
@@ -248,27 +256,42 @@ class Handlers:
 
     async def create(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)
+        checks = FieldChecks.of(request, "CreateOptions")
+        track = tracker(request, store)
         obj = await self._object_body(request, store)
+        checks.check(store, obj)
         if store.resource.namespaced:
             await self._check_namespace(info.namespace)
-        created = await store.create(info.namespace, obj, dry_run=_dry_run(request))
-        return respond(request, self._with_type(store, created), 201)
+        created = await store.create(info.namespace, obj, dry_run=_dry_run(request), track=track)
+        return respond(request, self._with_type(store, created), 201, checks.warnings)
 
     async def update(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)
+        checks = FieldChecks.of(request, "UpdateOptions")
+        track = tracker(request, store, info.subresource)
         obj = await self._object_body(request, store)
+        checks.check(store, obj)
         updated = await store.update(
             info.namespace,
             info.name,
             obj,
             subresource=info.subresource,
             dry_run=_dry_run(request),
+            track=track,
         )
-        return respond(request, self._with_type(store, updated))
+        return respond(request, self._with_type(store, updated), warnings=checks.warnings)
 
     async def patch(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        checks = FieldChecks.of(request, "PatchOptions")
+        if content_type == negotiation.APPLY_PATCH:
+            return await self._apply(request, info, store, checks)
+        if "force" in request.query:
+            fieldmanager.validate_patch_options(
+                request.query.get("fieldManager", ""), _bool(request, "force"), apply=False
+            )
+        track = tracker(request, store, info.subresource)
         body = await read_body(request)
         try:
             document: Any = jsonc.loads(body) if content_type != negotiation.APPLY_PATCH else None
@@ -307,6 +330,8 @@ class Handlers:
                 raise errors.APIError(422, "Invalid", str(err)) from err
             if not isinstance(new, dict):
                 raise errors.bad_request("the patch does not produce an object")
+            checks.warnings.clear()  # a retried change reports its fields once
+            checks.check(store, new, whole_object=False)
             return new
 
         updated = await store.mutate(
@@ -315,8 +340,71 @@ class Handlers:
             checked,
             subresource=info.subresource,
             dry_run=_dry_run(request),
+            track=track,
         )
-        return respond(request, self._with_type(store, updated))
+        return respond(request, self._with_type(store, updated), warnings=checks.warnings)
+
+    async def _apply(
+        self, request: web.Request, info: RequestInfo, store: ObjectStore, checks: FieldChecks
+    ) -> web.StreamResponse:
+        """Server-side apply: merge the applied configuration, creating the object if needed."""
+        manager = request.query.get("fieldManager", "")
+        force = _bool(request, "force")
+        fieldmanager.validate_patch_options(
+            manager, force if "force" in request.query else None, apply=True
+        )
+        applied = negotiation.decode_apply(await read_body(request))
+        r = store.resource
+        version = api_version(r.group, r.version)
+        schema = field_type(r.group, r.version, r.kind)
+        applied_meta = applied.get("metadata")
+        if isinstance(applied_meta, dict):
+            if applied_meta.get("name") not in (None, "", info.name):
+                raise errors.bad_request(
+                    f"the name of the object ({applied_meta['name']}) does not match the name "
+                    f"on the URL ({info.name})"
+                )
+            body_ns = applied_meta.get("namespace")
+            if r.namespaced and body_ns and body_ns != info.namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
+                )
+        if checks.directive == "Strict":
+            # Strict refuses unknown fields before merging (apply would 500 on them).
+            checks.check(store, copy.deepcopy(applied), whole_object=False)
+
+        def change(live: Object | None) -> Object:
+            merged = fieldmanager.apply(
+                live,
+                applied,
+                manager,
+                force=force,
+                schema=schema,
+                api_version=version,
+                kind=r.kind,
+                now=now_rfc3339(),
+                subresource=info.subresource,
+            )
+            merged["apiVersion"], merged["kind"] = version, r.kind
+            return merged
+
+        dry_run = _dry_run(request)
+        try:
+            updated = await store.mutate(
+                info.namespace, info.name, change, subresource=info.subresource, dry_run=dry_run
+            )
+        except errors.APIError as err:
+            if err.code != 404 or info.subresource:
+                raise
+        else:
+            return respond(request, self._with_type(store, updated), warnings=checks.warnings)
+        obj = change(None)
+        metadata(obj)["name"] = info.name
+        if r.namespaced:
+            await self._check_namespace(info.namespace)
+        created = await store.create(info.namespace, obj, dry_run=dry_run)
+        return respond(request, self._with_type(store, created), 201, checks.warnings)
 
     async def delete(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)

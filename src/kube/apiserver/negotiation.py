@@ -116,6 +116,18 @@ def choose_output(accept: str, include_object: str = "") -> Output:
 OBJECT_MEDIA_TYPES = (JSON, YAML, PROTOBUF)
 
 
+def decode_apply(body: bytes) -> dict[str, Any]:
+    """An `application/apply-patch+yaml` body: YAML, of which JSON is the common case."""
+    try:
+        return jsonc.loads_object(body)
+    except jsonc.DecodeError:
+        pass
+    try:
+        return yamlc.loads_object(body)
+    except jsonc.DecodeError as err:
+        raise errors.bad_request(str(err)) from err
+
+
 def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
     """A request body in JSON (also when no Content-Type is sent) or YAML into an object dict.
 

@@ -237,7 +237,15 @@ class ObjectStore:
 
     # -- create ----------------------------------------------------------------------------
 
-    async def create(self, namespace: str, obj: Object, *, dry_run: bool = False) -> Object:
+    async def create(
+        self,
+        namespace: str,
+        obj: Object,
+        *,
+        dry_run: bool = False,
+        track: Callable[[Object | None, Object], Object] | None = None,
+    ) -> Object:
+        """Create `obj`; `track(None, obj)` records its managedFields before validation."""
         meta = metadata(obj)
         if self.resource.namespaced:
             body_ns = meta.get("namespace")
@@ -263,6 +271,9 @@ class ObjectStore:
             obj["status"] = {}
         if self.strategy.prepare_create is not None:
             self.strategy.prepare_create(obj)
+        if track is not None:
+            obj = track(None, obj)
+            meta = metadata(obj)
         self._validate(obj, None)
         allocator = self.strategy.allocator
         if allocator is not None:
@@ -375,6 +386,7 @@ class ObjectStore:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        track: Callable[[Object | None, Object], Object] | None = None,
     ) -> Object:
         meta = metadata(obj)
         if meta.get("name") and meta["name"] != name:
@@ -400,7 +412,7 @@ class ObjectStore:
                 raise self._conflict(name)
             try:
                 return await self._swap(
-                    namespace, name, old, copy.deepcopy(obj), subresource, dry_run
+                    namespace, name, old, copy.deepcopy(obj), subresource, dry_run, track
                 )
             except errors.APIError as err:
                 if err.reason == "Conflict" and not wanted_rv:
@@ -416,6 +428,7 @@ class ObjectStore:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        track: Callable[[Object | None, Object], Object] | None = None,
     ) -> Object:
         """Read, apply `change` to a copy, swap; retried on conflicts (patch uses this).
 
@@ -430,7 +443,7 @@ class ObjectStore:
             if wanted_rv and str(wanted_rv) != old["metadata"]["resourceVersion"]:
                 raise self._conflict(name)
             try:
-                return await self._swap(namespace, name, old, new, subresource, dry_run)
+                return await self._swap(namespace, name, old, new, subresource, dry_run, track)
             except errors.APIError as err:
                 if err.reason == "Conflict":
                     continue
@@ -438,7 +451,14 @@ class ObjectStore:
         raise self._conflict(name)
 
     async def _swap(
-        self, namespace: str, name: str, old: Object, new: Object, subresource: str, dry_run: bool
+        self,
+        namespace: str,
+        name: str,
+        old: Object,
+        new: Object,
+        subresource: str,
+        dry_run: bool,
+        track: Callable[[Object | None, Object], Object] | None = None,
     ) -> Object:
         old_meta, meta = old["metadata"], metadata(new)
         revision = int(old_meta["resourceVersion"])
@@ -471,6 +491,9 @@ class ObjectStore:
                     meta["generation"] = int(meta["generation"]) + 1
             else:
                 meta.pop("generation", None)
+        if track is not None:
+            new = track(old, new)
+            meta = new["metadata"]
         if self.strategy.prepare_update is not None:
             self.strategy.prepare_update(new, old)
         self._validate(new, old)
