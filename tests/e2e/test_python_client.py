@@ -128,3 +128,38 @@ def test_self_subject_access_review_answers(api: client.ApiClient) -> None:
     who = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
     assert who.status.user_info.username == "kubernetes-admin"
     assert "system:masters" in who.status.user_info.groups
+
+
+def test_events_read_the_same_in_both_groups(api: client.ApiClient) -> None:
+    """events.k8s.io/v1 and core/v1 Events are one object in storage, converted per group."""
+    core = client.CoreV1Api(api)
+    events = client.EventsV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py-events")))
+    created = events.create_namespaced_event(
+        "py-events",
+        client.EventsV1Event(
+            metadata=client.V1ObjectMeta(name="pulled"),
+            event_time="2026-11-23T10:00:00.000000Z",
+            reason="Pulled",
+            note="Successfully pulled image",
+            type="Normal",
+            action="Pull",
+            reporting_controller="kubelet",
+            reporting_instance="node-1",
+            regarding=client.V1ObjectReference(kind="Pod", name="web", namespace="py-events"),
+        ),
+    )
+    assert created.note == "Successfully pulled image"
+
+    as_core = core.read_namespaced_event("pulled", "py-events")
+    assert as_core.message == "Successfully pulled image"
+    assert as_core.involved_object.name == "web"
+    assert as_core.reporting_component == "kubelet"
+
+    as_core.message = "Pulled again"
+    as_core.count = 2
+    core.replace_namespaced_event("pulled", "py-events", as_core)
+    again = events.read_namespaced_event("pulled", "py-events")
+    assert again.note == "Pulled again"
+    assert again.deprecated_count == 2
+    assert again.regarding.kind == "Pod"

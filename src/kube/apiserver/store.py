@@ -80,6 +80,9 @@ class Strategy:
     validate: Callable[[Object, Object | None], list[errors.Cause]] | None = None
     # Claims values from a shared pool (Service IPs and node ports) for the stored objects.
     allocator: Allocator | None = None
+    # Conversion to and from the storage version, when it is not the served one.
+    to_storage: Callable[[Object], Object] | None = None
+    from_storage: Callable[[Object], Object] | None = None
 
 
 class Allocator(Protocol):
@@ -178,8 +181,10 @@ class ObjectStore:
 
     # -- encoding ------------------------------------------------------------------------
 
-    @staticmethod
-    def encode(obj: Object) -> bytes:
+    def encode(self, obj: Object) -> bytes:
+        """The stored bytes of `obj`: in the storage version, without its resourceVersion."""
+        if self.strategy.to_storage is not None:
+            obj = self.strategy.to_storage(obj)
         meta = metadata(obj)
         rv = meta.pop("resourceVersion", None)
         try:
@@ -188,9 +193,11 @@ class ObjectStore:
             if rv is not None:
                 meta["resourceVersion"] = rv
 
-    @staticmethod
-    def decode(kv: KeyValue) -> Object:
+    def decode(self, kv: KeyValue) -> Object:
+        """The object a stored value is, in this resource's version, with its resourceVersion."""
         obj: Object = orjson.loads(kv.value)
+        if self.strategy.from_storage is not None:
+            obj = self.strategy.from_storage(obj)
         obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
         return obj
 

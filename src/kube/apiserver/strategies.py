@@ -23,7 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from kube.api import defaults, validation
+from kube.api import conversion, defaults, validation
 from kube.api.errors import Cause
 from kube.api.meta import Object, metadata
 from kube.api.quantity import try_parse
@@ -154,6 +154,7 @@ def strategy_for(
     create_rule = CREATE_RULES.get(kind) if group == "" else None
     update_rule = UPDATE_RULES.get(kind) if group == "" else None
     has_defaults = gvk in defaults.DEFAULTERS
+    convert = conversion.CONVERTERS.get(gvk)
 
     def prepare_create(obj: Object) -> None:
         defaults.prepare_create(*gvk, obj)
@@ -180,4 +181,6 @@ def strategy_for(
         prepare_create=prepare_create if has_defaults or create_rule is not None else None,
         prepare_update=prepare_update if has_defaults or update_rule is not None else None,
         validate=validate,
+        to_storage=convert[0] if convert else None,
+        from_storage=convert[1] if convert else None,
     )
