@@ -10,7 +10,7 @@ DATA_DIR ?= $(HOME)/.kube-py
 NATIVE_SRC := $(wildcard src/_native/*.pyx src/_native/*.pxd src/_native/*.cpp) \
               $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock rust/pyproject.toml $(wildcard proto/*/*/*/*/*.proto) setup.py
 
-.PHONY: run test setup lint typecheck layers unit bench bench-check clean doctor
+.PHONY: run test setup lint typecheck layers unit bench bench-check bench-api clean doctor
 
 run: setup
 	$(VENV)/bin/kube server --data-dir $(DATA_DIR)
@@ -64,6 +64,10 @@ doctor: setup
 bench: setup
 	@mkdir -p bench/results
 	$(VENV)/bin/pytest -q bench --benchmark-only --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
+
+# The API server against the issue's targets (BENCH_API_ARGS=--quick for a short run).
+bench-api: setup
+	$(PY) -m bench.api_report $(BENCH_API_ARGS)
 
 clean:
 	rm -rf .stamps build src/kube/*.so src/kube/*/*.so src/kube/_generated rust/target

@@ -1,0 +1,216 @@
+"""API server figures against the issue's targets: `python -m bench.api_report [--quick]`.
+
+Starts `kube server` (SQLite, HTTPS) in a temporary data dir, runs every scenario of
+`bench.api_load` against it from a separate load-generator process, and prints one table of
+figure, target and ratio (ratio >= 1 meets the target: figure/target for rates, target/figure
+for latencies). `--output json` prints the raw figures instead. `--profile creates,gets`
+afterwards runs those scenarios again under py-spy and prints the server's hot spots
+(`bench.api_profile`); the figures in the table always come from unprofiled runs.
+
+`--quick` shrinks every scenario (about 30 s in all) to check the harness; its LIST uses 2,000
+pods, so that row is not comparable with the 10,000-pod target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from bench import api_profile
+from bench.api_load import run_scenario
+from bench.api_server import kube_server
+
+ORDER = ["creates", "gets", "mutating", "watch", "list"]
+FULL: dict[str, dict[str, Any]] = {
+    "creates": {"count": 10000, "concurrency": 32},
+    "gets": {"count": 30000, "concurrency": 32},
+    "mutating": {"rate": 200, "seconds": 10},
+    "watch": {"watchers": 100, "writes": 100},
+    "list": {"pods": 10000, "repeats": 5},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "creates": {"count": 2000, "concurrency": 32},
+    "gets": {"count": 5000, "concurrency": 32},
+    "mutating": {"rate": 200, "seconds": 3},
+    "watch": {"watchers": 100, "writes": 20},
+    "list": {"pods": 2000, "repeats": 3},
+}
+
+
+def at_least(target: float) -> Callable[[float], float]:
+    return lambda figure: figure / target
+
+
+def at_most(target: float) -> Callable[[float], float]:
+    return lambda figure: target / figure if figure else float("inf")
+
+
+# (row label, scenario, path into its figures, unit, target text, ratio or None)
+ROWS: list[tuple[str, str, tuple[str, ...], str, str, Callable[[float], float] | None]] = [
+    ("pod creates/s (32 workers)", "creates", ("ops_per_s",), "/s", ">= 1,000/s", at_least(1000)),
+    ("  create latency p50", "creates", ("p50_ms",), "ms", "", None),
+    ("  create latency p99", "creates", ("p99_ms",), "ms", "", None),
+    ("pod gets/s (32 workers)", "gets", ("ops_per_s",), "/s", ">= 3,000/s", at_least(3000)),
+    ("  get latency p50", "gets", ("p50_ms",), "ms", "", None),
+    ("  get latency p99", "gets", ("p99_ms",), "ms", "", None),
+    ("mutating mix at 200/s: p50", "mutating", ("p50_ms",), "ms", "", None),
+    ("mutating mix at 200/s: p99", "mutating", ("p99_ms",), "ms", "< 50 ms", at_most(50)),
+    ("mutating mix at 200/s: max", "mutating", ("max_ms",), "ms", "", None),
+    ("  create p99", "mutating", ("by_kind", "create", "p99_ms"), "ms", "", None),
+    ("  patch p99", "mutating", ("by_kind", "patch", "p99_ms"), "ms", "", None),
+    ("  delete p99", "mutating", ("by_kind", "delete", "p99_ms"), "ms", "", None),
+    ("LIST pods, JSON (median)", "list", ("json", "p50_ms"), "ms", "", None),
+    (
+        "LIST pods, protobuf (median)",
+        "list",
+        ("protobuf", "p50_ms"),
+        "ms",
+        "< 300 ms",
+        at_most(300),
+    ),
+    ("watch delivery, 100 watchers: p50", "watch", ("p50_ms",), "ms", "", None),
+    ("watch delivery, 100 watchers: p99", "watch", ("p99_ms",), "ms", "", None),
+    ("  first watcher per write: p50", "watch", ("first_p50_ms",), "ms", "", None),
+    ("  last watcher per write: p50", "watch", ("last_p50_ms",), "ms", "", None),
+]
+
+
+def dig(figures: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = figures
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value) if isinstance(value, int | float) else None
+
+
+def show(value: float, unit: str) -> str:
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    return f"{value:.2f} ms" if value < 10 else f"{value:,.0f} ms"
+
+
+def errors_of(figures: dict[str, Any]) -> str:
+    errs: dict[str, int] = dict(figures.get("errors") or {})
+    for key in ("json", "protobuf", "write"):
+        for what, n in (figures.get(key, {}).get("errors") or {}).items():
+            errs[f"{key} {what}"] = errs.get(f"{key} {what}", 0) + n
+    return ", ".join(f"{what}: {n}" for what, n in errs.items()) or "none"
+
+
+def table(results: dict[str, dict[str, Any]], quick: bool) -> Table:
+    title = "kube server API, SQLite over HTTPS, load from a separate process"
+    out = Table(title=title + (" (--quick: smaller runs)" if quick else ""))
+    for name in ("figure", "measured", "target", "ratio"):
+        out.add_column(name, justify="left" if name == "figure" else "right")
+    for label, scenario, path, unit, target, ratio in ROWS:
+        figures = results.get(scenario)
+        if figures is None:
+            continue
+        value = dig(figures, path)
+        if scenario == "list" and label.startswith("LIST"):
+            label = label.replace("pods", f"{figures['pods']:,} pods")
+        shown = show(value, unit) if value is not None else "—"
+        ratio_text = ""
+        if ratio is not None and value is not None:
+            r = ratio(value)
+            ratio_text = f"[{'green' if r >= 1 else 'red'}]{r:.2f}x[/]"
+        out.add_row(label, shown, target, ratio_text)
+    for scenario in ORDER:
+        if scenario in results:
+            out.add_row(f"errors: {scenario}", errors_of(results[scenario]), "0", "")
+    return out
+
+
+def context_table(results: dict[str, dict[str, Any]]) -> Table:
+    out = Table(title="where the CPU went during each measured phase")
+    for name in ("scenario", "wall", "server CPU (cores)", "load generator CPU (cores)"):
+        out.add_column(name, justify="left" if name == "scenario" else "right")
+    for scenario in ORDER:
+        f = results.get(scenario)
+        if f is None:
+            continue
+        out.add_row(
+            scenario,
+            f"{f['wall_s']:.1f} s",
+            f"{f.get('server_cpu_share', 0):.2f}",
+            f"{f['client_cpu_share']:.2f}",
+        )
+    return out
+
+
+def profile_table(scenario: str, spots: dict[str, Any]) -> Table:
+    threads = ", ".join(f"{name} {share:.0%}" for name, share in spots["threads"].items())
+    title = f"server hot spots under '{scenario}' ({spots['samples']:,} samples; {threads})"
+    out = Table(title=title)
+    out.add_column("#", justify="right")
+    out.add_column("self time: function (file:hottest line)")
+    out.add_column("share", justify="right")
+    out.add_column("inclusive, kube/ code")
+    out.add_column("share", justify="right")
+    rows = max(len(spots["self"]), len(spots["inclusive_project"]))
+    for i in range(rows):
+        cells: list[str] = [str(i + 1)]
+        for key in ("self", "inclusive_project"):
+            entries = spots[key]
+            if i < len(entries):
+                cells += [entries[i]["where"], f"{entries[i]['share']:.1%}"]
+            else:
+                cells += ["", ""]
+        out.add_row(*cells)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small runs, to check the harness")
+    parser.add_argument("--output", choices=["table", "json"], default="table")
+    parser.add_argument("--only", help="comma-separated scenarios (default: all)")
+    parser.add_argument(
+        "--profile", default="", help="comma-separated scenarios to re-run under py-spy"
+    )
+    parser.add_argument("--profile-dir", type=Path, help="keep the py-spy raw files here")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    wanted = args.only.split(",") if args.only else ORDER
+    profiled = [s for s in args.profile.split(",") if s]
+    if profiled and not api_profile.available():
+        parser.error("--profile needs py-spy: .venv/bin/pip install py-spy")
+    console = Console(stderr=args.output == "json")
+    if not console.is_terminal:
+        console.width = 160  # file:line cells are long; do not fold them at 80 columns
+    results: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
+    with kube_server() as server, tempfile.TemporaryDirectory() as tmp:
+        console.print(f"kube server pid {server.pid} at {server.url}", style="dim")
+        for scenario in (s for s in ORDER if s in wanted):
+            results[scenario] = run_scenario(
+                scenario, server.kubeconfig, sizes[scenario], server_pid=server.pid
+            )
+        for scenario in profiled:
+            raw = (args.profile_dir or Path(tmp)) / f"{scenario}.pyspy.txt"
+            raw.parent.mkdir(parents=True, exist_ok=True)
+            run_scenario(
+                scenario, server.kubeconfig, sizes[scenario], server_pid=server.pid, profile=raw
+            )
+            profiles[scenario] = api_profile.hot_spots(raw)
+    if args.output == "json":
+        doc = {"quick": args.quick, "results": results, "profiles": profiles}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    console.print(table(results, args.quick))
+    console.print(context_table(results))
+    for scenario, spots in profiles.items():
+        console.print(profile_table(scenario, spots))
+
+
+if __name__ == "__main__":
+    main()
