@@ -309,6 +309,245 @@ def _col(name: str, priority: int = 0, type_: str = "string", description: str =
     return (name, type_, priority, description)
 
 
+def _event_row(ev: Object) -> Row:
+    """upstream's printEvent (every column; the server prints wide)."""
+    regarding = ev.get("involvedObject") or ev.get("regarding") or {}
+    source = ev.get("source") or {}
+    first_ts = ev.get("firstTimestamp") or ev.get("deprecatedFirstTimestamp")
+    last_ts = ev.get("lastTimestamp") or ev.get("deprecatedLastTimestamp")
+    first = _since(first_ts) if first_ts else _since(ev.get("eventTime"))
+    last = _since(last_ts) if last_ts else first
+    count = ev.get("count") or ev.get("deprecatedCount") or 0
+    series = ev.get("series")
+    if isinstance(series, dict):
+        last = _since(series.get("lastObservedTime"))
+        count = series.get("count") or 0
+    elif not count:
+        count = 1  # singleton events of the new API carry no count
+    kind = str(regarding.get("kind") or "").lower()
+    target = f"{kind}/{regarding['name']}" if regarding.get("name") else kind
+    component = source.get("component") or ev.get("reportingController") or ""
+    instance = source.get("host") or ev.get("reportingInstance") or ""
+    return [
+        last,
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        target,
+        regarding.get("fieldPath", ""),
+        f"{component}, {instance}" if instance else component,
+        str(ev.get("message") or ev.get("note") or "").strip(),
+        first,
+        int(count),
+        _name(ev),
+    ]
+
+
+def _replica_set_row(rs: Object) -> Row:
+    spec, status = rs.get("spec") or {}, rs.get("status") or {}
+    names, images = _containers(spec.get("template") or {})
+    return [
+        _name(rs),
+        spec.get("replicas", 1),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        age(rs),
+        names,
+        images,
+        _label_selector(spec.get("selector")),
+    ]
+
+
+def _stateful_set_row(sts: Object) -> Row:
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    names, images = _containers(spec.get("template") or {})
+    ready = f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}"
+    return [_name(sts), ready, age(sts), names, images]
+
+
+def _daemon_set_row(ds: Object) -> Row:
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    template = spec.get("template") or {}
+    names, images = _containers(template)
+    return [
+        _name(ds),
+        status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0),
+        status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0),
+        status.get("numberAvailable", 0),
+        _label_set((template.get("spec") or {}).get("nodeSelector")),
+        age(ds),
+        names,
+        images,
+        _label_selector(spec.get("selector")),
+    ]
+
+
+def _job_status(job: Object) -> str:
+    """upstream's printJob STATUS: the first of these conditions that holds."""
+    status = job.get("status") or {}
+    if _condition_true(status, "Complete"):
+        return "Complete"
+    if _condition_true(status, "Failed"):
+        return "Failed"
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    if _condition_true(status, "Suspended"):
+        return "Suspended"
+    if _condition_true(status, "FailureTarget"):
+        return "FailureTarget"
+    return "Running"
+
+
+def _job_row(job: Object) -> Row:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    duration = ""
+    if status.get("startTime"):
+        start = parse_rfc3339(str(status["startTime"]))
+        end = (
+            parse_rfc3339(str(status["completionTime"]))
+            if status.get("completionTime")
+            else dt.datetime.now(dt.UTC)
+        )
+        duration = human_duration((end - start).total_seconds())
+    names, images = _containers(spec.get("template") or {})
+    return [
+        _name(job),
+        _job_status(job),
+        completions,
+        duration,
+        age(job),
+        names,
+        images,
+        _label_selector(spec.get("selector")),
+    ]
+
+
+def _cron_job_row(cj: Object) -> Row:
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    names, images = _containers(job_spec.get("template") or {})
+    suspend = spec.get("suspend")
+    last = status.get("lastScheduleTime")
+    return [
+        _name(cj),
+        spec.get("schedule", ""),
+        spec.get("timeZone") or "<none>",
+        "<unset>" if suspend is None else ("True" if suspend else "False"),
+        len(status.get("active") or []),
+        _since(last) if last else "<none>",
+        age(cj),
+        names,
+        images,
+        _label_selector(job_spec.get("selector")),
+    ]
+
+
+def _ingress_row(ing: Object) -> Row:
+    spec = ing.get("spec") or {}
+    rules = spec.get("rules") or []
+    hosts = [str(r["host"]) for r in rules[:3] if r.get("host")]
+    shown = ",".join(hosts) or "*"
+    if len(rules) > 3 and hosts:
+        shown = f"{shown} + {len(rules) - 3} more..."
+    balancer = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(sorted({i.get("ip") or i.get("hostname") for i in balancer} - {None, ""}))
+    return [
+        _name(ing),
+        spec.get("ingressClassName") or "<none>",
+        shown,
+        address,
+        "80, 443" if spec.get("tls") else "80",
+        age(ing),
+    ]
+
+
+def _pdb_row(pdb: Object) -> Row:
+    spec = pdb.get("spec") or {}
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return [
+        _name(pdb),
+        "N/A" if min_available is None else str(min_available),
+        "N/A" if max_unavailable is None else str(max_unavailable),
+        (pdb.get("status") or {}).get("disruptionsAllowed", 0),
+        age(pdb),
+    ]
+
+
+def _binding_row(binding: Object) -> Row:
+    """upstream's printRoleBinding / printClusterRoleBinding (with SubjectsStrings)."""
+    ref = binding.get("roleRef") or {}
+    users: list[str] = []
+    groups: list[str] = []
+    accounts: list[str] = []
+    for subject in binding.get("subjects") or []:
+        kind, name = subject.get("kind"), str(subject.get("name", ""))
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            accounts.append(f"{subject.get('namespace', '')}:{name}")
+    return [
+        _name(binding),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        age(binding),
+        ", ".join(users),
+        ", ".join(groups),
+        ", ".join(accounts),
+    ]
+
+
+def _quota_row(quota: Object) -> Row:
+    """upstream's printResourceQuota: `used/hard` of each resource in status.hard."""
+    status = quota.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    requests: list[str] = []
+    limits: list[str] = []
+    for resource in sorted(hard):
+        cell = f"{resource}: {used.get(resource, '0')}/{hard[resource]}"
+        (limits if resource.startswith("limits.") else requests).append(cell)
+    return [_name(quota), ", ".join(requests), ", ".join(limits), age(quota)]
+
+
+def _priority_class_row(pc: Object) -> Row:
+    return [
+        _name(pc),
+        pc.get("value", 0),
+        bool(pc.get("globalDefault", False)),
+        age(pc),
+        pc.get("preemptionPolicy", ""),
+    ]
+
+
+def _created_at(obj: Object) -> Row:
+    """upstream's default table convertor: the creation time itself, not an age."""
+    return [_name(obj), str((obj.get("metadata") or {}).get("creationTimestamp") or "")]
+
+
+_TEMPLATE_WIDE = [_col("Containers", 1), _col("Images", 1), _col("Selector", 1)]
+_BINDING = (
+    [
+        NAME,
+        _col("Role"),
+        AGE,
+        _col("Users", 1),
+        _col("Groups", 1),
+        _col("ServiceAccounts", 1),
+    ],
+    _binding_row,
+)
+# Kinds upstream serves with the generic convertor (no printer): Name and Created At.
+_CREATED_AT = ([NAME, _col("Created At", type_="date")], _created_at)
+
+
 PRINTERS: dict[str, tuple[list[Column], Callable[[Object], Row]]] = {
     "Namespace": (
         [NAME, _col("Status"), AGE],
@@ -384,6 +623,97 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Object], Row]]] = {
         [NAME, _col("Holder"), AGE],
         lambda o: [_name(o), (o.get("spec") or {}).get("holderIdentity", ""), age(o)],
     ),
+    "Event": (
+        [
+            _col("Last Seen"),
+            _col("Type"),
+            _col("Reason"),
+            _col("Object"),
+            _col("Subobject", 1),
+            _col("Source", 1),
+            _col("Message"),
+            _col("First Seen", 1),
+            _col("Count", 1),
+            _col("Name", 1),
+        ],
+        _event_row,
+    ),
+    "ReplicaSet": (
+        [
+            NAME,
+            _col("Desired", type_="integer"),
+            _col("Current", type_="integer"),
+            _col("Ready", type_="integer"),
+            AGE,
+            *_TEMPLATE_WIDE,
+        ],
+        _replica_set_row,
+    ),
+    "StatefulSet": (
+        [NAME, _col("Ready"), AGE, _col("Containers", 1), _col("Images", 1)],
+        _stateful_set_row,
+    ),
+    "DaemonSet": (
+        [
+            NAME,
+            _col("Desired", type_="integer"),
+            _col("Current", type_="integer"),
+            _col("Ready", type_="integer"),
+            _col("Up-to-date", type_="integer"),
+            _col("Available", type_="integer"),
+            _col("Node Selector"),
+            AGE,
+            *_TEMPLATE_WIDE,
+        ],
+        _daemon_set_row,
+    ),
+    "Job": (
+        [NAME, _col("Status"), _col("Completions"), _col("Duration"), AGE, *_TEMPLATE_WIDE],
+        _job_row,
+    ),
+    "CronJob": (
+        [
+            NAME,
+            _col("Schedule"),
+            _col("Timezone"),
+            _col("Suspend", type_="boolean"),
+            _col("Active", type_="integer"),
+            _col("Last Schedule"),
+            AGE,
+            *_TEMPLATE_WIDE,
+        ],
+        _cron_job_row,
+    ),
+    "Ingress": (
+        [NAME, _col("Class"), _col("Hosts"), _col("Address"), _col("Ports"), AGE],
+        _ingress_row,
+    ),
+    "PodDisruptionBudget": (
+        [
+            NAME,
+            _col("Min Available"),
+            _col("Max Unavailable"),
+            _col("Allowed Disruptions", type_="integer"),
+            AGE,
+        ],
+        _pdb_row,
+    ),
+    "RoleBinding": _BINDING,
+    "ClusterRoleBinding": _BINDING,
+    "Role": _CREATED_AT,
+    "ClusterRole": _CREATED_AT,
+    "LimitRange": _CREATED_AT,
+    "ResourceQuota": ([NAME, _col("Request"), _col("Limit"), AGE], _quota_row),
+    "PriorityClass": (
+        [
+            NAME,
+            _col("Value", type_="integer"),
+            _col("Global-Default", type_="boolean"),
+            AGE,
+            _col("PreemptionPolicy"),
+        ],
+        _priority_class_row,
+    ),
 }
 
 DEFAULT: tuple[list[Column], Callable[[Object], Row]] = ([NAME, AGE], lambda o: [_name(o), age(o)])
@@ -430,7 +760,7 @@ def table(
             {
                 "name": n,
                 "type": t,
-                "format": "name" if c is NAME else "",
+                "format": "name" if n == "Name" else "",
                 "description": d,
                 "priority": p,
             }
