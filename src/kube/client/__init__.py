@@ -1,0 +1,1 @@
+"""Client machinery: REST client, informers, workqueues, leader election."""
