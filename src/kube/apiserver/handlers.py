@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,13 +18,13 @@ from aiohttp import web
 from kube.api import errors, fieldmanager, patch
 from kube.api.meta import Object, api_version, list_object, metadata, now_rfc3339
 from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_patch
-from kube.apiserver import negotiation, tables
+from kube.apiserver import deleteoptions, negotiation, tables, watchcache
 from kube.apiserver.fieldtypes import field_type
 from kube.apiserver.managedfields import FieldChecks, tracker, warning_headers
 from kube.apiserver.patchschema import patch_meta
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.selection import Selection
-from kube.apiserver.store import Change, ObjectStore
+from kube.apiserver.store import PROGRESS, Change, ChangeStream, ObjectStore
 from kube.codec import jsonc, protobuf
 
 WATCH_DEFAULT_TIMEOUT = 1800  # seconds; upstream picks 30-60 min at random
@@ -101,14 +101,14 @@ class _Cursor:
 
     _END = object()
 
-    def __init__(self, changes: AsyncGenerator[Change, None]) -> None:
+    def __init__(self, changes: ChangeStream) -> None:
         self.changes = changes
         self.pending: asyncio.Future[Change] | None = None
 
     async def next(self, seconds: float) -> Change | object | None:
         """The next change, None on timeout, or `_Cursor._END` when the stream ended."""
         if self.pending is None:
-            self.pending = asyncio.ensure_future(anext(self.changes))
+            self.pending = asyncio.ensure_future(self.changes.__anext__())
         done, _ = await asyncio.wait({self.pending}, timeout=seconds)
         if not done:
             return None
@@ -117,6 +117,11 @@ class _Cursor:
             return task.result()
         except StopAsyncIteration:
             return self._END
+
+    def progress(self) -> int | None:
+        """The revision the stream has delivered everything up to, if it knows (watch cache)."""
+        progress = getattr(self.changes, "progress", None)
+        return progress() if progress is not None else None
 
     async def close(self) -> None:
         if self.pending is not None:
@@ -194,16 +199,25 @@ class Handlers:
             resource_version=_query(request, "resourceVersion"),
             resource_version_match=_query(request, "resourceVersionMatch"),
             select=None if selection.everything else selection.filter,
+            shared=True,
         )
         r = store.resource
         output = negotiation.choose_output(
             request.headers.get("Accept", ""), _query(request, "includeObject")
         )
+        items = page.items
+        if page.entries is not None and store.cache is not None:
+            # Served by the watch cache: assemble the body from its items' cached bytes.
+            if not output.as_kind:
+                data = watchcache.encode_list(store.cache, output.format, page)
+                if data is not None:
+                    return web.Response(body=data, headers={"Content-Type": output.content_type})
+            items = [dict(o) for o in items]  # the cache's objects are shared: copy what we edit
         rv = str(page.resource_version)
         if output.as_kind == "Table":
             body: Object = tables.table(
                 r.kind,
-                [self._with_type(store, o) for o in page.items],
+                [self._with_type(store, o) for o in items],
                 resource_version=rv,
                 continue_token=page.continue_token,
                 remaining=page.remaining,
@@ -213,18 +227,18 @@ class Handlers:
             body = list_object(
                 "meta.k8s.io/v1",
                 "PartialObjectMetadataList",
-                [tables.partial_metadata(o) for o in page.items],
+                [tables.partial_metadata(o) for o in items],
                 rv,
                 **{"continue": page.continue_token, "remainingItemCount": page.remaining},
             )
         else:
-            for obj in page.items:
+            for obj in items:
                 obj.pop("apiVersion", None)
                 obj.pop("kind", None)
             body = list_object(
                 api_version(r.group, r.version),
                 f"{r.kind}List",
-                page.items,
+                items,
                 rv,
                 **{"continue": page.continue_token, "remainingItemCount": page.remaining},
             )
@@ -407,40 +421,60 @@ class Handlers:
         return respond(request, self._with_type(store, created), 201, checks.warnings)
 
     async def delete(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """One object, with the request's DeleteOptions (graceful for pods).
+
+        200 with the object (marked or gone); 202 as upstream when it is not gone yet and
+        the client asked with `orphanDependents: false`.
+        """
         store = self.lookup(info)
-        options: dict[str, Any] = {}
-        body = await read_body(request)
-        if body.strip():
-            options = negotiation.decode_body(request.headers.get("Content-Type", ""), body)
-        policy = _query(request, "propagationPolicy") or str(options.get("propagationPolicy") or "")
-        if options.get("orphanDependents") is True or _bool(request, "orphanDependents"):
-            policy = policy or "Orphan"
-        pre = options.get("preconditions") or {}
-        obj, _gone = await store.delete(
+        options = deleteoptions.parse(
+            request.query, request.headers.get("Content-Type", ""), await read_body(request)
+        )
+        obj, gone = await store.delete(
             info.namespace,
             info.name,
-            propagation_policy=policy,
-            precondition_uid=str(pre.get("uid") or ""),
-            precondition_rv=str(pre.get("resourceVersion") or ""),
-            dry_run=_dry_run(request) or options.get("dryRun") == ["All"],
+            propagation_policy=options.policy,
+            precondition_uid=options.precondition_uid,
+            precondition_rv=options.precondition_rv,
+            dry_run=options.dry_run,
+            grace_period_seconds=options.grace_period_seconds,
         )
-        return respond(request, self._with_type(store, obj))
+        status = 202 if not gone and options.orphan_dependents is False else 200
+        return respond(request, self._with_type(store, obj), status)
 
     async def deletecollection(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """Every selected object deleted with the same DeleteOptions; the list of them.
+
+        As upstream, the answer is the list as it was read (pods being deleted gracefully
+        are in it, still there); an object gone meanwhile is skipped.
+        """
         store = self.lookup(info)
         selection = self._selection(request, store)
+        options = deleteoptions.parse(
+            request.query, request.headers.get("Content-Type", ""), await read_body(request)
+        )
         page = await store.list(info.namespace or None, select=selection.filter)
-        dry_run = _dry_run(request)
         for obj in page.items:
             meta = obj["metadata"]
             try:
-                await store.delete(str(meta.get("namespace") or ""), meta["name"], dry_run=dry_run)
+                await store.delete(
+                    str(meta.get("namespace") or ""),
+                    meta["name"],
+                    propagation_policy=options.policy,
+                    precondition_uid=options.precondition_uid,
+                    precondition_rv=options.precondition_rv,
+                    dry_run=options.dry_run,
+                    grace_period_seconds=options.grace_period_seconds,
+                )
             except errors.APIError as err:
                 if err.code != 404:
                     raise
         r = store.resource
+        for obj in page.items:
+            obj.pop("apiVersion", None)
+            obj.pop("kind", None)
         body = list_object(
-            api_version(r.group, r.version), f"{r.kind}List", [], str(page.resource_version)
+            api_version(r.group, r.version), f"{r.kind}List", page.items, str(page.resource_version)
         )
         return respond(request, body)
 
@@ -467,7 +501,7 @@ class Handlers:
         r = store.resource
 
         def frame(kind: str, obj: Object) -> bytes:
-            obj = self._with_type(store, obj)
+            obj = self._with_type(store, dict(obj))  # objects may be the watch cache's: copy
             if output.as_kind == "Table" and kind != "BOOKMARK":
                 obj = tables.table(
                     r.kind,
@@ -482,13 +516,17 @@ class Handlers:
             return jsonc.dumps({"type": kind, "object": obj}) + b"\n"
 
         initial: list[Object] = []
-        if send_initial or rv_text in ("", "0"):
-            page = await store.list(info.namespace or None, select=selection.filter)
+        if send_initial or rv_text == "0":
+            page = await store.list(
+                info.namespace or None,
+                resource_version="0" if rv_text == "0" else "",
+                select=selection.filter,
+                shared=True,
+            )
             since = page.resource_version
-            if send_initial or rv_text == "0":
-                initial = page.items
-            if not send_initial and rv_text == "":
-                initial = []
+            initial = page.items
+        elif rv_text == "":
+            since = 0  # from now: the store reads the current revision
         else:
             since = ObjectStore._parse_rv(rv_text)
 
@@ -497,7 +535,7 @@ class Handlers:
             content_type = protobuf.WATCH_CONTENT_TYPE
         response = web.StreamResponse(headers={"Content-Type": content_type})
         response.enable_chunked_encoding()
-        cursor = _Cursor(store.watch(info.namespace or None, since))
+        cursor = _Cursor(store.watch(info.namespace or None, since, selection))
         try:
             # A compacted revision fails here, before the stream starts: a plain 410 Gone.
             first = await cursor.next(0.05)
@@ -512,7 +550,7 @@ class Handlers:
                     }
                 }
                 await response.write(frame("BOOKMARK", marker))
-            await self._stream(response, cursor, first, selection, frame, timeout, bookmarks)
+            await self._stream(response, cursor, first, frame, timeout, bookmarks)
         except errors.APIError as err:
             if not response.prepared:
                 raise
@@ -529,7 +567,6 @@ class Handlers:
         response: web.StreamResponse,
         cursor: _Cursor,
         first: Change | object | None,
-        selection: Selection,
         frame: Callable[[str, Object], bytes],
         seconds: float,
         bookmarks: bool,
@@ -542,6 +579,11 @@ class Handlers:
             if item is _Cursor._END:
                 return
             if item is None:
+                # Quiet for a while: a bookmark at the newest revision this watch has covered
+                # (the watch cache's, which moves with every write, or the last change's).
+                progress = cursor.progress()
+                if progress is not None and (not last_rv or progress > int(last_rv)):
+                    last_rv = str(progress)
                 if bookmarks and last_rv:
                     await response.write(
                         frame("BOOKMARK", {"metadata": {"resourceVersion": last_rv}})
@@ -549,7 +591,7 @@ class Handlers:
             else:
                 assert isinstance(item, Change)
                 last_rv = str(item.revision)
-                await self._send(response, item, selection, frame)
+                await self._send(response, item, frame)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -557,23 +599,9 @@ class Handlers:
 
     @staticmethod
     async def _send(
-        response: web.StreamResponse,
-        change: Change,
-        selection: Selection,
-        frame: Callable[[str, Object], bytes],
+        response: web.StreamResponse, change: Change, frame: Callable[[str, Object], bytes]
     ) -> None:
-        """One change, as the watcher of `selection` sees it (moves in and out included)."""
-        if selection.everything:
+        """One change as its watcher sees it; the store already applied the selection
+        (`watchcache.visible_type`: objects moving in and out are ADDED and DELETED)."""
+        if change.type != PROGRESS:
             await response.write(frame(change.type, change.object))
-            return
-        now_in = change.type != "DELETED" and selection.matches(change.object)
-        was_in = change.previous is not None and selection.matches(change.previous)
-        if change.type == "DELETED":
-            if was_in or selection.matches(change.object):
-                await response.write(frame("DELETED", change.object))
-        elif now_in and (was_in or change.type == "ADDED"):
-            await response.write(frame(change.type, change.object))
-        elif now_in:
-            await response.write(frame("ADDED", change.object))
-        elif was_in:
-            await response.write(frame("DELETED", change.object))

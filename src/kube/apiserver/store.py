@@ -14,7 +14,9 @@ small: it turns create/get/list/update/delete of *objects* into compare-and-swap
 - with a `status` subresource, the main resource ignores changes to `status` and the status
   subresource changes nothing but `status` (and labels/annotations stay as they are).
 - delete is two-phase when finalizers are present (or added by the propagation policy):
-  the object gets `deletionTimestamp` and is removed once the last finalizer goes.
+  the object gets `deletionTimestamp` and is removed once the last finalizer goes; a kind
+  with graceful deletion (pods) is marked with `deletionTimestamp` = now + grace and stays
+  until a delete with grace 0.
 
 Per-kind behaviour (defaulting, validation, table columns) hooks in through `Strategy`.
 """
@@ -23,15 +25,16 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import posixpath
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from kube.api import errors
-from kube.api.meta import Object, generate_name, metadata, new_uid, now_rfc3339
+from kube.api.meta import Object, generate_name, metadata, new_uid, now_rfc3339, parse_rfc3339
 from kube.storage.backend import (
     Backend,
     CompactedError,
@@ -42,6 +45,10 @@ from kube.storage.backend import (
     KeyNotFoundError,
     KeyValue,
 )
+
+if TYPE_CHECKING:
+    from kube.apiserver.selection import Selection
+    from kube.apiserver.watchcache import Entry, WatchCache
 
 # Written by the server only; a client's values for these are ignored on create and update.
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -80,6 +87,9 @@ class Strategy:
     validate: Callable[[Object, Object | None], list[errors.Cause]] | None = None
     # Claims values from a shared pool (Service IPs and node ports) for the stored objects.
     allocator: Allocator | None = None
+    # Graceful deletion (upstream's CheckGracefulDelete): the grace period in seconds a delete
+    # asking for `requested` (None: not given) gets; 0 deletes at once. None: not graceful.
+    grace_period: Callable[[Object, int | None], int] | None = None
     # Conversion to and from the storage version, when it is not the served one.
     to_storage: Callable[[Object], Object] | None = None
     from_storage: Callable[[Object], Object] | None = None
@@ -101,6 +111,8 @@ class Page:
     resource_version: int
     continue_token: str
     remaining: int | None
+    # Served by the watch cache: its entries (items' cached encodings); items are then shared.
+    entries: list[Entry] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,17 @@ class Change:
     object: Object
     previous: Object | None
     revision: int
+
+
+# A change the watcher does not see (outside its selection): only its revision counts.
+PROGRESS = "PROGRESS"
+
+
+class ChangeStream(Protocol):
+    """What `ObjectStore.watch` returns: changes, one at a time, until closed."""
+
+    def __anext__(self) -> Awaitable[Change]: ...
+    async def aclose(self) -> None: ...
 
 
 CONTINUE_VERSION = "meta.k8s.io/v1"
@@ -171,8 +194,52 @@ def deletion_finalizers(meta: dict[str, Any], policy: str) -> list[str]:
     return [*kept, marker] if marker else kept
 
 
+# What upstream's `rest.BeforeDelete` decides about an object being deleted.
+GRACEFUL = "graceful"  # (re)marked for graceful deletion
+PENDING = "pending"  # a graceful deletion is under way and this delete does not shorten it
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+
+
+def validate_propagation_policy(policy: str) -> None:
+    """422 for a `propagationPolicy` upstream's ValidateDeleteOptions refuses."""
+    if policy and policy not in PROPAGATION_POLICIES:
+        raise errors.invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            [
+                errors.Cause(
+                    "FieldValueNotSupported",
+                    f"Unsupported value: {errors.go_quote(policy)}: supported "
+                    'values: "Foreground", "Background", "Orphan", "nil"',
+                    "propagationPolicy",
+                )
+            ],
+        )
+
+
+def rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mark_as_deleting(meta: dict[str, Any]) -> None:
+    """upstream's markAsDeleting: finalizers hold the object, deleted as of now, grace 0."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    stamp = meta.get("deletionTimestamp")
+    if not stamp:
+        generation = meta.get("generation")
+        if isinstance(generation, int) and generation > 0:
+            meta["generation"] = generation + 1
+    if not stamp or parse_rfc3339(str(stamp)) > now:
+        meta["deletionTimestamp"] = rfc3339(now)
+    meta["deletionGracePeriodSeconds"] = 0
+
+
 class ObjectStore:
     """Object lifecycle for one resource. All methods raise `errors.APIError` on failure."""
+
+    # The resource's watch cache (set by the server); LIST and WATCH use it when it can serve.
+    cache: WatchCache | None = None
 
     def __init__(self, backend: Backend, resource: ResourceInfo, strategy: Strategy | None = None):
         self.backend = backend
@@ -320,8 +387,28 @@ class ObjectStore:
         resource_version: str = "",
         resource_version_match: str = "",
         select: Callable[[list[Object]], list[Object]] | None = None,
+        shared: bool = False,
     ) -> Page:
-        """One page of objects, oldest snapshot semantics as upstream's `storage.GetList`."""
+        """One page of objects, oldest snapshot semantics as upstream's `storage.GetList`.
+
+        The watch cache serves it where upstream's cacher does (see `kube.apiserver.watchcache`);
+        its items are then the cache's own objects when `shared` (the caller must not mutate
+        them, and `entries` carries their cached encodings), copies otherwise.
+        """
+        if self.cache is not None:
+            cached = await self.cache.list(
+                namespace,
+                limit=limit,
+                continue_token=continue_token,
+                resource_version=resource_version,
+                resource_version_match=resource_version_match,
+                select=select,
+            )
+            if cached is not None:
+                if shared:
+                    return cached
+                items = [orjson.loads(orjson.dumps(o)) for o in cached.items]
+                return Page(items, cached.resource_version, cached.continue_token, cached.remaining)
         prefix = self.resource.prefix(namespace if self.resource.namespaced else None)
         revision = 0
         returned_before = 0
@@ -550,57 +637,113 @@ class ObjectStore:
         precondition_uid: str = "",
         precondition_rv: str = "",
         dry_run: bool = False,
+        grace_period_seconds: int | None = None,
     ) -> tuple[Object, bool]:
-        """Delete (or start deleting) an object; returns it and whether it is gone now."""
-        if propagation_policy not in ("", "Orphan", "Background", "Foreground"):
-            raise errors.invalid(
-                "meta.k8s.io",
-                "DeleteOptions",
-                "",
-                [
-                    errors.Cause(
-                        "FieldValueNotSupported",
-                        f"Unsupported value: {errors.go_quote(propagation_policy)}: supported "
-                        'values: "Foreground", "Background", "Orphan", "nil"',
-                        "propagationPolicy",
-                    )
-                ],
-            )
+        """Delete (or start deleting) an object; returns it and whether it is gone now.
+
+        As upstream's `Store.Delete` with `rest.BeforeDelete`: a kind with graceful deletion
+        (pods) is first marked with `deletionTimestamp` = now + grace and
+        `deletionGracePeriodSeconds`, and stays until a delete with grace 0; finalizers
+        (kept, or added by the propagation policy) keep any object until they are removed.
+        A delete of an object already being deleted changes nothing, unless it shortens the
+        grace period.
+        """
+        validate_propagation_policy(propagation_policy)
+        grace = grace_period_seconds
+        if grace is not None and grace < 0:
+            grace = 1  # upstream: a negative grace period means one second on this path
+        written: Object | None = None  # our last write, the object if it vanishes after it
         for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
-            old = await self.get(namespace, name)
+            try:
+                old = await self.get(namespace, name)
+            except errors.APIError as err:
+                if err.code == 404 and written is not None:
+                    return written, True
+                raise
             meta = old["metadata"]
             self._check_preconditions(meta, precondition_uid, precondition_rv)
-            finalizers = deletion_finalizers(meta, propagation_policy)
-            revision = int(meta["resourceVersion"])
-            if not finalizers:
-                if not dry_run:
-                    try:
-                        await self._delete_key(namespace, name, revision, old)
-                    except errors.APIError as err:
-                        if err.reason == "Conflict" and not precondition_rv:
-                            continue
-                        raise
-                return old, True
-            if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
-                return old, False
             new = copy.deepcopy(old)
             new_meta = new["metadata"]
-            new_meta["finalizers"] = finalizers
-            new_meta.setdefault("deletionTimestamp", now_rfc3339())
-            new_meta.setdefault("deletionGracePeriodSeconds", 0)
+            outcome = self._before_delete(new, grace)
+            if outcome == PENDING:
+                return old, False
+            finalizers = deletion_finalizers(meta, propagation_policy)
+            if set(finalizers) != set(meta.get("finalizers") or []):
+                new_meta["finalizers"] = finalizers
+            revision = int(meta["resourceVersion"])
+            delete_now = False
+            if outcome == GRACEFUL:
+                # Written even when the grace is 0: watchers see the deletion start.
+                delete_now = not finalizers and not new_meta.get("deletionGracePeriodSeconds")
+            elif finalizers:
+                mark_as_deleting(new_meta)
+            else:
+                delete_now = True
+            if new != old and not (delete_now and outcome != GRACEFUL):
+                if dry_run:
+                    return new, delete_now
+                try:
+                    revision = await self._write(namespace, name, revision, new)
+                except errors.APIError as err:
+                    if err.reason == "Conflict":
+                        continue
+                    raise
+                written = new
+                if not delete_now:
+                    return new, False
+            elif not delete_now:
+                return old, False
+            target = written if written is not None else old
             if dry_run:
-                return new, False
+                return target, True
             try:
-                kv = await self.backend.update(
-                    self._key(namespace, name), self.encode(new), expected_revision=revision
-                )
-            except ConflictError:
-                continue
-            except KeyNotFoundError:
-                raise self._not_found(name) from None
-            new_meta["resourceVersion"] = str(kv.mod_revision)
-            return new, False
+                await self._delete_key(namespace, name, revision, target)
+            except errors.APIError as err:
+                if err.reason == "Conflict" and not precondition_rv:
+                    continue
+                if err.code == 404 and written is not None:
+                    return written, True
+                raise
+            return target, True
         raise self._conflict(name)
+
+    def _before_delete(self, obj: Object, grace: int | None) -> str:
+        """upstream's `rest.BeforeDelete` on `obj` (changed in place): GRACEFUL, PENDING or ""."""
+        meta = obj["metadata"]
+        if self.strategy.grace_period is None:
+            return ""
+        current = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp"):
+            if not isinstance(current, int) or current <= 0:
+                # Marked with no grace left (or by finalizers): delete now.
+                return ""
+            if grace is None or grace >= current:
+                return PENDING  # only a shorter grace period may be asked for
+            started = parse_rfc3339(str(meta["deletionTimestamp"]))
+            meta["deletionTimestamp"] = rfc3339(started + dt.timedelta(seconds=grace - current))
+            meta["deletionGracePeriodSeconds"] = grace
+            return GRACEFUL
+        period = self.strategy.grace_period(obj, grace)
+        now = dt.datetime.now(dt.UTC)
+        meta["deletionTimestamp"] = rfc3339(now + dt.timedelta(seconds=period))
+        meta["deletionGracePeriodSeconds"] = period
+        generation = meta.get("generation")
+        if isinstance(generation, int) and generation > 0:
+            meta["generation"] = generation + 1
+        return GRACEFUL
+
+    async def _write(self, namespace: str, name: str, revision: int, new: Object) -> int:
+        """Compare-and-swap `new` over `revision`; its new resourceVersion (set in `new` too)."""
+        try:
+            kv = await self.backend.update(
+                self._key(namespace, name), self.encode(new), expected_revision=revision
+            )
+        except ConflictError:
+            raise self._conflict(name) from None
+        except KeyNotFoundError:
+            raise self._not_found(name) from None
+        new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+        return kv.mod_revision
 
     def _check_preconditions(self, meta: dict[str, Any], uid: str, rv: str) -> None:
         """409 as upstream's BeforeDelete words it (the kind, not the resource, is named)."""
@@ -633,8 +776,29 @@ class ObjectStore:
 
     # -- watch -----------------------------------------------------------------------------
 
-    async def watch(self, namespace: str | None, since: int) -> AsyncGenerator[Change, None]:
-        """Changes after revision `since` (0: from now). 410 Gone when compacted."""
+    def watch(
+        self, namespace: str | None, since: int, selection: Selection | None = None
+    ) -> ChangeStream:
+        """Changes after revision `since` (0: from now). 410 Gone when compacted.
+
+        With `selection`, changes are as its watcher sees them (objects moving in and out are
+        ADDED and DELETED); changes it does not see come as `PROGRESS` (revision only).
+        Served by the watch cache when there is one (see `kube.apiserver.watchcache`).
+        """
+        if self.cache is not None:
+
+            def storage() -> ChangeStream:
+                return self._watch_storage(namespace, since, selection)
+
+            return self.cache.watch(namespace, since, selection, storage)
+        return self._watch_storage(namespace, since, selection)
+
+    async def _watch_storage(
+        self, namespace: str | None, since: int, selection: Selection | None
+    ) -> AsyncGenerator[Change, None]:
+        """One storage watch for one request (the path without a cache)."""
+        from kube.apiserver.watchcache import visible_type  # watchcache imports this module
+
         prefix = self.resource.prefix(namespace if self.resource.namespaced else None)
         if since == 0:
             since = await self.backend.current_revision()
@@ -648,7 +812,14 @@ class ObjectStore:
                     EventType.UPDATE: "MODIFIED",
                     EventType.DELETE: "DELETED",
                 }[event.type]
-                yield Change(kind, obj, prev, event.revision)
+                change = Change(kind, obj, prev, event.revision)
+                seen = visible_type(change, selection)
+                if seen is None:
+                    yield Change(PROGRESS, obj, None, event.revision)
+                elif seen != kind:
+                    yield Change(seen, obj, prev, event.revision)
+                else:
+                    yield change
         except CompactedError as err:
             # As upstream's watch cache: the oldest resourceVersion a watch can start from.
             raise errors.gone(f"too old resource version: {since} ({err.compacted})") from err

@@ -122,6 +122,23 @@ def _qos_class(pod: Object) -> str:
     return "Burstable"
 
 
+def _pod_grace_period(pod: Object, requested: int | None) -> int:
+    """upstream's pod CheckGracefulDelete: the grace period a delete of `pod` gets.
+
+    The one asked for, else `spec.terminationGracePeriodSeconds` (defaulted to 30 on
+    create; 0 when absent); 0 (at once) for a pod never bound to a node or already
+    Succeeded or Failed, since no kubelet will confirm it stopped; a negative one is 1.
+    """
+    spec, status = _mapping(pod.get("spec")), _mapping(pod.get("status"))
+    period = requested
+    if period is None:
+        default = spec.get("terminationGracePeriodSeconds")
+        period = default if isinstance(default, int) and not isinstance(default, bool) else 0
+    if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+        period = 0
+    return 1 if period < 0 else period
+
+
 # The kinds' own rules (core group), after defaulting.
 CREATE_RULES: dict[str, Callable[[Object], None]] = {
     "Namespace": _namespace_create,
@@ -129,6 +146,10 @@ CREATE_RULES: dict[str, Callable[[Object], None]] = {
 }
 UPDATE_RULES: dict[str, Callable[[Object, Object], None]] = {
     "Namespace": _namespace_update,
+}
+# Kinds with graceful deletion (core group): upstream's RESTGracefulDeleteStrategy.
+GRACE_PERIODS: dict[str, Callable[[Object, int | None], int]] = {
+    "Pod": _pod_grace_period,
 }
 
 
@@ -183,4 +204,5 @@ def strategy_for(
         validate=validate,
         to_storage=convert[0] if convert else None,
         from_storage=convert[1] if convert else None,
+        grace_period=GRACE_PERIODS.get(kind) if group == "" else None,
     )
