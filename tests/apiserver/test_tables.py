@@ -641,3 +641,91 @@ def test_column_definitions_carry_descriptions() -> None:
     }
     assert columns[1]["type"] == "integer"
     assert columns[2]["description"].startswith("CreationTimestamp")
+
+
+# -- events, workloads and the rest (upstream's printEvent, printJob, ...) -------------------
+
+
+def test_event_row_is_every_column_and_name_is_the_wide_name_column() -> None:
+    ev = obj(
+        "Event",
+        "web.1",
+        involvedObject={"kind": "Pod", "name": "web", "fieldPath": "spec.containers{c}"},
+        reason="Pulled",
+        message=" pulled \n",
+        type="Normal",
+        source={"component": "kubelet", "host": "n1"},
+        firstTimestamp=ago(10 * HOUR + 5),
+        lastTimestamp=ago(5 * HOUR + 5),
+        count=4,
+    )
+    assert row("Event", ev) == [
+        "5h", "Normal", "Pulled", "pod/web", "spec.containers{c}", "kubelet, n1", "pulled",
+        "10h", 4, "web.1",
+    ]  # fmt: skip
+    columns = tables.table("Event", [])["columnDefinitions"]
+    assert [(c["name"], c["priority"], c["format"]) for c in columns][-1] == ("Name", 1, "name")
+
+
+def test_new_style_event_without_count_or_last_timestamp() -> None:
+    ev = obj("Event", "e", eventTime=ago(3 * HOUR + 5), reportingController="ctl", reason="R")
+    assert row("Event", ev) == ["3h", "", "R", "", "", "ctl", "", "3h", 1, "e"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "status", "cells"),
+    [
+        ({}, {}, ["Running", "0/1", ""]),
+        ({"completions": 3}, {"succeeded": 1}, ["Running", "1/3", ""]),
+        ({"parallelism": 2}, {}, ["Running", "0/1 of 2", ""]),
+        (
+            {"completions": 1},
+            {
+                "succeeded": 1,
+                "startTime": "2024-01-01T00:00:00Z",
+                "completionTime": "2024-01-01T00:00:09Z",
+                "conditions": [{"type": "Complete", "status": "True"}],
+            },
+            ["Complete", "1/1", "9s"],
+        ),
+    ],
+)
+def test_job_row(spec: dict[str, Any], status: dict[str, Any], cells: list[str]) -> None:
+    assert row("Job", obj("Job", spec=spec, status=status))[1:4] == cells
+
+
+def test_cron_job_row() -> None:
+    cj = obj("CronJob", spec={"schedule": "*/5 * * * *", "suspend": False}, status={})
+    assert row("CronJob", cj)[:7] == ["x", "*/5 * * * *", "<none>", "False", 0, "<none>", "3h"]
+
+
+def test_binding_quota_pdb_priority_class_and_ingress_rows() -> None:
+    binding = obj(
+        "RoleBinding",
+        roleRef={"kind": "Role", "name": "r"},
+        subjects=[
+            {"kind": "User", "name": "a"},
+            {"kind": "Group", "name": "g"},
+            {"kind": "ServiceAccount", "name": "s", "namespace": "n"},
+        ],
+    )
+    assert row("RoleBinding", binding) == ["x", "Role/r", "3h", "a", "g", "n:s"]
+    quota = obj(
+        "ResourceQuota",
+        status={"hard": {"pods": "10", "limits.cpu": "2"}, "used": {"pods": "1"}},
+    )
+    assert row("ResourceQuota", quota) == ["x", "pods: 1/10", "limits.cpu: 0/2", "3h"]
+    pdb = obj("PodDisruptionBudget", spec={"maxUnavailable": "50%"}, status={})
+    assert row("PodDisruptionBudget", pdb) == ["x", "N/A", "50%", 0, "3h"]
+    assert row("PriorityClass", obj("PriorityClass", value=5)) == ["x", 5, False, "3h", ""]
+    ingress = obj("Ingress", spec={"rules": [{"host": "a"}, {}], "tls": [{}]})
+    assert row("Ingress", ingress) == ["x", "<none>", "a", "", "80, 443", "3h"]
+
+
+def test_roles_print_created_at_as_upstream_default_convertor() -> None:
+    table = tables.table("Role", [obj("Role")])
+    assert [(c["name"], c["type"]) for c in table["columnDefinitions"]] == [
+        ("Name", "string"),
+        ("Created At", "date"),
+    ]
+    assert table["rows"][0]["cells"] == ["x", CREATED]

@@ -444,6 +444,15 @@ def test_auth_can_i(k: Cluster) -> None:
     assert k.kubectl("auth", "can-i", "delete", "nodes", "--all-namespaces").stdout == "yes\n"
 
 
+def test_auth_can_i_list(k: Cluster) -> None:
+    out = k.kubectl("auth", "can-i", "--list", "-n", NS).stdout
+    assert table(out) == [
+        ["Resources", "Non-Resource URLs", "Resource Names", "Verbs"],
+        ["*.*", "[]", "[]", "[*]"],
+        ["[*]", "[]", "[*]"],
+    ]
+
+
 def test_readyz_verbose(k: Cluster) -> None:
     out = k.kubectl("get", "--raw", "/readyz?verbose").stdout
     lines = out.splitlines()

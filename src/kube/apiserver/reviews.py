@@ -2,6 +2,9 @@
 
 - `authorization.k8s.io/v1` SelfSubjectAccessReview (`kubectl auth can-i`) and
   SubjectAccessReview: ask the authorizer whether the user may do the verb.
+- `authorization.k8s.io/v1` SelfSubjectRulesReview (`kubectl auth can-i --list`): what the
+  user may do in a namespace, from the authorizer's `rules_for` when it has one; an
+  authorizer without it allows everything, which upstream's AlwaysAllow answers as `*`.
 - `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`): who the server
   thinks the caller is. TokenReview: whether a bearer token authenticates, and as whom.
 """
@@ -19,6 +22,35 @@ from kube.auth.authn import UserInfo
 
 class Authorizer(Protocol):
     def allowed(self, user: UserInfo, info: RequestInfo) -> tuple[bool, str]: ...
+
+
+# What `rules_for(user, namespace)` returns: resource rules, non-resource rules, incomplete.
+Rules = tuple[list[dict[str, Any]], list[dict[str, Any]], bool]
+
+# upstream's alwaysAllowAuthorizer.RulesFor: every verb on everything.
+ALLOW_ALL_RULES: Rules = (
+    [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+    [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+    False,
+)
+
+
+def _rules_review(body: Object, user: UserInfo, authorizer: Authorizer) -> Object:
+    """SelfSubjectRulesReview: the rules the caller holds in `spec.namespace`."""
+    spec = body.get("spec")
+    namespace = spec.get("namespace") if isinstance(spec, dict) else None
+    if not namespace:
+        raise errors.bad_request("no namespace on request")
+    rules_for: Callable[[UserInfo, str], Rules] | None = getattr(authorizer, "rules_for", None)
+    resource, non_resource, incomplete = (
+        rules_for(user, str(namespace)) if rules_for is not None else ALLOW_ALL_RULES
+    )
+    status = {
+        "resourceRules": resource,
+        "nonResourceRules": non_resource,
+        "incomplete": incomplete,
+    }
+    return {**body, "metadata": body.get("metadata") or {}, "status": status}
 
 
 def _user_dict(user: UserInfo) -> dict[str, Any]:
@@ -97,6 +129,8 @@ def review(
         return _access_review(body, user, authorizer, self_review=True)
     if key == ("authorization.k8s.io", "subjectaccessreviews"):
         return _access_review(body, user, authorizer, self_review=False)
+    if key == ("authorization.k8s.io", "selfsubjectrulesreviews"):
+        return _rules_review(body, user, authorizer)
     if key == ("authentication.k8s.io", "selfsubjectreviews"):
         return {**body, "metadata": {}, "status": {"userInfo": _user_dict(user)}}
     if key == ("authentication.k8s.io", "tokenreviews"):
