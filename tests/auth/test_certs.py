@@ -45,6 +45,7 @@ from kube.auth.certs import cert_hosts
 from tests.auth.conftest import SERVICE_IP
 
 FILES = ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key")
+FILES += ("sa.key", "sa.pub")  # the service-account token signing key
 
 
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:

@@ -25,7 +25,9 @@ from kube.apiserver import handlers, metrics, negotiation, reviews
 from kube.apiserver.discovery import Answer, DiscoveryDocuments
 from kube.apiserver.requestinfo import RequestInfo, parse
 from kube.apiserver.store import ObjectStore
-from kube.auth.authn import StaticTokenFile, UserInfo, x509_user
+from kube.apiserver.subresources import Subresources
+from kube.auth.authn import StaticTokenFile, UserInfo, bearer_token, x509_user
+from kube.auth.serviceaccount import ServiceAccountAuthenticator
 from kube.codec import jsonc
 from kube.version import KUBERNETES_GIT_VERSION, KUBERNETES_MAJOR, KUBERNETES_MINOR
 
@@ -56,9 +58,10 @@ class Authentication:
     """The authenticators of the chain; the first that recognises the request wins."""
 
     token_file: StaticTokenFile | None = None
+    service_accounts: ServiceAccountAuthenticator | None = None
     allow_anonymous_paths: Sequence[str] = ("/healthz", "/livez", "/readyz", "/version")
 
-    def authenticate(self, request: web.Request) -> UserInfo | None:
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         if isinstance(ssl_object, ssl.SSLObject):
             der = ssl_object.getpeercert(binary_form=True)
@@ -66,9 +69,17 @@ class Authentication:
                 user = x509_user(der)
                 if user is not None:
                     return user
-        header = request.headers.get("Authorization", "")
-        if header and self.token_file is not None:
-            return self.token_file.authenticate_bearer(header)
+        token = bearer_token(request.headers.get("Authorization"))
+        return await self.authenticate_token(token) if token else None
+
+    async def authenticate_token(self, token: str) -> UserInfo | None:
+        """The user of a bearer token: the token file first, then service-account tokens."""
+        if self.token_file is not None:
+            user = self.token_file.authenticate_token(token)
+            if user is not None:
+                return user
+        if self.service_accounts is not None:
+            return await self.service_accounts.authenticate_token(token)
         return None
 
 
@@ -114,8 +125,10 @@ class APIServer:
         authorizer: Authorizer | None = None,
         health: HealthChecks | None = None,
         namespaces: Callable[[], ObjectStore] | None = None,
+        subresources: Subresources | None = None,
     ) -> None:
         self.lookup = lookup
+        self.subresources = subresources
         self.registry = registry
         self.discovery = discovery
         self.openapi = openapi
@@ -124,10 +137,6 @@ class APIServer:
         self.health = health or HealthChecks()
         self.handlers = handlers.Handlers(lookup, namespaces)
         self.metrics = metrics.RequestMetrics()
-
-    def _authenticate_token(self, token: str) -> UserInfo | None:
-        token_file = self.authentication.token_file
-        return token_file.authenticate_token(token) if token_file is not None else None
 
     def application(self) -> web.Application:
         app = web.Application(
@@ -145,7 +154,7 @@ class APIServer:
         response: web.StreamResponse | None = None
         user: UserInfo | None = None
         try:
-            user = self.authentication.authenticate(request)
+            user = await self.authentication.authenticate(request)
             if user is None and request.path not in self.authentication.allow_anonymous_paths:
                 raise errors.unauthorized()
             if user is not None:
@@ -183,6 +192,10 @@ class APIServer:
         return await self._non_resource(request)
 
     async def _resource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        if self.subresources is not None:
+            special = self.subresources.handler(info)
+            if special is not None:
+                return await special(request, info)
         row = self.registry.get(info.group, info.version, info.resource)
         if row is not None and not row.stored and not info.subresource:
             if info.verb != "create":
@@ -190,8 +203,12 @@ class APIServer:
             body = negotiation.decode_body(
                 request.headers.get("Content-Type", ""), await handlers.read_body(request)
             )
+            spec = body.get("spec")
+            token = str(spec.get("token") or "") if isinstance(spec, dict) else ""
+            # Token reviews ask the chain's (async) token authenticators before answering.
+            reviewed = await self.authentication.authenticate_token(token) if token else None
             answer = reviews.review(
-                info, body, request[USER_KEY], self.authorizer, self._authenticate_token
+                info, body, request[USER_KEY], self.authorizer, lambda _token: reviewed
             )
             answer["apiVersion"], answer["kind"] = row.api_version, row.kind
             return handlers.respond(request, answer, 201)

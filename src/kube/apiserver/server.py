@@ -13,6 +13,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -27,9 +28,12 @@ from kube.apiserver.openapi import OpenAPIDocuments
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.store import ObjectStore
 from kube.apiserver.strategies import strategy_for
+from kube.apiserver.subresources import SERVED, Subresources
+from kube.apiserver.watchcache import Reflector, WatchCache
 from kube.auth.authn import StaticTokenFile
 from kube.auth.certs import default_hosts, ensure_pki
 from kube.auth.kubeconfig import write_admin_kubeconfig
+from kube.auth.serviceaccount import ServiceAccountAuthenticator, TokenIssuer, TokenVerifier
 from kube.auth.tls import server_ssl_context
 from kube.storage.backend import Backend
 
@@ -64,6 +68,8 @@ class Stores:
         self.registry = registry
         self.services = services
         self.by_gvr: dict[tuple[str, str, str], ObjectStore] = {}
+        # One storage watch feeds every resource's watch cache (kube.apiserver.watchcache).
+        self.reflector = Reflector(backend)
         for row in registry:
             if row.stored:
                 strategy = strategy_for(
@@ -74,9 +80,9 @@ class Stores:
                 )
                 if (row.group, row.kind) == ("", "Service"):
                     strategy.allocator = services
-                self.by_gvr[(row.group, row.version, row.plural)] = ObjectStore(
-                    backend, row, strategy
-                )
+                store = ObjectStore(backend, row, strategy)
+                store.cache = WatchCache(self.reflector, row, store.decode)
+                self.by_gvr[(row.group, row.version, row.plural)] = store
 
     def __call__(self, info: RequestInfo) -> ObjectStore:
         row = self.registry.get(info.group, info.version, info.resource)
@@ -88,7 +94,9 @@ class Stores:
             if sub is None:
                 raise not_found_path()
             allowed = sub.verbs
-            if info.subresource != "status" or verb not in allowed:
+            if (info.subresource != "status" and info.subresource not in SERVED) or (
+                verb not in allowed
+            ):
                 raise errors.method_not_supported(row.group, f"{row.plural}/{sub.name}", verb)
         else:
             allowed = row.verbs
@@ -104,6 +112,20 @@ class Stores:
     def for_resource(self, group: str, version: str, plural: str) -> ObjectStore:
         return self.by_gvr[(group, version, plural)]
 
+    async def object_metadata(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The metadata of a core object by kind (what token authentication checks), or None."""
+        row = self.registry.for_kind("", "v1", kind)
+        if row is None:
+            return None
+        try:
+            obj = await self.for_resource("", "v1", row.plural).get(namespace, name)
+        except errors.APIError as err:
+            if err.code == 404:
+                return None
+            raise
+        meta = obj.get("metadata")
+        return meta if isinstance(meta, dict) else None
+
 
 async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event) -> None:
     """Serve until cancelled; `ready` is set once the listener accepts requests."""
@@ -118,14 +140,23 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
     await asyncio.to_thread(openapi.index)  # build the documents off the event loop, once
     health = HealthChecks({"etcd": _storage_check(backend), "poststarthook/bootstrap-objects": _ok})
     token_file = StaticTokenFile(options.token_auth_file) if options.token_auth_file else None
+    issuer = TokenIssuer(pki.service_account_key) if pki.service_account_key else None
+    service_accounts = (
+        ServiceAccountAuthenticator(
+            TokenVerifier([issuer.key.public_key()]), stores.object_metadata
+        )
+        if issuer is not None
+        else None
+    )
     server = APIServer(
         stores,
         registry=REGISTRY,
         discovery=DiscoveryDocuments(REGISTRY, f"{options.bind_address}:{options.secure_port}"),
         openapi=openapi,
-        authentication=Authentication(token_file=token_file),
+        authentication=Authentication(token_file=token_file, service_accounts=service_accounts),
         health=health,
         namespaces=lambda: stores.for_resource("", "v1", "namespaces"),
+        subresources=Subresources(stores, stores.for_resource, issuer=issuer),
     )
     ssl_context = server_ssl_context(
         pki.serving_cert_path, pki.serving_key_path, client_ca_file=pki.ca_cert_path
@@ -145,6 +176,7 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+        await stores.reflector.close()
 
 
 def _bound_port(site: web.TCPSite, wanted: int) -> int:

@@ -11,6 +11,8 @@ data directory, so that `kube server` needs no setup and kubectl can verify the 
   the `kubernetes` service (see `default_hosts`).
 - `admin.crt` / `admin.key`: the client certificate of `kubernetes-admin` in `system:masters`,
   which RBAC lets do anything; the admin kubeconfig embeds it.
+- `sa.key` / `sa.pub`: the RSA key pair that signs service-account tokens (RS256, as upstream's
+  `--service-account-signing-key-file`); see `kube.auth.serviceaccount`. Made once, kept.
 
 `ensure_pki` is called on every start. It reuses what is on disk and replaces only what is
 missing, broken (cert and key do not match, not signed by the current CA), close to expiry,
@@ -46,6 +48,7 @@ __all__ = [
     "default_hosts",
     "ensure_client_cert",
     "ensure_pki",
+    "ensure_service_account_key",
     "issue_client_cert",
     "issue_serving_cert",
     "new_private_key",
@@ -99,6 +102,12 @@ class PKI:
     ca: CertKey
     serving: CertKey
     admin: CertKey
+    # Signs service-account tokens; None only for a PKI built by hand (tests).
+    service_account_key: rsa.RSAPrivateKey | None = None
+
+    @property
+    def service_account_key_path(self) -> Path:
+        return self.dir / "sa.key"
 
     @property
     def ca_cert_path(self) -> Path:
@@ -342,7 +351,43 @@ def ensure_pki(
         _store(dir, "apiserver", serving, key_unchanged=key is not None)
 
     admin = ensure_client_cert(dir, "admin", ca, ADMIN_USER, [ADMIN_GROUP], now=now)
-    return PKI(dir=dir, ca=ca, serving=serving, admin=admin)
+    sa_key = ensure_service_account_key(dir)
+    return PKI(dir=dir, ca=ca, serving=serving, admin=admin, service_account_key=sa_key)
+
+
+SERVICE_ACCOUNT_KEY_BITS = 2048
+
+
+def ensure_service_account_key(dir: Path) -> rsa.RSAPrivateKey:
+    """Keep `sa.key` (and `sa.pub`) in `dir`: the RSA key that signs service-account tokens.
+
+    RSA because upstream signs these tokens RS256 and every JWT library verifies that. The
+    key is made once and never rotated here: rotating it would invalidate every token issued.
+    A missing or unreadable key (or one that is not RSA) is replaced.
+    """
+    key = _load_key(dir / "sa.key")
+    if not isinstance(key, rsa.RSAPrivateKey):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=SERVICE_ACCOUNT_KEY_BITS)
+        write_atomic(
+            dir / "sa.key",
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            mode=0o600,
+        )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pub_path = dir / "sa.pub"
+    try:
+        current = pub_path.read_bytes()
+    except OSError:
+        current = b""
+    if current != public:
+        write_atomic(pub_path, public, mode=0o644)
+    return key
 
 
 def ensure_client_cert(
