@@ -37,6 +37,7 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import os
 import random
 import resource
 import statistics
@@ -54,7 +55,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import api_profile
-from bench.api_server import cpu_seconds
+from bench.api_server import cpu_seconds, machine_busy_seconds
 from kube.auth.kubeconfig import load_kubeconfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,6 +141,7 @@ class Meter:
     def phase(self, profile: Path | None) -> Iterator[None]:
         own = resource.getrusage(resource.RUSAGE_SELF)
         server = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        machine = machine_busy_seconds()
         spy: contextlib.AbstractContextManager[Any] = (
             api_profile.record(self.server_pid, profile)
             if profile is not None and self.server_pid
@@ -153,9 +155,15 @@ class Meter:
         client_cpu = (after.ru_utime + after.ru_stime) - (own.ru_utime + own.ru_stime)
         self.figures["wall_s"] = wall
         self.figures["client_cpu_share"] = client_cpu / wall if wall else 0.0
+        server_cpu = cpu_seconds(self.server_pid) - server if self.server_pid else 0.0
         if self.server_pid:
-            self.figures["server_cpu_s"] = cpu_seconds(self.server_pid) - server
-            self.figures["server_cpu_share"] = self.figures["server_cpu_s"] / wall if wall else 0
+            self.figures["server_cpu_s"] = server_cpu
+            self.figures["server_cpu_share"] = server_cpu / wall if wall else 0
+        # Whatever else ran on the machine meanwhile (other test runs, py-spy): on 2 cores,
+        # anything above a few tenths of a core here makes the figures pessimistic.
+        others = machine_busy_seconds() - machine - server_cpu - client_cpu
+        self.figures["other_cpu_share"] = max(others, 0.0) / wall if wall else 0.0
+        self.figures["load_average_1m"] = os.getloadavg()[0]
 
 
 def progress() -> Progress:
