@@ -12,7 +12,8 @@ module is the typed surface the API server calls, and turns their ValueErrors in
 
 Watch streams in protobuf (`application/vnd.kubernetes.protobuf;stream=watch`) carry each event
 as a metav1.WatchEvent message without the envelope, framed by its length as a 4-byte big-endian
-integer, with the object enveloped inside: `encode_watch_event` builds one frame.
+integer, with the object enveloped inside: `encode_watch_event` builds one frame and
+`decode_watch_event` reads one (without its length prefix).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "WATCH_CONTENT_TYPE",
     "ProtobufError",
     "decode_object",
+    "decode_watch_event",
     "encode_object",
     "encode_watch_event",
 ]
@@ -73,3 +75,45 @@ def encode_watch_event(event_type: str, obj: dict[str, Any]) -> bytes:
     embedded = b"\x0a" + _varint(len(raw)) + raw  # RawExtension{raw = 1}
     event = b"\x0a" + _varint(len(kind)) + kind + b"\x12" + _varint(len(embedded)) + embedded
     return len(event).to_bytes(4, "big") + event
+
+
+def _fields(data: bytes) -> dict[int, bytes]:
+    """The length-delimited fields of a small message (the last occurrence of each number)."""
+    out: dict[int, bytes] = {}
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _read_varint(data, pos)
+        elif wire == 2:
+            size, pos = _read_varint(data, pos)
+            if pos + size > end:
+                raise ProtobufError("watch event: truncated field")
+            out[number] = data[pos : pos + size]
+            pos += size
+        else:
+            raise ProtobufError(f"watch event: unexpected wire type {wire}")
+    return out
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ProtobufError("watch event: truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def decode_watch_event(frame: bytes) -> tuple[str, dict[str, Any]]:
+    """The (type, object) of one protobuf watch frame's WatchEvent message."""
+    event = _fields(frame)
+    if 1 not in event or 2 not in event:
+        raise ProtobufError("watch event: missing type or object")
+    raw = _fields(event[2]).get(1, b"")
+    return event[1].decode(), decode_object(raw)
