@@ -1,0 +1,6 @@
+"""Imports every built-in controller module; each registers itself in `manager.CONTROLLERS`.
+
+Add a line here when adding a controller module.
+"""
+
+from __future__ import annotations
