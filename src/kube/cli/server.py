@@ -48,6 +48,8 @@ class ServerContext:
     apiserver_options: apiserver.APIServerOptions
     storage: Backend | None = None
     notes: list[str] = field(default_factory=list)
+    # The controller-manager's --controllers (upstream syntax: "*", "name", "-name"; "" = none).
+    controllers: str = "*"
 
 
 async def run_storage(ctx: ServerContext, ready: asyncio.Event) -> None:
@@ -128,6 +130,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CIDR of Service cluster IPs (default %(default)s)",
     )
     parser.add_argument(
+        "--controllers",
+        default="*",
+        help="controllers to run, upstream syntax: '*' all, 'name' enable, '-name' disable, "
+        "comma-separated; '' runs none (default %(default)s)",
+    )
+    parser.add_argument(
         "--etcd-servers",
         default="http://127.0.0.1:2379",
         help="comma-separated etcd client URLs, with --storage etcd (default %(default)s)",
@@ -182,6 +190,7 @@ def configure(args: argparse.Namespace) -> ServerContext:
             token_auth_file=args.token_auth_file,
             service_cluster_ip_range=args.service_cluster_ip_range,
         ),
+        controllers=args.controllers,
     )
 
 
