@@ -254,6 +254,12 @@ def test_get_yaml_is_the_object(k: Cluster) -> None:
     assert obj["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
 
 
+def test_get_yaml_of_a_service_shows_its_empty_load_balancer_status(k: Cluster) -> None:
+    svc = yaml.safe_load(k.kubectl("get", "svc", "web", "-n", NS, "-o", "yaml").stdout)
+    assert svc["status"] == {"loadBalancer": {}}
+    assert svc["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 8080}]
+
+
 def test_get_json_of_a_list_is_a_list(k: Cluster) -> None:
     doc = json.loads(k.kubectl("get", "pods", "-n", NS, "-o", "json").stdout)
     assert (doc["apiVersion"], doc["kind"]) == ("v1", "List")
@@ -309,6 +315,18 @@ def test_get_all_namespaces_adds_namespace_column(k: Cluster) -> None:
     assert [NS, "web-0", "1/1", "Running", "0"] in [r[:5] for r in rows]
     ns_rows = table(k.kubectl("get", "services", "--all-namespaces").stdout)
     assert ["default", "kubernetes", "ClusterIP", "10.43.0.1"] in [r[:4] for r in ns_rows]
+
+
+def test_get_services_by_type_and_cluster_ip(k: Cluster) -> None:
+    by_type = k.kubectl(
+        "get", "svc", "-A", "--field-selector=spec.type=ClusterIP", "-o", "name"
+    ).stdout.split()
+    assert {"service/kubernetes", "service/web"} <= set(by_type)
+    by_ip = k.kubectl(
+        "get", "svc", "-A", "--field-selector=spec.clusterIP=10.43.0.1", "--no-headers"
+    ).stdout
+    (row,) = table(by_ip)
+    assert row[:6] == ["default", "kubernetes", "ClusterIP", "10.43.0.1", "<none>", "443/TCP"]
 
 
 def test_get_no_headers(k: Cluster) -> None:

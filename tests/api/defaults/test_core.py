@@ -296,6 +296,7 @@ def test_service() -> None:
         "ipFamilyPolicy": "SingleStack",
         "ipFamilies": ["IPv4"],
     }
+    assert svc["status"] == {"loadBalancer": {}}
 
 
 def test_service_types() -> None:

@@ -260,6 +260,9 @@ def _family(ip: object) -> str:
 
 
 def service(obj: Object) -> None:
+    # Go serialises the status's `loadBalancer` struct even when empty (omitempty does not
+    # drop structs), so every Service upstream reads back has `status: {loadBalancer: {}}`.
+    setdefault(sub(obj, "status"), "loadBalancer", {})
     spec = sub(obj, "spec")
     if spec is None:
         return
