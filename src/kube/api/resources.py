@@ -183,5 +183,13 @@ def resolve(name: str, group: str | None = None) -> Resource | None:
     return REGISTRY.resolve(name, group)
 
 
+def resource(name: str, group: str | None = None) -> Resource:
+    """Like `resolve`, for names the code knows are served: a KeyError if not."""
+    row = REGISTRY.resolve(name, group)
+    if row is None:
+        raise KeyError(f"no served resource {name!r}")
+    return row
+
+
 def groups() -> tuple[Group, ...]:
     return REGISTRY.groups()

@@ -4,3 +4,5 @@ Add a line here when adding a controller module.
 """
 
 from __future__ import annotations
+
+from kube.controllers import serviceaccount  # noqa: F401
