@@ -190,6 +190,29 @@ def test_kubectl_create_token_authenticates_the_service_account(
     assert "Unauthorized" in as_token(gone, "auth", "whoami").stderr
 
 
+def test_python_client_token_request_and_review(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_service_account(
+        NS, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reviewed"))
+    )
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=1200)
+    )
+    issued = core.create_namespaced_service_account_token("reviewed", NS, request)
+    assert issued.spec.expiration_seconds == 1200
+    assert issued.status.expiration_timestamp is not None
+
+    review = client.AuthenticationV1Api(api).create_token_review(
+        client.V1TokenReview(spec=client.V1TokenReviewSpec(token=issued.status.token))
+    )
+    assert review.status.authenticated is True
+    assert review.status.user.username == f"system:serviceaccount:{NS}:reviewed"
+    bogus = client.AuthenticationV1Api(api).create_token_review(
+        client.V1TokenReview(spec=client.V1TokenReviewSpec(token=issued.status.token + "x"))
+    )
+    assert bogus.status.authenticated is False
+
+
 # -- binding --------------------------------------------------------------------------------
 
 
