@@ -5,4 +5,8 @@ Add a line here when adding a controller module.
 
 from __future__ import annotations
 
-from kube.controllers import serviceaccount  # noqa: F401
+from kube.controllers import (
+    endpoints,  # noqa: F401
+    endpointslice,  # noqa: F401
+    serviceaccount,  # noqa: F401
+)

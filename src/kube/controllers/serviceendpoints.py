@@ -1,0 +1,176 @@
+"""Which pods back a Service, on which ports: shared by the Endpoints and EndpointSlice controllers.
+
+Both controllers are keyed by Service (`namespace/name`) and recompute the whole set of
+endpoints of one Service from the informers on each sync (level-triggered). The rules are
+upstream's (pkg/controller/endpoint, pkg/controller/endpointslice, and their shared
+`endpointutil`):
+
+- only Services with a selector are managed; a pod backs a Service when it is in the same
+  namespace, matches the selector, has a pod IP, and is not terminal (Succeeded/Failed);
+- a pod is *ready* when its `Ready` condition is True, or the Service says
+  `publishNotReadyAddresses`; a pod being deleted is *terminating* (EndpointSlice keeps it as
+  serving/terminating; Endpoints drops it unless publishNotReadyAddresses);
+- each Service port's `targetPort` resolves per pod: a number is used as is, a name is looked up
+  among the pod's container ports with the same protocol (a pod without it does not back that
+  port); no targetPort means the Service's `port`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kube.api.meta import Object
+from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer, object_key
+
+
+@dataclass(frozen=True)
+class EndpointPort:
+    name: str
+    port: int
+    protocol: str
+    app_protocol: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"port": self.port, "protocol": self.protocol}
+        if self.name:
+            out["name"] = self.name
+        if self.app_protocol:
+            out["appProtocol"] = self.app_protocol
+        return out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One pod backing a Service, with the ports it serves."""
+
+    ip: str
+    pod: Object
+    ready: bool
+    serving: bool
+    terminating: bool
+    ports: tuple[EndpointPort, ...]
+
+    @property
+    def node_name(self) -> str:
+        return str((self.pod.get("spec") or {}).get("nodeName") or "")
+
+    def target_ref(self) -> dict[str, str]:
+        meta = self.pod["metadata"]
+        return {
+            "kind": "Pod",
+            "namespace": str(meta.get("namespace") or ""),
+            "name": str(meta.get("name") or ""),
+            "uid": str(meta.get("uid") or ""),
+        }
+
+
+def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_ready(pod: Object) -> bool:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def resolve_port(pod: Object, service_port: dict[str, Any]) -> int | None:
+    """The pod's port for a Service port (upstream's podutil.FindPort)."""
+    target = service_port.get("targetPort", service_port.get("port"))
+    protocol = service_port.get("protocol") or "TCP"
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == target and (port.get("protocol") or "TCP") == protocol:
+                value = port.get("containerPort")
+                return int(value) if isinstance(value, int) else None
+    return None
+
+
+def endpoints_for(service: Object, pods: Iterable[Object]) -> list[Endpoint]:
+    """The pods backing `service` (with a selector), sorted by pod name."""
+    spec = service.get("spec") or {}
+    selector = spec.get("selector") or {}
+    publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
+    out: list[Endpoint] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        status = pod.get("status") or {}
+        ip = status.get("podIP")
+        if not ip or status.get("phase") in ("Succeeded", "Failed"):
+            continue
+        if not selector_matches(selector, meta.get("labels") or {}):
+            continue
+        ports = []
+        for sp in spec.get("ports") or []:
+            number = resolve_port(pod, sp)
+            if number is not None:
+                ports.append(
+                    EndpointPort(
+                        str(sp.get("name") or ""),
+                        number,
+                        str(sp.get("protocol") or "TCP"),
+                        sp.get("appProtocol"),
+                    )
+                )
+        terminating = bool(meta.get("deletionTimestamp"))
+        ready = pod_ready(pod)
+        out.append(
+            Endpoint(
+                ip=str(ip),
+                pod=pod,
+                ready=(ready and not terminating) or publish_not_ready,
+                serving=ready or publish_not_ready,
+                terminating=terminating,
+                ports=tuple(ports),
+            )
+        )
+    out.sort(key=lambda e: str(e.pod["metadata"].get("name")))
+    return out
+
+
+def watch_services_and_pods(
+    services: Informer, pods: Informer, enqueue: Callable[[str], None]
+) -> None:
+    """Enqueue a Service when it changes, and every Service whose selector a pod enters or
+    leaves (old and new labels both count)."""
+
+    def service_key(obj: Object | DeletedFinalStateUnknown) -> None:
+        enqueue(obj.key if isinstance(obj, DeletedFinalStateUnknown) else object_key(obj))
+
+    services.add_event_handler(
+        EventHandler(
+            on_add=service_key,
+            on_update=lambda _old, new: service_key(new),
+            on_delete=service_key,
+        )
+    )
+
+    def for_pod(*versions: Object) -> None:
+        namespace = str((versions[-1].get("metadata") or {}).get("namespace") or "")
+        for svc in services.lister().list(namespace):
+            selector = (svc.get("spec") or {}).get("selector") or {}
+            if not selector:
+                continue
+            if any(
+                selector_matches(selector, (v.get("metadata") or {}).get("labels") or {})
+                for v in versions
+            ):
+                enqueue(object_key(svc))
+
+    def on_delete(obj: Object | DeletedFinalStateUnknown) -> None:
+        for_pod(obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj)
+
+    pods.add_event_handler(
+        EventHandler(
+            on_add=lambda pod: for_pod(pod),
+            on_update=lambda old, new: for_pod(old, new),
+            on_delete=on_delete,
+        )
+    )
