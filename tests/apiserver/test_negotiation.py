@@ -218,3 +218,32 @@ def test_a_malformed_protobuf_body_is_400() -> None:
     with pytest.raises(APIError) as caught:
         negotiation.decode_body("application/vnd.kubernetes.protobuf", b"k8s\x00\xff\xff")
     assert caught.value.code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "empty data"),
+        (
+            b"\x01\x02garbage",
+            "provided data does not appear to be a protobuf message, expected prefix "
+            "[107 56 115 0]",
+        ),
+        (
+            b"k8s\x01\x0a\x02",
+            "provided data does not appear to be a protobuf message, expected prefix "
+            "[107 56 115 0]",
+        ),
+        (b"k8s\x00", "empty body"),
+        # runtime.Unknown whose raw field claims 32 bytes but carries 2.
+        (b"k8s\x00\x0a\x0f\x0a\x02v1\x12\x09ConfigMap\x12\x20\x0a\x05", "unexpected EOF"),
+    ],
+)
+def test_malformed_protobuf_bodies_read_as_upstream_words_them(body: bytes, message: str) -> None:
+    with pytest.raises(APIError) as caught:
+        negotiation.decode_body("application/vnd.kubernetes.protobuf", body)
+    assert (caught.value.code, caught.value.reason, caught.value.message) == (
+        400,
+        "BadRequest",
+        message,
+    )

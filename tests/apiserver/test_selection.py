@@ -44,8 +44,6 @@ def bad_request(kind: str, labels: str, field_selector: str) -> str:
     ("kind", "field"),
     [
         ("Pod", "spec.containers"),
-        ("Pod", "spec.host"),
-        ("ConfigMap", "data.key"),
         ("Node", "metadata.namespace"),  # cluster-scoped kinds with their own conversion
         ("Namespace", "metadata.namespace"),
         ("Namespace", "spec.finalizers"),
@@ -56,6 +54,24 @@ def bad_request(kind: str, labels: str, field_selector: str) -> str:
 )
 def test_unsupported_fields_are_400(kind: str, field: str) -> None:
     assert bad_request(kind, "", f"{field}=x") == f"field label not supported: {field}"
+
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "Deployment", "ServiceAccount"])
+def test_kinds_without_a_conversion_name_the_generic_fields(kind: str) -> None:
+    """upstream's DefaultMetaV1FieldSelectorConversion, for kinds with no conversion func."""
+    assert bad_request(kind, "", "data.key=x") == (
+        '"data.key" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
+
+
+def test_old_clients_spec_host_selects_the_node_name() -> None:
+    assert Selection.parse("Pod", "", "spec.host=n1").fields == [("spec.nodeName", "=", ("n1",))]
+
+
+def test_pod_ips_is_accepted_but_never_set() -> None:
+    selection = Selection.parse("Pod", "", "status.podIPs=10.0.0.1")
+    pod = {"metadata": {"name": "p"}, "status": {"podIPs": [{"ip": "10.0.0.1"}]}}
+    assert not selection.matches(pod)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +91,8 @@ def test_unsupported_fields_are_400(kind: str, field: str) -> None:
         ("Node", "spec.unschedulable"),
         ("Namespace", "status.phase"),
         ("Secret", "type"),
+        ("Service", "spec.clusterIP"),
+        ("Service", "spec.type"),
         ("ReplicaSet", "status.replicas"),
         ("Job", "status.successful"),
         ("CertificateSigningRequest", "spec.signerName"),

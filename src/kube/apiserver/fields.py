@@ -1,8 +1,10 @@
 """Field selectors: which fields each kind can be selected on, and the matching predicate.
 
 Upstream supports `metadata.name` and `metadata.namespace` on every kind plus a short,
-per-kind list (pkg/registry/*/strategy.go `...ToSelectableFields`). Any other field is
-a 400 `field label not supported: <field>`, as upstream answers.
+per-kind list (pkg/registry/*/strategy.go `...ToSelectableFields`, accepted by the kind's
+field label conversion in pkg/apis/*/v1/conversion.go). Any other field is a 400: `field
+label not supported: <field>` from kinds with their own conversion, upstream's generic
+`"<field>" is not a known field selector: ...` from the others.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ SELECTABLE: dict[str, tuple[str, ...]] = {
         "spec.hostNetwork",
         "status.phase",
         "status.podIP",
+        "status.podIPs",
         "status.nominatedNodeName",
     ),
     "Event": (
@@ -40,6 +43,7 @@ SELECTABLE: dict[str, tuple[str, ...]] = {
         "type",
     ),
     "Secret": ("type",),
+    "Service": ("spec.clusterIP", "spec.type"),
     "Namespace": ("status.phase",),
     "Node": ("spec.unschedulable",),
     "ReplicaSet": ("status.replicas",),
@@ -52,6 +56,12 @@ SELECTABLE: dict[str, tuple[str, ...]] = {
 # Kinds whose field label conversion (upstream's core/v1 conversion.go) leaves out
 # `metadata.namespace`: selecting on it is a 400 there, as for any other unknown field.
 NO_NAMESPACE_FIELD = ("Node", "Namespace")
+
+# Labels a kind's conversion accepts under another name (old clients' spelling).
+ALIASES: dict[str, dict[str, str]] = {"Pod": {"spec.host": "spec.nodeName"}}
+# Labels a kind's conversion accepts but its selectable field set never holds: such a
+# requirement reads the empty value (upstream's PodToSelectableFields sets no status.podIPs).
+_UNSET = ("status.podIPs",)
 
 # Selectable fields read from another path than their name says.
 _PATHS = {
@@ -68,6 +78,8 @@ _DEFAULTS = {
 
 
 def _lookup(obj: Object, field: str) -> str:
+    if field in _UNSET:
+        return ""
     node: Any = obj
     for part in _PATHS.get(field, field).split("."):
         if not isinstance(node, dict):
@@ -86,12 +98,27 @@ def selectable_fields(kind: str) -> tuple[str, ...]:
     return common + SELECTABLE.get(kind, ())
 
 
-def check_selectable(kind: str, reqs: list[Requirement]) -> None:
-    """400 `field label not supported` for a field `kind` cannot be selected on."""
+def check_selectable(kind: str, reqs: list[Requirement]) -> list[Requirement]:
+    """The requirements with aliases resolved; 400 for a field `kind` cannot be selected on.
+
+    As upstream's field label conversion: a kind with its own conversion function answers
+    `field label not supported: <field>`; any other kind gets the generic
+    `"<field>" is not a known field selector: only "metadata.name", "metadata.namespace"`.
+    """
     allowed = selectable_fields(kind)
-    for field, _, _ in reqs:
+    aliases = ALIASES.get(kind, {})
+    out: list[Requirement] = []
+    for field, op, values in reqs:
+        field = aliases.get(field, field)
         if field not in allowed:
-            raise errors.bad_request(f"field label not supported: {field}")
+            if kind in SELECTABLE or kind in NO_NAMESPACE_FIELD:
+                raise errors.bad_request(f"field label not supported: {field}")
+            raise errors.bad_request(
+                f"{errors.go_quote(field)} is not a known field selector: only "
+                '"metadata.name", "metadata.namespace"'
+            )
+        out.append((field, op, values))
+    return out
 
 
 def field_values(obj: Object, paths: list[str]) -> dict[str, str]:

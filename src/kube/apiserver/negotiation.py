@@ -128,6 +128,31 @@ def decode_apply(body: bytes) -> dict[str, Any]:
         raise errors.bad_request(str(err)) from err
 
 
+PROTOBUF_PREFIX = b"k8s\x00"
+# What upstream's protobuf serializer says of a body that ends inside a field
+# (gogo-protobuf's io.ErrUnexpectedEOF); the native decoder says where.
+TRUNCATED = ("needs", "truncated")
+
+
+def decode_protobuf(body: bytes) -> dict[str, Any]:
+    """An enveloped protobuf body, with upstream's protobuf serializer's checks and words."""
+    if not body:
+        raise jsonc.DecodeError("empty data")
+    if not body.startswith(PROTOBUF_PREFIX):
+        raise jsonc.DecodeError(
+            "provided data does not appear to be a protobuf message, expected prefix "
+            f"[{' '.join(str(b) for b in PROTOBUF_PREFIX)}]"
+        )
+    if len(body) == len(PROTOBUF_PREFIX):
+        raise jsonc.DecodeError("empty body")
+    try:
+        return protobuf.decode_object(body)
+    except protobuf.ProtobufError as err:
+        if any(word in str(err) for word in TRUNCATED):
+            raise jsonc.DecodeError("unexpected EOF") from err
+        raise
+
+
 def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
     """A request body in JSON (also when no Content-Type is sent) or YAML into an object dict.
 
@@ -141,7 +166,7 @@ def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
         if media == YAML:
             return yamlc.loads_object(body)
         if media == PROTOBUF:
-            return protobuf.decode_object(body)
+            return decode_protobuf(body)
     except jsonc.DecodeError as err:
         raise errors.bad_request(str(err)) from err
     raise errors.unsupported_media_type(content_type, OBJECT_MEDIA_TYPES)

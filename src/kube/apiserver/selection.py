@@ -34,8 +34,7 @@ class Selection:
             fields = parse_field_selector(field_selector)
         except SelectorError as err:
             raise errors.bad_request(str(err)) from err
-        check_selectable(kind, fields)
-        return cls(labels, fields)
+        return cls(labels, check_selectable(kind, fields))
 
     @property
     def everything(self) -> bool:
