@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime as dt
 import posixpath
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -93,6 +94,9 @@ class Strategy:
     # Conversion to and from the storage version, when it is not the served one.
     to_storage: Callable[[Object], Object] | None = None
     from_storage: Callable[[Object], Object] | None = None
+    # Whether an object being deleted whose metadata.finalizers are gone may go on update
+    # (upstream's ShouldDeleteDuringUpdate); namespaces also wait for spec.finalizers.
+    may_go: Callable[[Object], bool] | None = None
 
 
 class Allocator(Protocol):
@@ -407,8 +411,8 @@ class ObjectStore:
             if cached is not None:
                 if shared:
                     return cached
-                items = [orjson.loads(orjson.dumps(o)) for o in cached.items]
-                return Page(items, cached.resource_version, cached.continue_token, cached.remaining)
+                copies = [orjson.loads(orjson.dumps(o)) for o in cached.items]
+                return dataclasses.replace(cached, items=copies, entries=None)
         prefix = self.resource.prefix(namespace if self.resource.namespaced else None)
         revision = 0
         returned_before = 0
@@ -594,7 +598,12 @@ class ObjectStore:
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
             return old
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        may_go = self.strategy.may_go
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and (may_go is None or may_go(new))
+        ):
             # The last finalizer is gone: the two-phase delete completes now.
             if dry_run:
                 return new
