@@ -24,6 +24,7 @@ kind: Node
 metadata:
   name: {NODE}
   labels: {{node-role.kubernetes.io/control-plane: "", kubernetes.io/hostname: {NODE}}}
+spec: {{podCIDR: 10.244.0.0/24}}
 ---
 apiVersion: v1
 kind: Pod
@@ -72,7 +73,6 @@ POD_STATUS = {
         "phase": "Running",
         "hostIP": "192.0.2.10",
         "podIP": "10.244.0.5",
-        "podIPs": [{"ip": "10.244.0.5"}],
         "conditions": [{"type": "Ready", "status": "True"}],
         "containerStatuses": [
             {
@@ -356,6 +356,7 @@ def test_describe_pod_shows_its_events(k: Cluster) -> None:
     assert top["Labels"] == "app=web"
     assert top["Status"] == "Running"
     assert top["IP"] == "10.244.0.5"
+    assert "IPs:\n  IP:  10.244.0.5\n" in out  # the kubelet sent podIP; podIPs follows it
     events = out[out.index("Events:") :].splitlines()
     assert events[1].split() == ["Type", "Reason", "Age", "From", "Message"]
     assert events[3].split()[:2] == ["Normal", "Scheduled"]
@@ -409,6 +410,7 @@ def test_describe_node(k: Cluster) -> None:
     assert (top["Name"], top["Roles"]) == (NODE, "control-plane")
     assert top["Labels"] == f"kubernetes.io/hostname={NODE}"
     assert "InternalIP:  192.0.2.10" in out
+    assert (top["PodCIDR"], top["PodCIDRs"]) == ("10.244.0.0/24", "10.244.0.0/24")
     assert "Kubelet Version:            v1.37.0" in out
     # The node's pods are found with a field selector on spec.nodeName.
     assert f"{NS}" in out[out.index("Non-terminated Pods:") :]

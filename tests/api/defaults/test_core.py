@@ -415,3 +415,35 @@ def test_endpoints_limit_ranges_nodes_and_quotas() -> None:
     assert node["status"]["allocatable"] == {"cpu": "4", "memory": "8Gi"}
     quota = defaulted("ResourceQuota", {"spec": {"hard": {"requests.cpu": "1000m"}}})
     assert quota["spec"]["hard"] == {"requests.cpu": "1"}
+
+
+# -- the v1 conversions that keep a single field and its list in step -----------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"podIP": "10.0.0.1"}, {"podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}),
+        ({"podIPs": [{"ip": "10.0.0.1"}]}, {"podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}),
+        (
+            {"podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]},
+            {"podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}]},
+        ),
+        ({"hostIP": "192.0.2.1"}, {"hostIP": "192.0.2.1", "hostIPs": [{"ip": "192.0.2.1"}]}),
+        ({"phase": "Pending"}, {"phase": "Pending"}),
+    ],
+)
+def test_pod_ip_and_ips_mirror_each_other(
+    status: dict[str, object], expected: dict[str, object]
+) -> None:
+    pod = defaulted(
+        "Pod", {"spec": {"containers": [{"name": "c", "image": "i"}]}, "status": status}
+    )
+    assert pod["status"] == expected
+
+
+def test_node_pod_cidr_and_cidrs_mirror_each_other() -> None:
+    node = defaulted("Node", {"spec": {"podCIDR": "10.244.0.0/24"}})
+    assert node["spec"] == {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]}
+    node = defaulted("Node", {"spec": {"podCIDRs": ["10.244.1.0/24", "fd00::/64"]}})
+    assert node["spec"]["podCIDR"] == "10.244.1.0/24"

@@ -213,6 +213,9 @@ def pod(obj: Object) -> None:
                     for key, value in limits.items():
                         requests.setdefault(key, value)
     setdefault(spec, "enableServiceLinks", True)
+    status = sub(obj, "status", create=False)
+    _mirror_ips(status, "podIP", "podIPs")
+    _mirror_ips(status, "hostIP", "hostIPs")
     if spec.get("hostNetwork") is True:
         for name in ("containers", "initContainers"):
             for c in items(spec, name):
@@ -220,6 +223,23 @@ def pod(obj: Object) -> None:
                     if not port.get("hostPort"):
                         port["hostPort"] = port.get("containerPort")
     pod_spec(spec)
+
+
+def _mirror_ips(status: Object | None, single: str, plural: str) -> None:
+    """upstream's PodStatus conversion: the list is the truth, the single field its head.
+
+    A lone `podIP` (an older kubelet's) becomes the list; a `podIP` that differs from the
+    list's head wins over the list; then the single field is set from the list.
+    """
+    if status is None:
+        return
+    ip, ips = status.get(single), status.get(plural) or []
+    if not isinstance(ips, list) or (ips and not isinstance(ips[0], dict)):
+        return  # the wrong type: left for validation
+    if ip and (not ips or ips[0].get("ip") != ip):
+        status[plural] = [{"ip": ip}]
+    elif ips and ips[0].get("ip"):
+        status[single] = ips[0]["ip"]
 
 
 def pod_template_object(obj: Object) -> None:
@@ -441,6 +461,14 @@ def limit_range(obj: Object) -> None:
 
 
 def node(obj: Object) -> None:
+    # upstream's NodeSpec conversion: `podCIDRs` is the truth, `podCIDR` its first entry.
+    spec = sub(obj, "spec", create=False)
+    if spec is not None:
+        cidr, cidrs = spec.get("podCIDR"), spec.get("podCIDRs")
+        if cidr and not cidrs:
+            spec["podCIDRs"] = [cidr]
+        elif isinstance(cidrs, list) and cidrs:
+            spec["podCIDR"] = cidrs[0]
     status = sub(obj, "status", create=False)
     if (
         status is not None
