@@ -729,3 +729,20 @@ def test_roles_print_created_at_as_upstream_default_convertor() -> None:
         ("Created At", "date"),
     ]
     assert table["rows"][0]["cells"] == ["x", CREATED]
+
+
+def test_events_api_group_event_row() -> None:
+    ev = obj(
+        "Event",
+        "e",
+        regarding={"kind": "Node", "name": "n1"},
+        note="rebooted",
+        type="Warning",
+        reason="Rebooted",
+        deprecatedSource={"component": "kubelet"},
+        deprecatedFirstTimestamp=CREATED,
+        deprecatedCount=2,
+    )
+    assert row("Event", ev) == [
+        "3h", "Warning", "Rebooted", "node/n1", "", "kubelet", "rebooted", "3h", 2, "e",
+    ]  # fmt: skip

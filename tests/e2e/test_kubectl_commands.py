@@ -221,6 +221,15 @@ def test_get_events_names_the_object_and_reason(k: Cluster) -> None:
     assert "default-scheduler" in wide[1]
 
 
+def test_get_events_of_the_events_api_group(k: Cluster) -> None:
+    rows = table(k.kubectl("get", "events.events.k8s.io", "-n", NS, "-o", "wide").stdout)
+    assert rows[1][1:4] == ["Normal", "Scheduled", "pod/web-0"]
+    assert rows[1][4:] == [
+        "default-scheduler", f"Successfully assigned {NS}/web-0 to {NODE}", rows[1][-3], "3",
+        "web-0.scheduled",
+    ]  # fmt: skip
+
+
 def test_get_service_wide_adds_selector(k: Cluster) -> None:
     rows = table(k.kubectl("get", "svc", "web", "-n", NS, "-o", "wide").stdout)
     assert rows[0][-1] == "SELECTOR"

@@ -312,7 +312,7 @@ def _col(name: str, priority: int = 0, type_: str = "string", description: str =
 def _event_row(ev: Object) -> Row:
     """upstream's printEvent (every column; the server prints wide)."""
     regarding = ev.get("involvedObject") or ev.get("regarding") or {}
-    source = ev.get("source") or {}
+    source = ev.get("source") or ev.get("deprecatedSource") or {}
     first_ts = ev.get("firstTimestamp") or ev.get("deprecatedFirstTimestamp")
     last_ts = ev.get("lastTimestamp") or ev.get("deprecatedLastTimestamp")
     first = _since(first_ts) if first_ts else _since(ev.get("eventTime"))
