@@ -334,3 +334,31 @@ async def test_service_names_through_the_store(backend: SQLiteBackend) -> None:
             "field": "metadata.name",
         }
     ]
+
+
+def test_pods_get_default_toleration_seconds_for_not_ready_and_unreachable_nodes() -> None:
+    pod = prepare("Pod", {"metadata": {"name": "p"}, "spec": {"containers": []}})
+    assert pod["spec"]["tolerations"][-2:] == [
+        {
+            "key": "node.kubernetes.io/not-ready",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        },
+        {
+            "key": "node.kubernetes.io/unreachable",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        },
+    ]
+    # A pod that already tolerates them (or everything) keeps its own tolerations only.
+    own = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
+    pod = prepare("Pod", {"metadata": {"name": "p"}, "spec": {"tolerations": [own]}})
+    assert [t["key"] for t in pod["spec"]["tolerations"]] == [
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/not-ready",
+    ]
+    everything = {"operator": "Exists"}
+    pod = prepare("Pod", {"metadata": {"name": "p"}, "spec": {"tolerations": [everything]}})
+    assert pod["spec"]["tolerations"] == [everything]

@@ -63,6 +63,40 @@ def _namespace_update(new: Object, old: Object) -> None:
 
 def _pod_create(obj: Object) -> None:
     obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+    _default_toleration_seconds(obj)
+
+
+# Upstream's DefaultTolerationSeconds admission plugin: pods tolerate a not-ready or
+# unreachable node for 300 s before the taint eviction controller deletes them.
+DEFAULT_TOLERATION_SECONDS = 300
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+def _default_toleration_seconds(pod: Object) -> None:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    tolerations = spec.get("tolerations")
+    if tolerations is not None and not isinstance(tolerations, list):
+        return  # validation reports it
+    current = [t for t in tolerations or [] if isinstance(t, dict)]
+    added = []
+    for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
+        if not any(
+            t.get("key", "") in (key, "") and t.get("effect", "") in ("NoExecute", "")
+            for t in current
+        ):
+            added.append(
+                {
+                    "key": key,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                }
+            )
+    if added:
+        spec["tolerations"] = [*(tolerations or []), *added]
 
 
 QOS_RESOURCES = ("cpu", "memory")
