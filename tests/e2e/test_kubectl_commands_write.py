@@ -260,6 +260,15 @@ def test_diff_of_a_changed_manifest_exits_1_and_changes_nothing(k: Cluster) -> N
     assert k.kubectl("get", "cm", "difc", "-n", NS, "-o", "jsonpath={.data.a}").stdout == "1"
 
 
+def test_diff_of_a_new_object_shows_it_whole_and_creates_nothing(k: Cluster) -> None:
+    result = k.kubectl("diff", "-f", "-", input=configmap("difn", a="1"), check=False)
+    assert result.returncode == 1
+    added = [line for line in result.stdout.splitlines()[3:] if not line.startswith("@@")]
+    assert all(line.startswith("+") for line in added)
+    assert {"+kind: ConfigMap", "+  name: difn", '+  a: "1"'} <= set(added)
+    assert k.kubectl("get", "cm", "difn", "-n", NS, "--ignore-not-found").stdout == ""
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="store keeps `metadata.annotations: {}` after a patch; upstream's omitempty drops it",
