@@ -60,6 +60,15 @@ def namespace_index(obj: Object) -> list[str]:
     return [str((obj.get("metadata") or {}).get("namespace") or "")]
 
 
+NODE_NAME_INDEX = "spec.nodeName"
+
+
+def node_name_index(pod: Object) -> list[str]:
+    """Pods by the node they are bound to (the index kubelets and node controllers share)."""
+    node = (pod.get("spec") or {}).get("nodeName")
+    return [str(node)] if node else []
+
+
 @dataclass(frozen=True)
 class DeletedFinalStateUnknown:
     """An object deleted while the watch was down: its key and the last state this side saw."""
@@ -79,7 +88,11 @@ class Indexer:
             self.add_indexer(name, func)
 
     def add_indexer(self, name: str, func: IndexFunc) -> None:
-        if name in self._indexers and name != NAMESPACE_INDEX:
+        """Add an index; adding the same function under the same name again is a no-op (two
+        controllers sharing an informer may both ask for it), another function is an error."""
+        if self._indexers.get(name) is func:
+            return
+        if name in self._indexers:
             raise ValueError(f"indexer {name!r} already exists")
         self._indexers[name] = func
         index: dict[str, set[str]] = {}

@@ -8,5 +8,7 @@ from __future__ import annotations
 from kube.controllers import (
     endpoints,  # noqa: F401
     endpointslice,  # noqa: F401
+    nodelifecycle,  # noqa: F401
     serviceaccount,  # noqa: F401
+    tainteviction,  # noqa: F401
 )
