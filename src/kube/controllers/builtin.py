@@ -9,6 +9,7 @@ from kube.controllers import (
     endpoints,  # noqa: F401
     endpointslice,  # noqa: F401
     nodelifecycle,  # noqa: F401
+    replicaset,  # noqa: F401
     serviceaccount,  # noqa: F401
     tainteviction,  # noqa: F401
 )

@@ -1,0 +1,53 @@
+"""Run controllers in-process with an event recorder that keeps what it was told.
+
+`controllers(...)` of conftest logs events; these tests assert the events a user would see
+(`kubectl describe` lists them), so they run controllers with `Recorder`, which keeps
+(object kind, object name, type, reason, message) in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kube.api.meta import Object
+from kube.client.informer import SharedInformerFactory
+from kube.client.rest import RESTClient
+from kube.controllers.base import ControllerContext
+from kube.controllers.manager import run_controllers
+
+
+@dataclass
+class Recorder:
+    events: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
+        name = str((obj.get("metadata") or {}).get("name"))
+        self.events.append((str(obj.get("kind", "")), name, event_type, reason, message))
+
+    def messages(self, reason: str, name: str | None = None) -> list[str]:
+        return [e[4] for e in self.events if e[3] == reason and (name is None or e[1] == name)]
+
+
+@contextlib.asynccontextmanager
+async def recording_controllers(
+    kubeconfig: Path, *names: str, **options: Any
+) -> AsyncIterator[tuple[ControllerContext, Recorder]]:
+    """Run the named controllers in-process, recording their events, until the block ends."""
+    recorder = Recorder()
+    async with RESTClient.from_kubeconfig(kubeconfig, qps=None) as rest:
+        ctx = ControllerContext(
+            rest, SharedInformerFactory(rest), recorder=recorder, options=dict(options)
+        )
+        task = asyncio.create_task(run_controllers(ctx, list(names)))
+        try:
+            await asyncio.wait_for(ctx.informers.wait_for_cache_sync(), 10)
+            yield ctx, recorder
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
