@@ -136,12 +136,14 @@ class Meter:
     def __init__(self, server_pid: int | None) -> None:
         self.server_pid = server_pid
         self.figures: dict[str, Any] = {}
+        self.client: Client | None = None
 
     @contextlib.contextmanager
     def phase(self, profile: Path | None) -> Iterator[None]:
         own = resource.getrusage(resource.RUSAGE_SELF)
         server = cpu_seconds(self.server_pid) if self.server_pid else 0.0
         machine = machine_busy_seconds()
+        connections = self.client.connections if self.client else 0
         spy: contextlib.AbstractContextManager[Any] = (
             api_profile.record(self.server_pid, profile)
             if profile is not None and self.server_pid
@@ -154,6 +156,8 @@ class Meter:
         after = resource.getrusage(resource.RUSAGE_SELF)
         client_cpu = (after.ru_utime + after.ru_stime) - (own.ru_utime + own.ru_stime)
         self.figures["wall_s"] = wall
+        if self.client is not None:
+            self.figures["connections_opened"] = self.client.connections - connections
         self.figures["client_cpu_share"] = client_cpu / wall if wall else 0.0
         server_cpu = cpu_seconds(self.server_pid) - server if self.server_pid else 0.0
         if self.server_pid:
@@ -185,6 +189,9 @@ class Client:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
+        # TLS connections opened so far: each is a handshake the server pays for (a few ms of
+        # its one core), so a scenario that keeps opening them measures handshakes too.
+        self.connections = 0
 
     async def call(
         self,
@@ -229,8 +236,18 @@ async def connect(kubeconfig: Path, pool: int) -> AsyncIterator[Client]:
         ssl=info.ssl_context(), limit=pool, keepalive_timeout=120, force_close=False
     )
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
-    async with aiohttp.ClientSession(info.server, connector=connector, timeout=timeout) as s:
-        yield Client(s)
+    trace = aiohttp.TraceConfig()
+    clients: list[Client] = []
+
+    async def opened(*_: object) -> None:
+        clients[0].connections += 1
+
+    trace.on_connection_create_end.append(opened)
+    async with aiohttp.ClientSession(
+        info.server, connector=connector, timeout=timeout, trace_configs=[trace]
+    ) as s:
+        clients.append(Client(s))
+        yield clients[0]
 
 
 _namespaces = itertools.count()
@@ -515,6 +532,7 @@ async def run(
     pool = max(p.get("concurrency", 32), p.get("watchers", 0) + 4, 256)
     meter = Meter(server_pid)
     async with connect(kubeconfig, pool) as client:
+        meter.client = client
         figures = await SCENARIOS[scenario](client, meter, p, profile)
     return {"scenario": scenario, "params": p, **figures, **meter.figures}
 

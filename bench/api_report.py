@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -139,7 +140,8 @@ def table(results: dict[str, dict[str, Any]], quick: bool) -> Table:
 
 def context_table(results: dict[str, dict[str, Any]]) -> Table:
     out = Table(title=f"CPU in cores during each measured phase (the machine has {os.cpu_count()})")
-    columns = ("scenario", "wall", "server CPU", "load generator CPU", "other processes CPU")
+    columns = ["scenario", "wall", "server CPU", "load generator CPU", "other processes CPU"]
+    columns.append("new TLS connections")
     for name in columns:
         out.add_column(name, justify="left" if name == "scenario" else "right")
     for scenario in ORDER:
@@ -152,6 +154,7 @@ def context_table(results: dict[str, dict[str, Any]]) -> Table:
             f"{f.get('server_cpu_share', 0):.2f}",
             f"{f['client_cpu_share']:.2f}",
             f"{f.get('other_cpu_share', 0):.2f}",
+            str(f.get("connections_opened", "")),
         )
     return out
 
@@ -195,6 +198,25 @@ def wait_for_quiet(limit_s: float, console: Console) -> None:
             return
 
 
+def source_state() -> dict[str, Any]:
+    """The commit and the uncommitted files of src/ the measured server ran from.
+
+    Others change the server while it is measured; figures without this cannot be compared.
+    """
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=False, timeout=30
+        )
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted": git("status", "--short", "--", "src").splitlines(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small runs, to check the harness")
@@ -222,6 +244,7 @@ def main() -> None:
         console.width = 160  # file:line cells are long; do not fold them at 80 columns
     results: dict[str, dict[str, Any]] = {}
     profiles: dict[str, dict[str, Any]] = {}
+    source = source_state()
     with kube_server() as server, tempfile.TemporaryDirectory() as tmp:
         console.print(f"kube server pid {server.pid} at {server.url}", style="dim")
         for scenario in (s for s in ORDER if s in wanted):
@@ -240,9 +263,13 @@ def main() -> None:
             )
             profiles[scenario] = api_profile.hot_spots(raw)
     if args.output == "json":
-        doc = {"quick": args.quick, "results": results, "profiles": profiles}
+        doc = {"quick": args.quick, "source": source, "results": results, "profiles": profiles}
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
+    dirty = ""
+    if source["uncommitted"]:
+        dirty = f", {len(source['uncommitted'])} uncommitted files in src/"
+    console.print(f"server source: {source['commit']}{dirty}", style="dim")
     console.print(table(results, args.quick))
     console.print(context_table(results))
     busy = [s for s, f in results.items() if f.get("other_cpu_share", 0) > BUSY_MACHINE]
