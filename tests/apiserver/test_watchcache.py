@@ -630,3 +630,61 @@ async def test_cache_encodings_match_the_negotiated_list_for_a_failing_item(
     assert configmaps.cache is not None
     assert encode_list(configmaps.cache, PROTOBUF, page) is None
     assert encode_list(configmaps.cache, JSON, page) is not None
+
+
+async def test_http_watchers_share_frames_and_see_moves_out_of_their_selection(
+    servers: tuple[str, str], backend: BreakableBackend
+) -> None:
+    cached_url, _ = servers
+    pods = plain_store(backend, "pods")
+    since = await backend.current_revision()
+    base = f"{cached_url}/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=2"
+    base += f"&resourceVersion={since}"
+
+    async def watch(session: ClientSession, query: str) -> list[tuple[str, str, str]]:
+        async with session.get(base + query) as resp:
+            assert resp.status == 200
+            body = await resp.read()
+        events = [orjson.loads(line) for line in body.splitlines()]
+        return [
+            (e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"]["labels"]["app"])
+            for e in events
+        ]
+
+    async with ClientSession() as session:
+        everything = asyncio.ensure_future(watch(session, ""))
+        web_only = asyncio.ensure_future(watch(session, "&labelSelector=app%3Dweb"))
+        await asyncio.sleep(0.3)
+        pod = copy.deepcopy(await pods.get("default", "p0"))
+        pod["metadata"]["labels"]["app"] = "db"
+        await backend.update(
+            pods.resource.key("default", "p0"),
+            pods.encode(pod),
+            expected_revision=int(pod["metadata"]["resourceVersion"]),
+        )
+        assert await everything == [("MODIFIED", "p0", "db")]
+        assert await web_only == [("DELETED", "p0", "db")]
+
+
+def test_frame_memo_keys_on_format_type_and_object_revision() -> None:
+    from kube.apiserver.watchcache import FrameMemo
+
+    memo = FrameMemo(size=2)
+    obj = {"metadata": {"name": "a", "namespace": "ns", "resourceVersion": "7"}}
+    made: list[str] = []
+
+    def make(tag: str) -> Callable[[], bytes]:
+        def run() -> bytes:
+            made.append(tag)
+            return tag.encode()
+
+        return run
+
+    assert memo.get(JSON, "ADDED", obj, make("1")) == b"1"
+    assert memo.get(JSON, "ADDED", obj, make("2")) == b"1"  # shared
+    assert memo.get(PROTOBUF, "ADDED", obj, make("3")) == b"3"
+    assert memo.get(JSON, "DELETED", obj, make("4")) == b"4"
+    assert made == ["1", "3", "4"]
+    no_rv = {"metadata": {"name": "a"}}
+    assert memo.get(JSON, "ADDED", no_rv, make("5")) == b"5"
+    assert memo.get(JSON, "ADDED", no_rv, make("6")) == b"6"

@@ -500,7 +500,15 @@ class Handlers:
         timeout = float(timeout_text) if timeout_text.isdigit() else WATCH_DEFAULT_TIMEOUT
         r = store.resource
 
+        # Watchers of one cache share encoded frames: a change is encoded once per format.
+        memo = store.cache.frames if store.cache is not None and not output.as_kind else None
+
         def frame(kind: str, obj: Object) -> bytes:
+            if memo is not None and kind != "BOOKMARK":
+                return memo.get(output.format, kind, obj, lambda: encode(kind, obj))
+            return encode(kind, obj)
+
+        def encode(kind: str, obj: Object) -> bytes:
             obj = self._with_type(store, dict(obj))  # objects may be the watch cache's: copy
             if output.as_kind == "Table" and kind != "BOOKMARK":
                 obj = tables.table(

@@ -77,6 +77,7 @@ WATCHER_QUEUE_LIMIT: Final = 4096  # live changes a watcher may lag before it is
 FRESH_WAIT_SECONDS: Final = 3.0  # upstream's blockTimeout for waitUntilFreshAndBlock
 SNAPSHOTS_KEPT: Final = 16  # list snapshots kept for continue tokens
 FILL_PAGE: Final = 1000
+FRAMES_KEPT: Final = 2048  # encoded watch frames shared by a cache's watchers
 
 Select = Callable[[list[Object]], list[Object]]  # a request's selector over a batch of objects
 Decode = Callable[[KeyValue], Object]  # a stored value as the resource's object
@@ -335,6 +336,7 @@ class WatchCache:
         self._snapshot: Snapshot | None = None
         self._kept: OrderedDict[int, Snapshot] = OrderedDict()
         self._proto_head: bytes | None = None
+        self.frames = FrameMemo()
         reflector.register(self)
 
     # -- filling and feeding ---------------------------------------------------------------
@@ -628,6 +630,31 @@ class WatchCache:
             doc["metadata"] = {}
             self._proto_head = native.decode_envelope(native.encode_object(doc))[2]
         return self._proto_head
+
+
+class FrameMemo:
+    """Encoded watch frames shared by the watchers of one cache (upstream's cachingObject).
+
+    A frame is a function of the output format, the event type and the object at one
+    revision, so it is keyed by those; the newest `size` frames are kept.
+    """
+
+    def __init__(self, size: int = FRAMES_KEPT) -> None:
+        self.size = size
+        self._frames: OrderedDict[tuple[str, str, str, str, str], bytes] = OrderedDict()
+
+    def get(self, media: str, kind: str, obj: Object, make: Callable[[], bytes]) -> bytes:
+        meta = obj.get("metadata") or {}
+        revision = str(meta.get("resourceVersion") or "")
+        if not revision:
+            return make()
+        key = (media, kind, revision, str(meta.get("namespace") or ""), str(meta.get("name")))
+        data = self._frames.get(key)
+        if data is None:
+            data = self._frames[key] = make()
+            if len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        return data
 
 
 class _Revisions(Sequence[int]):
