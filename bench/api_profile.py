@@ -36,6 +36,47 @@ OUTERMOST = "kube/cli/"  # `kube server` and the supervisor: under every event-l
 SAMPLE_RATE = 200
 
 
+# Where a sample's time goes, by the innermost frame that matches (file prefix, or a function
+# name part for the socket transport whose file also holds the event loop): so a deepcopy inside
+# the field manager counts as managedFields, a socket send under TLS as TLS + socket I/O.
+CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("TLS + socket I/O", ("ssl.py", "asyncio/sslproto.py", "_SelectorSocketTransport")),
+    ("request log", ("logging/",)),
+    ("authentication", ("kube/auth/",)),
+    (
+        "managedFields",
+        ("kube/api/fieldmanager.py", "kube/api/fieldpath.py", "kube/apiserver/managedfields.py"),
+    ),
+    (
+        "defaulting + validation",
+        ("kube/api/defaults/", "kube/api/validation/", "kube/api/unknownfields.py"),
+    ),
+    ("patch", ("kube/api/patch.py", "kube/api/strategicpatch.py", "kube/api/patchmeta.py")),
+    ("watch cache", ("kube/apiserver/watchcache.py",)),
+    ("storage (SQLite)", ("kube/storage/",)),
+    (
+        "encode/decode",
+        (
+            "kube/codec/",
+            "kube/apiserver/negotiation.py",
+            "ObjectStore.decode",
+            "ObjectStore.encode",
+        ),
+    ),
+    ("other kube code", ("kube/",)),
+    ("HTTP + event loop", ("aiohttp/", "asyncio/", "selectors.py", "threading.py", "queue.py")),
+]
+
+
+def category(frames: list[tuple[str, str, int]]) -> str:
+    """The first category, innermost frame first, that a stack belongs to."""
+    for func, file, _ in reversed(frames):
+        for name, marks in CATEGORIES:
+            if any(file.startswith(m) or m in func for m in marks):
+                return name
+    return "other"
+
+
 def available() -> bool:
     return PY_SPY is not None
 
@@ -95,6 +136,7 @@ def hot_spots(raw: Path, top: int = 10) -> dict[str, object]:
     incl_fn: Counter[tuple[str, str]] = Counter()
     incl_line: Counter[tuple[str, str, int]] = Counter()
     threads: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
     for text in raw.read_text().splitlines():
         parsed = _parse(text)
         if parsed is None:
@@ -104,6 +146,7 @@ def hot_spots(raw: Path, top: int = 10) -> dict[str, object]:
         named = [f for f in (_frame(x) for x in frames) if f is not None]
         roots = [x for x in frames if x.startswith("thread (")]
         threads[_thread_name(roots[0]) if roots else "unattributed"] += count
+        categories[category(named)] += count
         if named:
             func, file, line = named[-1]
             self_fn[(func, file)] += count
@@ -136,6 +179,7 @@ def hot_spots(raw: Path, top: int = 10) -> dict[str, object]:
     return {
         "samples": total,
         "threads": {name: n / total for name, n in threads.most_common()} if total else {},
+        "categories": {name: n / total for name, n in categories.most_common()} if total else {},
         "self": ranked(self_fn, self_line),
         "inclusive_project": ranked(incl_fn, incl_line),
     }

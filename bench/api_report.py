@@ -159,6 +159,18 @@ def context_table(results: dict[str, dict[str, Any]]) -> Table:
     return out
 
 
+def category_table(profiles: dict[str, dict[str, Any]]) -> Table:
+    out = Table(title="server CPU by category (py-spy samples, innermost matching frame)")
+    out.add_column("category")
+    for scenario in profiles:
+        out.add_column(scenario, justify="right")
+    for name in [*(name for name, _ in api_profile.CATEGORIES), "other"]:
+        shares = [profiles[s]["categories"].get(name, 0.0) for s in profiles]
+        if any(shares):
+            out.add_row(name, *(f"{share:.0%}" if share else "" for share in shares))
+    return out
+
+
 def profile_table(scenario: str, spots: dict[str, Any]) -> Table:
     threads = ", ".join(f"{name} {share:.0%}" for name, share in spots["threads"].items())
     title = f"server hot spots under '{scenario}' ({spots['samples']:,} samples; {threads})"
@@ -279,6 +291,8 @@ def main() -> None:
             f"{', '.join(busy)}: those figures understate the server; run again on a quiet "
             "machine[/]"
         )
+    if profiles:
+        console.print(category_table(profiles))
     for scenario, spots in profiles.items():
         console.print(profile_table(scenario, spots))
 
