@@ -269,7 +269,7 @@ def test_timings_are_checked_as_client_go_checks_them() -> None:
     with pytest.raises(ValueError, match=r"renewDeadline must be greater than retryPeriod\*Jitter"):
         validate(15, 2, 2)
     with pytest.raises(ValueError, match="retryPeriod must be greater than zero"):
-        validate(15, 10, 0.5)
+        validate(15, 10, 0)
 
 
 def test_micro_time_has_six_fractional_digits() -> None:

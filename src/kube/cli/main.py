@@ -1,4 +1,4 @@
-"""The `kube` command line: `kube server`, `kube version`, `kube doctor`.
+"""The `kube` command line: `kube server`, `kube controller-manager`, `kube version`, `kube doctor`.
 
 Each subcommand is a module with `add_arguments(parser)` (when it takes flags) and
 `run(args) -> int`. Errors in flags are one line on stderr and exit code 2.
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kube.cli import doctor, server, version
+from kube.cli import controller_manager, doctor, server, version
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("server", help="run the all-in-one control plane")
     server.add_arguments(p)
     p.set_defaults(func=server.run)
+
+    p = commands.add_parser(
+        "controller-manager", help="run the controllers, behind leader election"
+    )
+    controller_manager.add_arguments(p)
+    p.set_defaults(func=controller_manager.run)
 
     p = commands.add_parser("version", help="print the version")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")

@@ -1,7 +1,8 @@
 """`kube server`: the all-in-one control plane, started from one table of components.
 
-Today's table has two rows, storage and the API server; the controller-manager, scheduler
-and the node agent join it as they are built, each started once the row before it is ready.
+Today's table has three rows, storage, the API server and the controller-manager; the
+scheduler and the node agent join it as they are built, each started once the row before it
+is ready.
 
 Everything the server keeps lives under the data dir (`--data-dir`, default
 `$KUBE_DATA_DIR`, else `/var/lib/kube` as root or `~/.local/share/kube` otherwise):
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.apiserver import server as apiserver
+from kube.cli import controller_manager
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
+from kube.controllers.manager import enabled as enabled_controllers
 from kube.storage.backend import Backend, StorageError
 from kube.storage.factory import BACKENDS, StorageConfig, make_backend
 
@@ -87,9 +90,26 @@ async def run_apiserver(ctx: ServerContext, ready: asyncio.Event) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def run_controller_manager(ctx: ServerContext, ready: asyncio.Event) -> None:
+    """The controllers through the admin kubeconfig, behind leader election.
+
+    A lost Lease sends this manager back to standby rather than ending the whole server.
+    """
+    if not ctx.controllers:
+        ready.set()
+        await asyncio.Event().wait()
+    names = enabled_controllers(ctx.controllers)
+    config = controller_manager.ManagerConfig(
+        kubeconfig=ctx.apiserver_options.kubeconfig_path, controllers=names
+    )
+    ctx.notes.append(f"controller-manager: {', '.join(names) or 'no controllers'}")
+    await controller_manager.run_manager(config, ready, rejoin=True)
+
+
 COMPONENTS: list[Component[ServerContext]] = [
     Component("storage", run_storage),
     Component("apiserver", run_apiserver),
+    Component("controller-manager", run_controller_manager),
 ]
 
 

@@ -76,11 +76,11 @@ def validate(lease_duration: float, renew_deadline: float, retry_period: float) 
         raise ValueError("leaseDuration must be greater than renewDeadline")
     if renew_deadline <= JITTER_FACTOR * retry_period:
         raise ValueError("renewDeadline must be greater than retryPeriod*JitterFactor")
-    if lease_duration < 1:
+    if lease_duration <= 0:
         raise ValueError("leaseDuration must be greater than zero")
-    if renew_deadline < 1:
+    if renew_deadline <= 0:
         raise ValueError("renewDeadline must be greater than zero")
-    if retry_period < 1:
+    if retry_period <= 0:
         raise ValueError("retryPeriod must be greater than zero")
 
 
