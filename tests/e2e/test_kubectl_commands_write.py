@@ -418,11 +418,6 @@ def test_delete_all_in_a_namespace(k: Cluster) -> None:
     assert (empty.stdout, empty.stderr) == ("", f"No resources found in {ns} namespace.\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store deletes a namespace at once; upstream sets deletionTimestamp and phase "
-    "Terminating while spec.finalizers holds `kubernetes`",
-)
 def test_delete_namespace_leaves_it_terminating(k: Cluster) -> None:
     ns = "cmd-delns"
     k.kubectl("create", "namespace", ns)

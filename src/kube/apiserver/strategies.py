@@ -28,6 +28,7 @@ from kube.api.errors import Cause
 from kube.api.meta import Object, metadata
 from kube.api.quantity import try_parse
 from kube.api.resources import by_kind
+from kube.apiserver.namespaces import namespace_may_go
 from kube.apiserver.store import Strategy
 
 # Kinds with a status subresource whose objects upstream gives no `metadata.generation`.
@@ -239,4 +240,5 @@ def strategy_for(
         to_storage=convert[0] if convert else None,
         from_storage=convert[1] if convert else None,
         grace_period=GRACE_PERIODS.get(kind) if group == "" else None,
+        may_go=namespace_may_go if (group, kind) == ("", "Namespace") else None,
     )

@@ -40,7 +40,7 @@ from kube.api.selectors import (
 )
 from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_patch
 from kube.api.validation import field
-from kube.apiserver import handlers, negotiation
+from kube.apiserver import handlers, namespaces, negotiation
 from kube.apiserver.patchschema import patch_meta
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.store import ObjectStore
@@ -63,7 +63,7 @@ Lookup = Callable[[RequestInfo], ObjectStore]
 StoreFor = Callable[[str, str, str], ObjectStore]
 
 # The subresources the server answers (besides `status`, which the generic verbs serve).
-SERVED = frozenset({"scale", "binding", "eviction", "token"})
+SERVED = frozenset({"scale", "binding", "eviction", "token", "finalize"})
 
 RETRIES = 5
 # Upstream's MaxDisruptedPodSize: past this many unconfirmed evictions a budget refuses more.
@@ -351,6 +351,13 @@ class Subresources:
         self.routes[("", "v1", "bindings", "")] = {"create": self.bind}
         self.routes[("", "v1", "pods", "eviction")] = {"create": self.evict}
         self.routes[("", "v1", "serviceaccounts", "token")] = {"create": self.token}
+        # Namespaces: DELETE marks them Terminating; finalize (kube.apiserver.namespaces).
+        self.routes[("", "v1", "namespaces", "")] = {
+            "delete": lambda r, i: namespaces.delete(self.lookup(i), r, i)
+        }
+        self.routes[("", "v1", "namespaces", "finalize")] = {
+            "update": lambda r, i: namespaces.finalize(self.lookup(i), r, i)
+        }
 
     def handler(self, info: RequestInfo) -> Handler | None:
         """The handler for this request, or None when the generic verbs serve it."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 from kube.controllers import (
     endpoints,  # noqa: F401
     endpointslice,  # noqa: F401
+    namespace,  # noqa: F401
     nodelifecycle,  # noqa: F401
     replicaset,  # noqa: F401
     serviceaccount,  # noqa: F401
     tainteviction,  # noqa: F401
 )
+from kube.controllers.garbagecollector import controller as _gc  # noqa: F401
