@@ -51,3 +51,42 @@ async def recording_controllers(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@contextlib.asynccontextmanager
+async def kubelet(client: RESTClient, namespace: str, delay: float = 0.0) -> AsyncIterator[None]:
+    """A stand-in kubelet: every pod of `namespace` that is not yet Running becomes Running
+    and Ready (after `delay` seconds), until the block ends."""
+    from tests.controllers.conftest import PODS, set_pod_phase
+
+    started: set[str] = set()
+
+    async def start(pod: dict[str, Any]) -> None:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(Exception):  # the pod may be gone already
+            await set_pod_phase(client, pod, "Running")
+
+    async def run() -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                for pod in (await client.list(PODS, namespace))["items"]:
+                    uid = pod["metadata"]["uid"]
+                    if uid in started or pod["metadata"].get("deletionTimestamp"):
+                        continue
+                    started.add(uid)
+                    task = asyncio.create_task(start(pod))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                await asyncio.sleep(0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    runner = asyncio.create_task(run())
+    try:
+        yield
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner

@@ -15,3 +15,4 @@ from kube.controllers import (
     tainteviction,  # noqa: F401
 )
 from kube.controllers.garbagecollector import controller as _gc  # noqa: F401
+from kube.controllers.deployment import controller as _deployment  # noqa: F401
