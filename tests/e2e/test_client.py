@@ -134,13 +134,14 @@ async def test_shared_factory_gives_one_informer_per_resource(cluster: Cluster) 
         assert factory.informer(CONFIGMAPS) is first
         await _namespace(client, "client-factory")
         await client.create(
-            CONFIGMAPS, {"metadata": {"name": "seen", "namespace": "client-factory"}}
+            CONFIGMAPS,
+            {"metadata": {"name": "seen", "namespace": "client-factory", "labels": {"t": "x"}}},
         )
         factory.start()
         try:
             assert await factory.wait_for_cache_sync(10)
-            names = [o["metadata"]["name"] for o in first.lister().list("client-factory")]
-            assert names == ["seen"]
+            mine = first.lister().list("client-factory", lambda labels: labels.get("t") == "x")
+            assert [o["metadata"]["name"] for o in mine] == ["seen"]
             assert first.lister().get("seen", "client-factory") is not None
             assert first.lister().list("elsewhere") == []
         finally:

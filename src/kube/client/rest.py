@@ -8,10 +8,10 @@ Three things happen around every request, as in client-go:
 
 - client-side throttling: a token bucket (`qps`, `burst`; client-go's defaults 5 and 10)
   that requests wait on before they are sent; `qps=None` turns it off;
-- retries: a 429 or a 5xx answer, or a connection that fails, is retried with exponential
-  backoff (honouring `Retry-After`) up to `max_retries` times. Writes are retried only when
-  the server answered 429 or sent `Retry-After` (the request was then not processed), or when
-  the connection could not be opened, so a POST is never applied twice;
+- retries: an answer with `Retry-After` (a 429 or 5xx the server did not process, as
+  client-go's checkWait), a 5xx to a GET, or a connection that could not be opened is retried
+  with exponential backoff up to `max_retries` times; a 429 without `Retry-After` (a refused
+  eviction, say) is the caller's answer, and a POST is never applied twice;
 - errors: a non-2xx answer raises `kube.api.errors.APIError` built from the server's `Status`
   (code, reason, message, details), so callers branch on `err.code` / `err.reason` exactly as
   the server produced them.
@@ -278,8 +278,9 @@ class RESTClient:
             return result
         err = decode_status(result.status, result.headers.get("Content-Type", ""), data)
         after = _retry_after(result.headers)
-        if result.status == 429 or (after is not None and result.status >= 500):
-            raise _Retry(err, after or 0.0)
+        if after is not None and (result.status == 429 or result.status >= 500):
+            # The server asked to be tried again later (client-go's checkWait): not processed.
+            raise _Retry(err, after)
         if result.status >= 500 and method in ("GET", "HEAD"):
             raise _Retry(err)
         raise err
