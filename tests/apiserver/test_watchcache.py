@@ -688,3 +688,30 @@ def test_frame_memo_keys_on_format_type_and_object_revision() -> None:
     no_rv = {"metadata": {"name": "a"}}
     assert memo.get(JSON, "ADDED", no_rv, make("5")) == b"5"
     assert memo.get(JSON, "ADDED", no_rv, make("6")) == b"6"
+
+
+async def test_a_value_that_does_not_decode_ends_watches_and_the_cache_recovers(
+    caches: Callable[..., ObjectStore], backend: BreakableBackend
+) -> None:
+    configmaps = caches()
+    since = (await configmaps.list(None)).resource_version
+    changes = configmaps.watch(None, since)
+    try:
+        pending = asyncio.ensure_future(anext(changes))
+        await asyncio.sleep(0.05)
+        bad_key = configmaps.resource.key("default", "bad")
+        await backend.create(bad_key, b"not json")
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(pending, 5)
+        await backend.delete(bad_key)
+        await configmaps.create("default", cm("good"))
+        # Storage answers while the cache catches up past the bad value; then the cache does.
+        for _ in range(50):
+            page = await configmaps.list(None, shared=True)
+            assert names(page.items) == ["good"]
+            if page.entries is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert page.entries is not None
+    finally:
+        await changes.aclose()

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import builtins
+import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -200,7 +201,12 @@ class Reflector:
             raise
 
     async def _begin(self) -> None:
-        self.revision = max(self.revision, await self.backend.current_revision())
+        current = await self.backend.current_revision()
+        if self._task is not None:
+            # The watch stopped (storage closed, or a failure): what the caches hold may have
+            # missed changes since, so they start over from here.
+            self._reset("the storage watch restarted")
+        self.revision = max(self.revision, current)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
@@ -244,6 +250,16 @@ class Reflector:
                     err,
                     self.revision,
                 )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                # Not a storage failure (a value that does not decode, a bug): the caches may
+                # be wrong from here, so they start over, as upstream's reflector relists.
+                log.exception("storage watch on %s failed; refilling caches", self.prefix)
+                self._reset("the storage watch failed")
+                with contextlib.suppress(StorageError):
+                    self.revision = max(self.revision, await self.backend.current_revision())
+                self._wake()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
@@ -359,7 +375,7 @@ class WatchCache:
             filling = self._filling = asyncio.ensure_future(self._fill())
         try:
             await asyncio.shield(filling)
-        except (StorageError, errors.APIError) as err:
+        except Exception as err:  # storage answers the request instead, with its own error
             log.info("watch cache for %s not ready: %s", self.prefix, err)
             return False
         return self._state == "ready"
