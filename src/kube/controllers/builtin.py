@@ -11,6 +11,7 @@ from kube.controllers import (
     endpointslice,  # noqa: F401
     namespace,  # noqa: F401
     nodelifecycle,  # noqa: F401
+    resourcequota,  # noqa: F401
     replicaset,  # noqa: F401
     serviceaccount,  # noqa: F401
     tainteviction,  # noqa: F401
