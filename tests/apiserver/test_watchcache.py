@@ -375,6 +375,26 @@ async def test_watch_older_than_the_window_is_410_gone(caches: Callable[..., Obj
         await changes.aclose()
 
 
+async def test_the_window_keeps_fresh_changes_and_a_minimum_of_old_ones(
+    caches: Callable[..., ObjectStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kube.apiserver import watchcache
+
+    monkeypatch.setattr(watchcache, "MIN_CHANGES", 2)
+    configmaps = caches(fresh_for=0.2)
+    await configmaps.list(None)
+    for i in range(4):
+        await configmaps.create("default", cm(f"old{i}"))
+    await asyncio.sleep(0.3)
+    await configmaps.create("default", cm("new"))
+    await configmaps.list(None)  # caught up
+    cache = configmaps.cache
+    assert cache is not None
+    # The stale changes went, down to the minimum kept (the newest of them and "new").
+    assert [e.change.object["metadata"]["name"] for e in cache.window] == ["old3", "new"]
+    assert cache.evicted
+
+
 async def test_a_watch_from_before_the_cache_was_filled_is_served_by_storage(
     caches: Callable[..., ObjectStore],
 ) -> None:
@@ -715,3 +735,30 @@ async def test_a_value_that_does_not_decode_ends_watches_and_the_cache_recovers(
         assert page.entries is not None
     finally:
         await changes.aclose()
+
+
+async def test_http_bookmarks_carry_the_cache_revision_when_other_resources_change(
+    servers: tuple[str, str], backend: BreakableBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kube.apiserver import handlers
+
+    monkeypatch.setattr(handlers, "BOOKMARK_INTERVAL", 0.3)
+    cached_url, _ = servers
+    url = f"{cached_url}/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=1"
+    async with ClientSession() as session:
+
+        async def watch() -> list[dict[str, Any]]:
+            async with session.get(url) as resp:
+                return [orjson.loads(line) for line in (await resp.read()).splitlines()]
+
+        events = asyncio.ensure_future(watch())
+        await asyncio.sleep(0.1)
+        secret = await plain_store(backend, "secrets").create(
+            "default", {"metadata": {"name": "elsewhere"}, "type": "Opaque"}
+        )
+        got = await events
+    bookmarks = [e["object"]["metadata"]["resourceVersion"] for e in got if e["type"] == "BOOKMARK"]
+    assert [e["type"] for e in got if e["type"] != "BOOKMARK"] == []
+    assert bookmarks
+    assert bookmarks[-1] == secret["metadata"]["resourceVersion"]
+    assert got[-1]["object"]["kind"] == "Pod"

@@ -12,10 +12,10 @@ every value from storage. With it, storage is read once per resource and kept in
   seen it, serve) and what bookmarks report. Our backends have no progress notify.
 - `WatchCache` (one per stored resource, filled on first use by a LIST at the reflector's
   revision): key -> `Entry` (the object at one revision, with its encodings made lazily), and
-  a bounded window of recent changes (`capacity` events; upstream sizes it between 100 and
-  100 * 1024 by event age, we keep a fixed ring). A watch from revision R replays the window
-  after R, then follows live changes; R older than the window is 410 Gone "too old resource
-  version: R (oldest)" as upstream says it.
+  a bounded window of recent changes (as upstream sizes its ring: the changes of the last 75 s,
+  at least 100 and at most 100 * 1024). A watch from revision R replays the window after R,
+  then follows live changes; R older than the window is 410 Gone "too old resource version:
+  R (oldest)" as upstream says it.
 - Fan-out: each watcher has its own bounded queue; one that falls `queue_limit` events behind
   is terminated (its stream ends and the client re-watches or re-lists, as upstream closes a
   blocked cacheWatcher) instead of slowing everyone. `dispatch` is the one function that
@@ -39,6 +39,7 @@ import bisect
 import builtins
 import contextlib
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,13 @@ from kube.storage.backend import (
 log = logging.getLogger("kube.apiserver.watchcache")
 
 REGISTRY_PREFIX: Final = "/registry/"
-DEFAULT_CAPACITY: Final = 10_000  # changes kept per resource for watches that resume
+# The window of changes a watch can resume from, sized as upstream's watch cache sizes its
+# ring: changes younger than EVENT_FRESH_SECONDS are kept (at least MIN_CHANGES of them),
+# never more than DEFAULT_CAPACITY (defaultLowerBoundCapacity, defaultUpperBoundCapacity and
+# eventFreshDuration in cacher/watch_cache.go).
+DEFAULT_CAPACITY: Final = 100 * 1024
+MIN_CHANGES: Final = 100
+EVENT_FRESH_SECONDS: Final = 75.0
 WATCHER_QUEUE_LIMIT: Final = 4096  # live changes a watcher may lag before it is terminated
 FRESH_WAIT_SECONDS: Final = 3.0  # upstream's blockTimeout for waitUntilFreshAndBlock
 SNAPSHOTS_KEPT: Final = 16  # list snapshots kept for continue tokens
@@ -105,6 +112,7 @@ class Event:
 
     namespace: str
     change: Change
+    at: float = 0.0  # when the cache saw it (monotonic), for the window's freshness
 
 
 class Watcher(Protocol):
@@ -330,6 +338,7 @@ class WatchCache:
         decode: Decode,
         *,
         capacity: int = DEFAULT_CAPACITY,
+        fresh_for: float = EVENT_FRESH_SECONDS,
         queue_limit: int = WATCHER_QUEUE_LIMIT,
         fresh_wait: float = FRESH_WAIT_SECONDS,
     ) -> None:
@@ -338,6 +347,7 @@ class WatchCache:
         self.decode = decode
         self.prefix = resource.prefix(None)
         self.capacity = capacity
+        self.fresh_for = fresh_for
         self.queue_limit = queue_limit
         self.fresh_wait = fresh_wait
         self.objects: dict[str, Entry] = {}
@@ -459,9 +469,13 @@ class WatchCache:
                 self._keys = None
         self._snapshot = None
         change = Event(namespace, Change(kind, obj, previous, kv.mod_revision))
-        self.window.append(change)
-        if len(self.window) > self.capacity:
-            self.floor = self.window.popleft().change.revision
+        now = change.at = time.monotonic()
+        window = self.window
+        window.append(change)
+        stale = now - self.fresh_for
+        keep = min(self.capacity, MIN_CHANGES)
+        while len(window) > self.capacity or (len(window) > keep and window[0].at < stale):
+            self.floor = window.popleft().change.revision
             self.evicted = True
         if self.watchers:
             watchers = list(self.watchers)
