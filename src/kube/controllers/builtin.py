@@ -15,6 +15,7 @@ from kube.controllers import (
     replicaset,  # noqa: F401
     serviceaccount,  # noqa: F401
     tainteviction,  # noqa: F401
+    volumeprotection,  # noqa: F401
 )
 from kube.controllers.garbagecollector import controller as _gc  # noqa: F401
 from kube.controllers.deployment import controller as _deployment  # noqa: F401
