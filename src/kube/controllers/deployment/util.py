@@ -158,15 +158,31 @@ def compute_hash(template: Object, collision_count: int | None) -> str:
     Upstream feeds FNV-32a with a spew dump of the Go PodTemplateSpec struct
     (hashutil.DeepHashObject), which cannot be reproduced outside Go, so hashes differ from a
     real cluster's. What is kept is everything else: FNV-32a, here of the template's canonical
-    JSON (sorted keys, no spaces); then, with a collision count, its 4 little-endian bytes
-    padded to 8; the decimal of the 32-bit sum rendered with SafeEncodeString. The result is
-    stable for equal templates and changes with `status.collisionCount`.
+    JSON (`canonical`: no null/empty values; sorted keys, no spaces); then, with a collision
+    count, its 4 little-endian bytes padded to 8; the decimal of the 32-bit sum rendered with
+    SafeEncodeString. The result is stable for equal templates and changes with
+    `status.collisionCount`.
     """
-    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    data = json.dumps(canonical(template), sort_keys=True, separators=(",", ":")).encode()
     value = fnv32a(data)
     if collision_count is not None:
         value = fnv32a((collision_count & 0xFFFFFFFF).to_bytes(4, "little") + b"\0" * 4, value)
     return safe_encode(str(value))
+
+
+def canonical(value: Any) -> Any:
+    """A value as Go decodes it: null, {} and [] are all the zero value, so they are dropped.
+
+    Upstream compares templates with apiequality.Semantic.DeepEqual, which treats empty and
+    nil maps and slices alike, and a `creationTimestamp: null` (how Go clients send a zero
+    time) decodes to the same struct as no field at all.
+    """
+    if isinstance(value, dict):
+        out = {k: canonical(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def _without_hash(template: Object) -> Object:
@@ -174,11 +190,8 @@ def _without_hash(template: Object) -> Object:
     labels = (t.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(POD_TEMPLATE_HASH_LABEL, None)
-        if not labels:
-            t["metadata"].pop("labels")
-    if isinstance(t.get("metadata"), dict) and not t["metadata"]:
-        t.pop("metadata")
-    return t
+    result: Object = canonical(t)
+    return result
 
 
 def equal_ignore_hash(t1: Object | None, t2: Object | None) -> bool:
