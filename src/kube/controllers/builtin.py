@@ -6,6 +6,7 @@ Add a line here when adding a controller module.
 from __future__ import annotations
 
 from kube.controllers import (
+    daemonset,  # noqa: F401
     disruption,  # noqa: F401
     endpoints,  # noqa: F401
     endpointslice,  # noqa: F401
