@@ -91,11 +91,11 @@ CREATE = [
         ["j1", "Running", "0/1"],
     ),
     (
-        ["cronjob", "cj1", "--image=busybox", "--schedule=*/5 * * * *"],
+        ["cronjob", "cj1", "--image=busybox", "--schedule=0 0 29 2 *"],
         "cronjob.batch/cj1 created",
         ["cronjob", "cj1"],
         ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
-        ["cj1", "*/5 * * * *", "<none>", "False", "0", "<none>"],
+        ["cj1", "0 0 29 2 *", "<none>", "False", "0", "<none>"],
     ),
     (
         ["quota", "q1", "--hard=pods=10,cpu=2"],
@@ -155,7 +155,7 @@ def test_created_objects_carry_what_the_flags_said(k: Cluster, created: dict[str
         "alice",
         f"{NS}:sa1",
     ]
-    assert jsonpath("cronjob", "cj1", "-o", "jsonpath={.spec.schedule}") == "*/5 * * * *"
+    assert jsonpath("cronjob", "cj1", "-o", "jsonpath={.spec.schedule}") == "0 0 29 2 *"
     assert jsonpath("quota", "q1", "-o", "jsonpath={.spec.hard}") == '{"cpu":"2","pods":"10"}'
     assert jsonpath("pdb", "pdb1", "-o", "jsonpath={.spec.selector.matchLabels}") == '{"app":"x"}'
     path = "jsonpath={.spec.rules[0].http.paths[0].backend.service}"
@@ -408,13 +408,13 @@ def test_delete_all_in_a_namespace(k: Cluster) -> None:
     ns = "cmd-delall"
     k.kubectl("create", "namespace", ns)
     for name in ("x1", "x2"):
-        k.kubectl("create", "configmap", name, "-n", ns)
-    out = k.kubectl("delete", "cm", "--all", "-n", ns).stdout
+        k.kubectl("create", "secret", "generic", name, "-n", ns)
+    out = k.kubectl("delete", "secrets", "--all", "-n", ns).stdout
     assert out.splitlines() == [
-        f'configmap "x1" deleted from {ns} namespace',
-        f'configmap "x2" deleted from {ns} namespace',
+        f'secret "x1" deleted from {ns} namespace',
+        f'secret "x2" deleted from {ns} namespace',
     ]
-    empty = k.kubectl("get", "cm", "-n", ns)
+    empty = k.kubectl("get", "secrets", "-n", ns)
     assert (empty.stdout, empty.stderr) == ("", f"No resources found in {ns} namespace.\n")
 
 

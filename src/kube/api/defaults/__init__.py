@@ -14,8 +14,8 @@ it). `prepare_update` carries a Service's allocated cluster IPs and node ports o
 stored object when the client left them out, as upstream's Service storage does.
 
 Defaulting is idempotent and never raises: parts of the wrong type are left alone for
-validation to report. One module per API group (`core`, `apps`, `batch`); adding a kind is
-one entry in `DEFAULTERS`.
+validation to report. One module per API group (`core`, `apps`, `batch`, `discovery`);
+adding a kind is one entry in `DEFAULTERS`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kube.api.defaults import apps, batch, core
+from kube.api.defaults import apps, batch, core, discovery
 
 Object = dict[str, Any]
 Defaulter = Callable[[Object], None]
@@ -47,6 +47,7 @@ DEFAULTERS: dict[tuple[str, str, str], Defaulter] = {
     ("apps", "v1", "DaemonSet"): apps.daemon_set,
     ("batch", "v1", "Job"): batch.job,
     ("batch", "v1", "CronJob"): batch.cron_job,
+    ("discovery.k8s.io", "v1", "EndpointSlice"): discovery.endpoint_slice,
 }
 
 
