@@ -15,6 +15,7 @@ from kube.controllers import (
     resourcequota,  # noqa: F401
     replicaset,  # noqa: F401
     serviceaccount,  # noqa: F401
+    statefulset,  # noqa: F401
     tainteviction,  # noqa: F401
     volumeprotection,  # noqa: F401
 )
