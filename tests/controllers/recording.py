@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,14 @@ async def recording_controllers(
 
 
 @contextlib.asynccontextmanager
-async def kubelet(client: RESTClient, namespace: str, delay: float = 0.0) -> AsyncIterator[None]:
-    """A stand-in kubelet: every pod of `namespace` that is not yet Running becomes Running
-    and Ready (after `delay` seconds), until the block ends."""
+async def kubelet(
+    client: RESTClient,
+    namespace: str,
+    delay: float = 0.0,
+    only: Callable[[dict[str, Any]], bool] | None = None,
+) -> AsyncIterator[None]:
+    """A stand-in kubelet: every pod of `namespace` (that `only` accepts) becomes Running and
+    Ready `delay` seconds after it appears, until the block ends."""
     from tests.controllers.conftest import PODS, set_pod_phase
 
     started: set[str] = set()
@@ -73,6 +78,8 @@ async def kubelet(client: RESTClient, namespace: str, delay: float = 0.0) -> Asy
                 for pod in (await client.list(PODS, namespace))["items"]:
                     uid = pod["metadata"]["uid"]
                     if uid in started or pod["metadata"].get("deletionTimestamp"):
+                        continue
+                    if only is not None and not only(pod):
                         continue
                     started.add(uid)
                     task = asyncio.create_task(start(pod))
