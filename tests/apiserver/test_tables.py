@@ -72,11 +72,13 @@ def ago(seconds: float) -> str:
 
 
 # Three hours prints as "3h" for a whole minute, so the rows below are not racy.
-CREATED = ago(3 * HOUR + 5)
+def created() -> str:
+    """Three hours ago, computed per use: a module constant would age while the suite runs."""
+    return ago(3 * HOUR + 5)
 
 
 def obj(kind: str, name: str = "x", **fields: Any) -> dict[str, Any]:
-    meta = {"name": name, "creationTimestamp": CREATED, **fields.pop("metadata", {})}
+    meta = {"name": name, "creationTimestamp": created(), **fields.pop("metadata", {})}
     return {"kind": kind, "metadata": meta, **fields}
 
 
@@ -103,7 +105,7 @@ def running(name: str, *, ready: bool = True, restarts: int = 0, **extra: Any) -
         "name": name,
         "ready": ready,
         "restartCount": restarts,
-        "state": {"running": {"startedAt": CREATED}},
+        "state": {"running": {"startedAt": created()}},
         **extra,
     }
 
@@ -723,12 +725,13 @@ def test_binding_quota_pdb_priority_class_and_ingress_rows() -> None:
 
 
 def test_roles_print_created_at_as_upstream_default_convertor() -> None:
-    table = tables.table("Role", [obj("Role")])
+    role = obj("Role")
+    table = tables.table("Role", [role])
     assert [(c["name"], c["type"]) for c in table["columnDefinitions"]] == [
         ("Name", "string"),
         ("Created At", "date"),
     ]
-    assert table["rows"][0]["cells"] == ["x", CREATED]
+    assert table["rows"][0]["cells"] == ["x", role["metadata"]["creationTimestamp"]]
 
 
 def test_events_api_group_event_row() -> None:
@@ -740,7 +743,7 @@ def test_events_api_group_event_row() -> None:
         type="Warning",
         reason="Rebooted",
         deprecatedSource={"component": "kubelet"},
-        deprecatedFirstTimestamp=CREATED,
+        deprecatedFirstTimestamp=created(),
         deprecatedCount=2,
     )
     assert row("Event", ev) == [
