@@ -21,4 +21,5 @@ from kube.controllers import (
 )
 from kube.controllers.garbagecollector import controller as _gc  # noqa: F401
 from kube.controllers.deployment import controller as _deployment  # noqa: F401
+from kube.controllers.cronjob import controller as _cronjob  # noqa: F401
 from kube.controllers.job import controller as _job  # noqa: F401
