@@ -183,6 +183,13 @@ def method_not_supported(group: str, resource: str, verb: str) -> APIError:
     )
 
 
+def method_not_allowed() -> APIError:
+    """405 for a method the path has no route for (upstream's router, NewGenericServerResponse)."""
+    return APIError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
+
+
 def gone(message: str) -> APIError:
     """410 Gone: a resourceVersion older than storage keeps (upstream reason Expired)."""
     return APIError(410, "Expired", message)

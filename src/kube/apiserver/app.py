@@ -222,14 +222,14 @@ class APIServer:
             "delete": self.handlers.delete,
             "deletecollection": self.handlers.deletecollection,
         }.get(info.verb)
-        if handler is None:
-            raise errors.APIError(405, "MethodNotAllowed", f"method {request.method} not allowed")
+        if handler is None or _no_route(info):
+            raise errors.method_not_allowed()
         return await handler(request, info)
 
     async def _non_resource(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if request.method not in ("GET", "HEAD"):
-            raise errors.APIError(405, "MethodNotAllowed", f"method {request.method} not allowed")
+            raise errors.method_not_allowed()
         if path == "/version":
             return json_response(version_info())
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(
@@ -267,6 +267,15 @@ class APIServer:
         else:
             text = "ok"
         return web.Response(text=text, status=200 if healthy else 500)
+
+
+def _no_route(info: RequestInfo) -> bool:
+    """Upstream routes POST to collections only, PUT and PATCH to named objects only."""
+    if info.subresource:
+        return False
+    return (info.verb == "create" and bool(info.name)) or (
+        info.verb in ("update", "patch") and not info.name
+    )
 
 
 def not_found_path() -> errors.APIError:
