@@ -9,7 +9,8 @@ afterwards runs those scenarios again under py-spy and prints the server's hot s
 
 Figures are only as good as the machine is quiet: each measured phase also records the CPU
 other processes used meanwhile (flagged above 0.3 of a core), and `--wait-quiet SECONDS` waits,
-before each scenario, for a quiet second.
+before each scenario, for a quiet second; `--attempts N` re-runs a disturbed scenario up to N
+times and keeps the least disturbed run.
 
 `--quick` shrinks every scenario (about 30 s in all) to check the harness; its LIST uses 2,000
 pods, so that row is not comparable with the 10,000-pod target.
@@ -239,6 +240,13 @@ def main() -> None:
     )
     parser.add_argument("--profile-dir", type=Path, help="keep the py-spy raw files here")
     parser.add_argument(
+        "--attempts",
+        type=int,
+        default=1,
+        help="run a disturbed scenario (other processes above 0.3 cores) up to this many "
+        "times and keep the least disturbed run",
+    )
+    parser.add_argument(
         "--wait-quiet",
         type=float,
         default=0,
@@ -260,11 +268,18 @@ def main() -> None:
     with kube_server() as server, tempfile.TemporaryDirectory() as tmp:
         console.print(f"kube server pid {server.pid} at {server.url}", style="dim")
         for scenario in (s for s in ORDER if s in wanted):
-            if args.wait_quiet:
-                wait_for_quiet(args.wait_quiet, console)
-            results[scenario] = run_scenario(
-                scenario, server.kubeconfig, sizes[scenario], server_pid=server.pid
-            )
+            for attempt in range(args.attempts):
+                if args.wait_quiet:
+                    wait_for_quiet(args.wait_quiet, console)
+                figures = run_scenario(
+                    scenario, server.kubeconfig, sizes[scenario], server_pid=server.pid
+                )
+                figures["attempt"] = attempt + 1
+                kept = results.get(scenario)
+                if kept is None or figures["other_cpu_share"] < kept["other_cpu_share"]:
+                    results[scenario] = figures
+                if figures["other_cpu_share"] <= BUSY_MACHINE:
+                    break
         for scenario in profiled:
             raw = (args.profile_dir or Path(tmp)) / f"{scenario}.pyspy.txt"
             raw.parent.mkdir(parents=True, exist_ok=True)
