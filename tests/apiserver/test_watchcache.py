@@ -762,3 +762,26 @@ async def test_http_bookmarks_carry_the_cache_revision_when_other_resources_chan
     assert bookmarks
     assert bookmarks[-1] == secret["metadata"]["resourceVersion"]
     assert got[-1]["object"]["kind"] == "Pod"
+
+
+async def test_a_long_replay_does_not_count_against_the_queue_limit(
+    caches: Callable[..., ObjectStore],
+) -> None:
+    configmaps = caches(queue_limit=3)
+    since = (await configmaps.list(None)).resource_version
+    for i in range(5):
+        await configmaps.create("default", cm(f"old{i}"))
+    await configmaps.list(None)  # caught up
+    changes = configmaps.watch(None, since)
+    try:
+        assert await visible(changes, 1) == [("ADDED", "old0")]  # subscribed, 4 replayed left
+        for i in range(2):
+            await configmaps.create("default", cm(f"new{i}"))
+        await configmaps.list(None)
+        rest = await visible(changes, 6)
+        assert rest == [("ADDED", f"old{i}") for i in range(1, 5)] + [
+            ("ADDED", "new0"),
+            ("ADDED", "new1"),
+        ]
+    finally:
+        await changes.aclose()

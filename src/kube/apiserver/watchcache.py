@@ -642,7 +642,8 @@ class WatchCache:
             first = bisect.bisect_right(revisions, since)
             replay = [self.window[i] for i in range(first, len(self.window))]
             (changes,) = dispatch(replay, [watcher])
-            watcher.queue.extend(changes)  # the replay does not count against the limit
+            watcher.queue.extend(changes)
+            watcher.allowance = len(changes)  # the replay does not count against the limit
         self.watchers.append(watcher)
         return watcher
 
@@ -711,13 +712,14 @@ class CacheWatcher:
         self.selection = selection
         self.since = since
         self.queue: deque[Change] = deque()
+        self.allowance = 0  # queued changes of the replay, beyond the limit
         self.terminated = False
         self._waiter: asyncio.Future[None] | None = None
 
     def push(self, changes: list[Change]) -> None:
         if self.terminated:
             return
-        if len(self.queue) + len(changes) > self.cache.queue_limit:
+        if len(self.queue) - self.allowance + len(changes) > self.cache.queue_limit:
             log.info(
                 "terminating a watch of %s that is %d changes behind",
                 self.cache.prefix,
@@ -743,6 +745,8 @@ class CacheWatcher:
         while True:
             if self.queue:
                 change = self.queue.popleft()
+                if self.allowance:
+                    self.allowance -= 1
                 self.since = max(self.since, change.revision)
                 return change
             if self.terminated:
