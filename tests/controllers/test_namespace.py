@@ -102,6 +102,10 @@ async def test_finalize_changes_only_spec_finalizers(client: RESTClient) -> None
     with pytest.raises(APIError) as bad:
         await finalize(client, updated, ["not-qualified"])
     assert (bad.value.code, bad.value.reason) == (422, "Invalid")
+    # Updates and patches of the namespace itself leave spec.finalizers alone (upstream).
+    patched = await client.patch(NAMESPACES, "ns-finalize", {"spec": {"finalizers": []}})
+    assert patched["spec"]["finalizers"] == ["kubernetes", "example.com/mine"]
+    updated = await client.get(NAMESPACES, "ns-finalize")
     # An active namespace is not deleted by losing its finalizers.
     cleared = await finalize(client, updated, [])
     assert not cleared["spec"].get("finalizers")

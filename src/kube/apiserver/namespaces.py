@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -168,13 +169,46 @@ async def finalize(store: ObjectStore, request: web.Request, info: RequestInfo) 
             new_spec["finalizers"] = copy.deepcopy(finalizers)
         else:
             new_spec.pop("finalizers", None)
-        if wanted_rv and wanted_rv != "0":
-            old_meta["resourceVersion"] = wanted_rv
         return old
 
     dry_run = bool(request.query.getall("dryRun", []))
-    updated = await store.mutate("", info.name, change, subresource="finalize", dry_run=dry_run)
+    if wanted_rv == "0":
+        wanted_rv = ""
+    updated = await _finalize_update(store, info.name, change, wanted_rv, dry_run)
     return handlers.respond(request, _typed(store, updated))
+
+
+async def _finalize_update(
+    store: ObjectStore,
+    name: str,
+    change: Callable[[Object], Object],
+    wanted_rv: str,
+    dry_run: bool,
+) -> Object:
+    """Compare-and-swap `change(current)` without the update rules (which keep
+    `spec.finalizers`); a terminating namespace left with no finalizers is deleted."""
+    for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
+        old = await store.get("", name)
+        revision = str(old["metadata"]["resourceVersion"])
+        if wanted_rv and wanted_rv != revision:
+            raise errors.conflict("", "namespaces", name, errors.OBJECT_MODIFIED)
+        new = change(copy.deepcopy(old))
+        store._validate(new, old)
+        if new == old or dry_run:
+            return new
+        meta = metadata(new)
+        try:
+            deleting = meta.get("deletionTimestamp") and not meta.get("finalizers")
+            if deleting and namespace_may_go(new):
+                await store._delete_key("", name, int(revision), old)
+                return new
+            await store._write("", name, int(revision), new)
+        except errors.APIError as err:
+            if err.reason == "Conflict" and not wanted_rv:
+                continue
+            raise
+        return new
+    raise errors.conflict("", "namespaces", name, errors.OBJECT_MODIFIED)
 
 
 def _typed(store: ObjectStore, obj: Object) -> Object:

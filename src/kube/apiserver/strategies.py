@@ -60,6 +60,17 @@ def _namespace_create(obj: Object) -> None:
 def _namespace_update(new: Object, old: Object) -> None:
     name = str(metadata(new).get("name") or "")
     metadata(new).setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    # spec.finalizers change only through namespaces/{name}/finalize (upstream's
+    # namespaceStrategy.PrepareForUpdate); see kube.apiserver.namespaces.
+    old_spec = old.get("spec")
+    kept = old_spec.get("finalizers") if isinstance(old_spec, dict) else None
+    spec = new.get("spec")
+    if not isinstance(spec, dict):
+        spec = new["spec"] = {}
+    if kept is None:
+        spec.pop("finalizers", None)
+    else:
+        spec["finalizers"] = list(kept)
 
 
 def _pod_create(obj: Object) -> None:
