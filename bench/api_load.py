@@ -353,6 +353,9 @@ async def mutating(client: Client, meter: Meter, p: dict[str, Any], prof: Path |
             await client.call("POST", base, samples, body=pod(name, ns), started=due)
             if samples.latencies:
                 live.append(name)
+        elif len(live) < 2:
+            # Creates are answering slower than deletes take pods: the server is far behind.
+            samples.add_error("no live pod left (creates too slow)")
         elif kind == "patch":
             # The newer half: never a pod an in-flight delete (which takes the oldest) removes.
             name = live[rng.randrange(len(live) // 2, len(live))]
@@ -384,6 +387,12 @@ async def mutating(client: Client, meter: Meter, p: dict[str, Any], prof: Path |
             bar.advance(task)
         if tasks:
             await asyncio.wait(tasks, timeout=30)
+        late = list(tasks)
+        for t in late:
+            t.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            overall.errors["no answer 30 s after the last send"] += len(late)
     offered = total / (meter.figures["wall_s"] or 1)
     return {
         **overall.summary(),
