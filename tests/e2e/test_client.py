@@ -48,7 +48,8 @@ async def test_rest_client_verbs_and_errors(cluster: Cluster, protobuf: bool) ->
         with pytest.raises(errors.APIError) as conflict:
             await client.update(CONFIGMAPS, got)  # stale resourceVersion
         assert (conflict.value.code, conflict.value.reason) == (409, "Conflict")
-        page = await client.list(CONFIGMAPS, ns)
+        # (The root-ca-cert-publisher controller adds kube-root-ca.crt to every namespace.)
+        page = await client.list(CONFIGMAPS, ns, field_selector="metadata.name=c")
         assert [i["metadata"]["name"] for i in page["items"]] == ["c"]
         await client.delete(CONFIGMAPS, "c", ns)
         with pytest.raises(errors.APIError) as missing:
@@ -65,7 +66,11 @@ async def test_watch_streams_events_in_both_encodings(cluster: Cluster) -> None:
         await client.delete(CONFIGMAPS, "w", "client-watch")
         seen = []
         async for event in client.watch(
-            CONFIGMAPS, "client-watch", resource_version=start, timeout_seconds=2
+            CONFIGMAPS,
+            "client-watch",
+            resource_version=start,
+            timeout_seconds=2,
+            field_selector="metadata.name=w",
         ):
             seen.append((event.type, event.object["metadata"]["name"]))
             if len(seen) == 2:

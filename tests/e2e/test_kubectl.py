@@ -209,6 +209,8 @@ def test_get_watch_streams_changes(cluster: Cluster) -> None:
         )
         assert watch.stdout is not None
         line = watch.stdout.readline().strip()
+        if line == "configmap/kube-root-ca.crt":  # the root-ca-cert-publisher controller's
+            line = watch.stdout.readline().strip()
         assert line == "configmap/w1"
     finally:
         watch.terminate()
