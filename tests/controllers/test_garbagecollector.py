@@ -29,6 +29,7 @@ from kube.controllers.garbagecollector.graph import (
     OwnerRef,
 )
 from tests.controllers.conftest import controllers, eventually
+from tests.controllers.recording import recording_controllers
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
@@ -383,3 +384,26 @@ def test_owner_in_another_namespace_is_reported() -> None:
     _add(graph, _obj("ConfigMap", "d", "u-d", "ns-b", [owner_ref]))
     assert reported == [("d", "o")]
     assert "u-d" in _queued(graph.attempt_to_delete)
+
+
+async def test_owner_in_another_namespace_is_a_warning_and_the_dependent_goes(
+    bare_cluster: Path, client: RESTClient
+) -> None:
+    owner_ns = await namespace(client, "gc-invalid-a")
+    dep_ns = await namespace(client, "gc-invalid-b")
+    owner = await configmap(client, owner_ns, "owner")
+    async with recording_controllers(bare_cluster, "garbage-collector") as (_, recorder):
+        await configmap(client, dep_ns, "dep", [ref(owner, block=False, controller=False)])
+        await eventually(lambda: gone(client, CONFIGMAPS, "dep", dep_ns))
+    uid = owner["metadata"]["uid"]
+    assert recorder.events == [
+        (
+            "ConfigMap",
+            "dep",
+            "Warning",
+            "OwnerRefInvalidNamespace",
+            f"ownerRef [v1/ConfigMap, namespace: {dep_ns}, name: owner, uid: {uid}] does not "
+            f'exist in namespace "{dep_ns}"',
+        )
+    ]
+    assert await exists(client, CONFIGMAPS, "owner", owner_ns) is not None

@@ -6,7 +6,8 @@ Terminating); its `spec.finalizers` still hold `kubernetes`. This controller see
 (after upstream's 5 s namespaceDeletionGracePeriod, so last-moment creates are in storage),
 and for every namespaced resource that can be deleted (the rows of the registry) deletes the
 namespace's objects: deletecollection where the resource serves it, else list and delete
-each, always with propagationPolicy Background. Then it lists again. While something
+each, always with propagationPolicy Background (upstream goes resource by resource; here
+eight at a time, as they are independent). Then it lists again. While something
 remains (pods still terminating, objects held by finalizers) the namespace's
 `status.conditions` say so, with upstream's five condition types, reasons and messages, and
 the namespace is looked at again after half the estimate (pods' grace period, or 15 s for
@@ -19,6 +20,7 @@ wait before the first sync; tests set it to 0.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -52,6 +54,8 @@ DELETION_GRACE_PERIOD = 5.0
 # upstream's finalizerEstimateSeconds: how long finalizers are assumed to take.
 FINALIZER_ESTIMATE_SECONDS = 15
 CONFLICT_RETRIES = 5
+# Resources emptied at once (upstream goes one by one; each is independent).
+PARALLEL_RESOURCES = 8
 
 DISCOVERY_FAILURE = "NamespaceDeletionDiscoveryFailure"
 GV_PARSING_FAILURE = "NamespaceDeletionGroupVersionParsingFailure"
@@ -319,14 +323,26 @@ class NamespaceController(Controller):
         estimate = 0
         by_resource: dict[str, int] = {}
         by_finalizer: dict[str, int] = {}
-        for resource in self.resources:
-            try:
-                remaining = await self._delete_resource(resource, name, deleted_at)
-            except Exception as err:  # one resource failing must not stop the others
-                message = err.message if isinstance(err, APIError) else str(err)
+        limit = asyncio.Semaphore(PARALLEL_RESOURCES)
+
+        async def one(resource: Resource) -> Remaining | BaseException:
+            async with limit:
+                try:
+                    return await self._delete_resource(resource, name, deleted_at)
+                except Exception as err:  # one resource failing must not stop the others
+                    return err
+
+        results = await asyncio.gather(*(one(r) for r in self.resources))
+        for resource, result in zip(self.resources, results, strict=True):
+            if isinstance(result, Remaining):
+                remaining = result
+            else:
+                message = result.message if isinstance(result, APIError) else str(result)
                 errors.append(message)
                 updater.content_errors.append(message)
-                remaining = err.remaining if isinstance(err, UnexpectedContent) else Remaining()
+                remaining = (
+                    result.remaining if isinstance(result, UnexpectedContent) else Remaining()
+                )
             estimate = max(estimate, remaining.estimate)
             if remaining.count:
                 by_resource[f"{resource.plural}.{resource.group}"] = remaining.count
@@ -335,7 +351,9 @@ class NamespaceController(Controller):
         updater.content_totals(by_resource, by_finalizer)
         if updater.update(namespace):
             try:
-                await self.client.update(NAMESPACES, namespace, subresource="status")
+                written = await self.client.update(NAMESPACES, namespace, subresource="status")
+                namespace.clear()
+                namespace.update(written)  # finalize goes on from the new resourceVersion
             except APIError as err:
                 self.log.warning("couldn't update status condition for namespace %r: %s", name, err)
         if errors:
