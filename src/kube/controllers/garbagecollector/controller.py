@@ -52,6 +52,10 @@ class VirtualDeleted(Exception):
     """The node's object does not exist: a virtual delete event was queued instead."""
 
 
+class NotObservedYet(Exception):
+    """A virtual node's object exists but no informer has shown it yet (retried)."""
+
+
 class RESTMappingError(Exception):
     """An owner reference names a kind this server does not serve."""
 
@@ -141,11 +145,11 @@ class GarbageCollector(Controller):
             await self.attempt_to_delete_item(node)
         except (VirtualDeleted, NamespacedOwnerOfClusterScoped):
             return
-        if node.virtual:
-            # Exists but not seen by an informer yet: look again until it is (upstream #56121).
-            current = self.graph.nodes.get(uid)
-            if current is not None and current.virtual:
-                self.attempt_to_delete.add_rate_limited(uid)
+        current = self.graph.nodes.get(uid)
+        if node.virtual and current is not None and current.virtual:
+            # Exists but not seen by an informer yet: look again, with backoff, until it is
+            # (upstream #56121: else a node added and removed during a relist stays forever).
+            raise NotObservedYet(str(node.identity))
 
     async def attempt_to_delete_item(self, item: Node) -> None:
         """upstream's attemptToDeleteItem."""
