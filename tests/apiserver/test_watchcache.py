@@ -744,8 +744,13 @@ async def test_http_bookmarks_carry_the_cache_revision_when_other_resources_chan
 
     monkeypatch.setattr(handlers, "BOOKMARK_INTERVAL", 0.3)
     cached_url, _ = servers
-    url = f"{cached_url}/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=1"
     async with ClientSession() as session:
+        async with session.get(f"{cached_url}/api/v1/pods") as resp:
+            start = (await resp.json())["metadata"]["resourceVersion"]
+        url = (
+            f"{cached_url}/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=1"
+            f"&resourceVersion={start}"
+        )
 
         async def watch() -> list[dict[str, Any]]:
             async with session.get(url) as resp:

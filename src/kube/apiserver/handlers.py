@@ -524,7 +524,9 @@ class Handlers:
             return jsonc.dumps({"type": kind, "object": obj}) + b"\n"
 
         initial: list[Object] = []
-        if send_initial or rv_text == "0":
+        if send_initial or rv_text in ("", "0"):
+            # Upstream's "get state and start at most recent" ("") or "any" ("0"): synthetic
+            # ADDED events for what exists, then the changes after it.
             page = await store.list(
                 info.namespace or None,
                 resource_version="0" if rv_text == "0" else "",
@@ -533,8 +535,6 @@ class Handlers:
             )
             since = page.resource_version
             initial = page.items
-        elif rv_text == "":
-            since = 0  # from now: the store reads the current revision
         else:
             since = ObjectStore._parse_rv(rv_text)
 
