@@ -23,14 +23,27 @@ from kube.controllers.manager import run_controllers
 
 @dataclass
 class Recorder:
+    """(kind, name, type, reason, message) of every event, in order.
+
+    The controllers see every namespace of the shared server, so tests can look at their own
+    namespace's events only (`in_namespace`, the `namespace` argument of `messages`).
+    """
+
     events: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
 
     def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
-        name = str((obj.get("metadata") or {}).get("name"))
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name"))
         self.events.append((str(obj.get("kind", "")), name, event_type, reason, message))
+        self.namespaces.append(str(meta.get("namespace") or ""))
 
-    def messages(self, reason: str, name: str | None = None) -> list[str]:
-        return [e[4] for e in self.events if e[3] == reason and (name is None or e[1] == name)]
+    def in_namespace(self, namespace: str) -> list[tuple[str, str, str, str, str]]:
+        return [e for e, ns in zip(self.events, self.namespaces, strict=True) if ns == namespace]
+
+    def messages(self, reason: str, name: str | None = None, namespace: str = "") -> list[str]:
+        events = self.in_namespace(namespace) if namespace else self.events
+        return [e[4] for e in events if e[3] == reason and (name is None or e[1] == name)]
 
 
 @contextlib.asynccontextmanager

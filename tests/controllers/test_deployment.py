@@ -131,7 +131,7 @@ async def test_new_replicaset_is_named_by_template_hash_and_status_reported(
         assert conds["Progressing"]["message"] == (
             f'ReplicaSet "{rs["metadata"]["name"]}" has successfully progressed.'
         )
-        assert events.messages("ScalingReplicaSet", "web") == [
+        assert events.messages("ScalingReplicaSet", "web", ns) == [
             f"Scaled up replica set {rs['metadata']['name']} from 0 to 3"
         ]
         pods = (await client.list(PODS, ns))["items"]
@@ -148,7 +148,7 @@ async def test_recreate_removes_every_old_pod_before_the_new_set_grows(
     ):
         await client.create(DEPLOYMENTS, deployment("db", 2, strategy={"type": "Recreate"}), ns)
         await eventually(lambda: rolled_out(client, ns, "db"))
-        before = len(events.events)
+        before = len(events.in_namespace(ns))
         await client.patch(
             DEPLOYMENTS,
             "db",
@@ -158,7 +158,7 @@ async def test_recreate_removes_every_old_pod_before_the_new_set_grows(
         await eventually(lambda: rolled_out(client, ns, "db"))
         sets = await sets_of(client, ns)
         old, new = sets["nginx:1.25"]["metadata"]["name"], sets["pg:2"]["metadata"]["name"]
-        steps = [(e[1], e[3], e[4]) for e in events.events[before:]]
+        steps = [(e[1], e[3], e[4]) for e in events.in_namespace(ns)[before:]]
         scale_up = steps.index(
             ("db", "ScalingReplicaSet", f"Scaled up replica set {new} from 0 to 2")
         )
@@ -212,7 +212,7 @@ async def test_scaling_mid_rollout_is_proportional(client: RESTClient, bare_clus
             assert annotations["deployment.kubernetes.io/max-replicas"] == "18"
         old = sets["app:v1"]["metadata"]["name"]
         new = sets["app:v2"]["metadata"]["name"]
-        messages = events.messages("ScalingReplicaSet", "app")
+        messages = events.messages("ScalingReplicaSet", "app", ns)
         assert f"Scaled up replica set {old} from 8 to 11" in messages
         assert f"Scaled up replica set {new} from 5 to 7" in messages
 

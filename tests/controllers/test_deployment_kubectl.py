@@ -109,7 +109,7 @@ async def test_create_scale_up_and_down(client: RESTClient, bare_cluster: Path) 
         rs = (await client.list(REPLICASETS, ns))["items"]
         assert len(rs) == 1
         name = rs[0]["metadata"]["name"]
-        assert events.messages("ScalingReplicaSet", "web") == [
+        assert events.messages("ScalingReplicaSet", "web", ns) == [
             f"Scaled up replica set {name} from 0 to 3",
             f"Scaled up replica set {name} from 3 to 5",
             f"Scaled down replica set {name} from 5 to 2",

@@ -88,7 +88,7 @@ async def test_replicaset_creates_owned_pods_and_reports_status(
         assert got["status"]["observedGeneration"] == got["metadata"]["generation"]
         assert got["status"]["fullyLabeledReplicas"] == 3
         assert "readyReplicas" not in got["status"]
-        assert sorted(events.messages("SuccessfulCreate", "web")) == sorted(
+        assert sorted(events.messages("SuccessfulCreate", "web", ns)) == sorted(
             f"Created pod: {p['metadata']['name']}" for p in pods
         )
 
@@ -131,7 +131,7 @@ async def test_scale_down_deletes_not_ready_pods_first(
         await client.patch(RS, "web", {"spec": {"replicas": 2}}, ns)
         left = await eventually(lambda: _count(client, ns, 2))
         assert {p["metadata"]["name"] for p in left} == {p["metadata"]["name"] for p in ready}
-        assert events.messages("SuccessfulDelete", "web") == [
+        assert events.messages("SuccessfulDelete", "web", ns) == [
             f"Deleted pod: {pods[2]['metadata']['name']}"
         ]
 
@@ -170,7 +170,7 @@ async def test_adopts_matching_orphans_and_releases_pods_that_stop_matching(
         assert refs[0]["uid"] == rs["metadata"]["uid"]
         assert refs[0]["controller"] is True
         assert len(await pods_of(client, ns)) == 1
-        assert events.messages("SuccessfulCreate") == []
+        assert events.messages("SuccessfulCreate", None, ns) == []
 
         # Relabel it: the set lets it go and makes a replacement.
         await client.patch(PODS, "stray", {"metadata": {"labels": {"app": "other"}}}, ns)
@@ -217,7 +217,7 @@ async def test_replication_controller_selects_by_label_map(
 
         status = await eventually(ready)
         assert status["availableReplicas"] == 2
-        assert len(events.messages("SuccessfulCreate", "legacy")) == 2
+        assert len(events.messages("SuccessfulCreate", "legacy", ns)) == 2
 
 
 async def test_failed_create_sets_replica_failure_and_warns(
@@ -235,7 +235,8 @@ async def test_failed_create_sets_replica_failure_and_warns(
         allowed = [1]
 
         async def create(resource: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
-            if resource.plural == "pods":
+            target = args[0] if args else kwargs.get("namespace")
+            if resource.plural == "pods" and target == ns:
                 if not allowed:
                     raise quota
                 allowed.pop()
@@ -254,7 +255,7 @@ async def test_failed_create_sets_replica_failure_and_warns(
         assert conds[0]["status"] == "True"
         assert conds[0]["reason"] == "FailedCreate"
         assert conds[0]["message"] == quota.message
-        assert f"Error creating: {quota.message}" in events.messages("FailedCreate", "web")
+        assert f"Error creating: {quota.message}" in events.messages("FailedCreate", "web", ns)
         # Slow start: one pod made, then the batch of two failed and nothing more was tried.
         assert len(await pods_of(client, ns)) == 1
 
