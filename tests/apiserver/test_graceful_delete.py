@@ -405,12 +405,6 @@ async def test_http_deletecollection_applies_the_options_to_each(
     assert (await pods.list("default")).items == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ObjectStore._swap deletes any object with deletionTimestamp and no finalizers; "
-    "upstream's shouldDeleteDuringUpdate only when the update removes the last finalizer "
-    "and deletionGracePeriodSeconds is 0",
-)
 async def test_the_kubelets_status_updates_keep_a_terminating_pod(pods: ObjectStore) -> None:
     await pods.create("default", pod("web"))
     marked, _ = await pods.delete("default", "web")

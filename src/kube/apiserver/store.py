@@ -600,11 +600,14 @@ class ObjectStore:
             return old
         may_go = self.strategy.may_go
         if (
-            meta.get("deletionTimestamp")
+            old_meta.get("deletionTimestamp")
             and not meta.get("finalizers")
+            and not old_meta.get("deletionGracePeriodSeconds")
             and (may_go is None or may_go(new))
         ):
-            # The last finalizer is gone: the two-phase delete completes now.
+            # Upstream's ShouldDeleteDuringUpdate: deletion was asked for, no grace period is
+            # running (a terminating pod's status updates keep it), and no finalizer remains:
+            # the two-phase delete completes now.
             if dry_run:
                 return new
             await self._delete_key(namespace, name, revision, old)
