@@ -151,6 +151,8 @@ class ReplicaSetController(Controller):
     PLURAL: ClassVar[str] = "replicasets"
     KIND: ClassVar[str] = "ReplicaSet"
     API_VERSION: ClassVar[str] = "apps/v1"
+    # The --concurrent-*-syncs flag that sets the number of workers (default WORKERS, 5).
+    WORKERS_OPTION: ClassVar[str] = "concurrent-replicaset-syncs"
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
@@ -160,6 +162,10 @@ class ReplicaSetController(Controller):
         # Wall time for readiness ages; tests replace it.
         self.wall_now: Callable[[], dt.datetime] = utcnow
         self._uid_index = f"{self.NAME}-controller-uid"
+
+    async def run(self, workers: int | None = None) -> None:
+        count = workers or int(self.ctx.options.get(self.WORKERS_OPTION) or self.WORKERS)
+        await super().run(count)
 
     # -- selectors -------------------------------------------------------------------------
 
@@ -441,6 +447,7 @@ class ReplicationControllerController(ReplicaSetController):
     PLURAL = "replicationcontrollers"
     KIND = "ReplicationController"
     API_VERSION = "v1"
+    WORKERS_OPTION = "concurrent-rc-syncs"
 
     def selector_of(self, rs: Object) -> list[Requirement]:
         selector = (rs.get("spec") or {}).get("selector") or {}

@@ -30,7 +30,7 @@ from typing import Any
 from kube.api.meta import Object
 from kube.api.resources import resolve
 from kube.api.selectors import SelectorError, from_label_selector
-from kube.client.informer import DeletedFinalStateUnknown, EventHandler, object_key, split_key
+from kube.client.informer import DeletedFinalStateUnknown, EventHandler, split_key
 from kube.controllers import manager
 from kube.controllers.base import Controller, ControllerContext
 from kube.controllers.deployment import recreate, rolling, sync
@@ -67,6 +67,11 @@ class DeploymentController(Controller):
         self.pods_resource = _resource("pods")
         # Wall time for conditions and progress deadlines; tests replace it.
         self.wall_now: Callable[[], dt.datetime] = utcnow
+
+    async def run(self, workers: int | None = None) -> None:
+        """Run with `--concurrent-deployment-syncs` workers (default 5)."""
+        count = workers or int(self.ctx.options.get("concurrent-deployment-syncs") or self.WORKERS)
+        await super().run(count)
 
     # -- informers -------------------------------------------------------------------------
 
@@ -240,10 +245,6 @@ class DeploymentController(Controller):
             if ref is not None and str(ref.get("uid")) in by_uid:
                 by_uid[str(ref.get("uid"))].append(pod)
         return by_uid
-
-
-def deployment_key(d: Object) -> str:
-    return object_key(d)
 
 
 manager.register(DeploymentController)
