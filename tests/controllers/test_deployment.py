@@ -218,7 +218,8 @@ async def test_scaling_mid_rollout_is_proportional(client: RESTClient, bare_clus
 
         async def settled() -> Any:
             status = (await client.get(DEPLOYMENTS, "app", ns))["status"]
-            return status if status.get("replicas") == 18 else None
+            counts = (status.get("replicas"), status.get("availableReplicas"))
+            return status if counts == (18, 11) else None
 
         status = await eventually(settled)
         assert (status["updatedReplicas"], status["availableReplicas"]) == (7, 11)
