@@ -14,6 +14,7 @@ import pytest
 from kube.api.errors import APIError
 from kube.api.resources import resolve
 from kube.client.rest import RESTClient
+from kube.codec import jsonc
 from kube.controllers.namespace import (
     CONDITION_TYPES,
     ConditionUpdater,
@@ -22,7 +23,7 @@ from kube.controllers.namespace import (
     update_conditions,
 )
 from tests.controllers.conftest import controllers, eventually
-from tests.controllers.test_garbagecollector import kubectl
+from tests.controllers.test_garbagecollector import KUBECTL, kubectl
 
 
 def _row(name: str) -> Any:
@@ -262,3 +263,29 @@ def test_every_namespaced_deletable_resource_is_emptied() -> None:
     assert ("", "namespaces") not in plurals
     assert ("", "bindings") not in plurals
     assert gvr_string(_row("deployments.apps")) == "apps/v1, Resource=deployments"
+
+
+async def test_stuck_namespace_is_released_with_kubectl_replace_raw_finalize(
+    bare_cluster: Path, client: RESTClient
+) -> None:
+    """The documented way out of a namespace stuck in Terminating (no controller runs here)."""
+    await client.create(NAMESPACES, {"metadata": {"name": "ns-stuck"}})
+    marked = await client.delete(NAMESPACES, "ns-stuck")
+    body = jsonc.dumps({**marked, "spec": {"finalizers": []}})
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        "--kubeconfig",
+        str(bare_cluster),
+        "replace",
+        "--raw",
+        "/api/v1/namespaces/ns-stuck/finalize",
+        "-f",
+        "-",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(body), 30)
+    assert (proc.returncode, err) == (0, b"")
+    assert jsonc.loads(out)["metadata"]["name"] == "ns-stuck"
+    assert await get(client, NAMESPACES, "ns-stuck") is None
