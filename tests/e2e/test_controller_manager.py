@@ -8,6 +8,7 @@ with `kubectl get lease`.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -161,3 +162,23 @@ def test_sigterm_releases_the_lease_and_the_other_takes_over_at_once(
     assert holder(cluster, lease) in {"", standby_id}
     took = wait_for_holder(cluster, lease, {standby_id}, timeout=LEASE_DURATION)
     assert took <= 2.2 * RETRY + 1.0
+
+
+def test_kube_server_runs_its_own_controller_manager(cluster: Cluster) -> None:
+    """The server's row holds kube-system/kube-controller-manager and says so in an Event."""
+    deadline = time.monotonic() + 20
+    while not holder(cluster, "kube-controller-manager"):
+        assert time.monotonic() < deadline, "kube server's controller-manager never led"
+        time.sleep(0.1)
+    leader_id = holder(cluster, "kube-controller-manager")
+    events = json.loads(cluster.kubectl("get", "events", "-n", "kube-system", "-o", "json").stdout)
+    election = [
+        e
+        for e in events["items"]
+        if e["reason"] == "LeaderElection"
+        and e["involvedObject"].get("name") == "kube-controller-manager"
+    ]
+    assert any(e["message"] == f"{leader_id} became leader" for e in election)
+    event = election[-1]
+    assert event["involvedObject"]["kind"] == "Lease"
+    assert event["source"] == {"component": "kube-controller-manager"}
