@@ -407,3 +407,29 @@ async def test_owner_in_another_namespace_is_a_warning_and_the_dependent_goes(
         )
     ]
     assert await exists(client, CONFIGMAPS, "owner", owner_ns) is not None
+
+
+def test_virtual_delete_of_an_absent_owner_frees_its_dependents() -> None:
+    graph, _ = _graph()
+    owner_ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u-o"}
+    _add(graph, _obj("ConfigMap", "d", "u-d", "ns", [owner_ref]))
+    graph.attempt_to_delete = RateLimitingQueue("fresh")
+    graph.enqueue_virtual_delete(graph.nodes["u-o"].identity)
+    assert graph.pending == 1
+    graph.process(graph._changes.popleft())  # the change the collector queued
+    assert "u-o" not in graph.nodes
+    assert _queued(graph.attempt_to_delete) == {"u-d"}
+    assert ObjectRef("v1", "ConfigMap", "o", "u-o", "ns") in graph.absent_owners
+
+
+async def test_virtual_owner_named_two_ways_is_kept_under_the_other_name() -> None:
+    graph, _ = _graph()
+    as_configmap = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u-o"}
+    as_secret = {"apiVersion": "v1", "kind": "Secret", "name": "o", "uid": "u-o"}
+    _add(graph, _obj("ConfigMap", "d1", "u-d1", "ns", [as_configmap]))
+    _add(graph, _obj("ConfigMap", "d2", "u-d2", "ns", [as_secret]))
+    graph.attempt_to_delete = RateLimitingQueue("fresh")
+    graph.process(GraphEvent(DELETE, graph.nodes["u-o"].identity, virtual=True))
+    # The ConfigMap identity is gone; the Secret one is still to be checked.
+    assert graph.nodes["u-o"].identity.kind == "Secret"
+    assert _queued(graph.attempt_to_delete) == {"u-d1"}
