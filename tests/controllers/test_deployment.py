@@ -287,8 +287,13 @@ async def test_progress_deadline_exceeded(client: RESTClient, bare_cluster: Path
             return conds if "Available" in conds else None
 
         conds = await eventually(created)
-        assert conds["Progressing"]["reason"] == "NewReplicaSetCreated"
-        assert conds["Progressing"]["message"].startswith('Created new replica set "stuck-')
+        # NewReplicaSetCreated ('Created new replica set "stuck-..."'), then ReplicaSetUpdated
+        # as its pods appear.
+        progressing = conds["Progressing"]
+        assert (progressing["reason"], progressing["message"].split('"')[0]) in (
+            ("NewReplicaSetCreated", "Created new replica set "),
+            ("ReplicaSetUpdated", "ReplicaSet "),
+        )
         assert (conds["Available"]["status"], conds["Available"]["reason"]) == (
             "False",
             "MinimumReplicasUnavailable",
