@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from pathlib import Path
 from typing import Any
 
 from kube.api.errors import APIError
 from kube.api.resources import resolve
+from kube.client.clock import FakeClock
 from kube.client.rest import RESTClient
+from kube.controllers.expectations import EXPECTATIONS_TIMEOUT, UIDTrackingExpectations
+from kube.controllers.pods import is_pod_available
+from kube.controllers.replicaset import calculate_status
 from tests.controllers.conftest import eventually, set_pod_phase
 from tests.controllers.recording import recording_controllers
 
@@ -267,3 +272,41 @@ async def test_failed_create_sets_replica_failure_and_warns(
             return status.get("replicas") == 3 and not status.get("conditions")
 
         await eventually(recovered, seconds=15)
+
+
+async def test_expectations_hold_a_set_until_its_writes_are_seen_or_expire() -> None:
+    clock = FakeClock()
+    expectations = UIDTrackingExpectations(clock.now)
+    assert expectations.satisfied("ns/web")  # never set: act
+    expectations.expect_creations("ns/web", 2)
+    assert not expectations.satisfied("ns/web")
+    expectations.creation_observed("ns/web")
+    assert not expectations.satisfied("ns/web")
+    expectations.creation_observed("ns/web")
+    assert expectations.satisfied("ns/web")
+
+    expectations.expect_deletions_of("ns/web", ["ns/web-a", "ns/web-b"])
+    expectations.deletion_observed_of("ns/web", "ns/web-a")
+    expectations.deletion_observed_of("ns/web", "ns/web-a")  # seen twice, counted once
+    assert expectations.get("ns/web") == (0, 1)
+    assert not expectations.satisfied("ns/web")
+    # A lost watch event must not wedge the set forever: five minutes later it acts again.
+    await clock.advance(EXPECTATIONS_TIMEOUT - 1)
+    assert not expectations.satisfied("ns/web")
+    await clock.advance(2)
+    assert expectations.satisfied("ns/web")
+
+
+def test_availability_waits_for_min_ready_seconds() -> None:
+    now = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+    since = (now - dt.timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pod = {
+        "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": since}]}
+    }
+    assert is_pod_available(pod, 0, now)
+    assert is_pod_available(pod, 9, now)
+    assert not is_pod_available(pod, 10, now)
+    status = calculate_status(
+        {"spec": {"replicas": 1, "minReadySeconds": 30, "template": {}}}, [pod], None, now
+    )
+    assert status == {"replicas": 1, "fullyLabeledReplicas": 1, "readyReplicas": 1}
