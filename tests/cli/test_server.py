@@ -124,6 +124,15 @@ def test_unknown_storage_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     assert not data.exists()
 
 
+def test_unknown_controller_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = run_kube("server", "--data-dir", str(data), "--controllers", "*,-nope")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert '--controllers: "nope" is not in the list of known controllers' in line
+    assert not data.exists()
+
+
 def test_unwritable_data_dir_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

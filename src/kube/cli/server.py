@@ -195,6 +195,10 @@ def configure(args: argparse.Namespace) -> ServerContext:
         ipaddress.ip_network(args.service_cluster_ip_range)
     except ValueError as err:
         raise UsageError(f"--service-cluster-ip-range: {err}") from err
+    try:
+        enabled_controllers(args.controllers)
+    except ValueError as err:
+        raise UsageError(f"--controllers: {err}") from err
     if args.token_auth_file is not None and not args.token_auth_file.is_file():
         raise UsageError(f"--token-auth-file {args.token_auth_file} does not exist")
     data_dir = prepare_data_dir(args.data_dir or default_data_dir())

@@ -36,12 +36,17 @@ class EventRecorder(Protocol):
 
     def event(self, obj: Object, event_type: str, reason: str, message: str) -> None: ...
 
+    def with_component(self, component: str, host: str | None = None) -> EventRecorder: ...
+
 
 class _NoEvents:
     def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
         logging.getLogger("kube.events").info(
             "%s %s %s: %s", event_type, object_key(obj), reason, message
         )
+
+    def with_component(self, component: str, host: str | None = None) -> EventRecorder:
+        return self
 
 
 @dataclass
@@ -65,14 +70,19 @@ class Controller:
     """Base class: a queue, the worker loop, and the hooks a controller fills in."""
 
     NAME: ClassVar[str] = ""
+    # The component its events name as their source (`deployment-controller`, ...);
+    # default `<NAME>-controller`.
+    COMPONENT: ClassVar[str] = ""
     # Upstream's --concurrent-*-syncs defaults are 5 for most workload controllers.
     WORKERS: ClassVar[int] = 5
+    # The --concurrent-*-syncs flag that overrides WORKERS, if upstream has one.
+    WORKERS_FLAG: ClassVar[str] = ""
     MAX_RETRIES: ClassVar[int | None] = DEFAULT_MAX_RETRIES
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
         self.client = ctx.client
-        self.recorder = ctx.recorder
+        self.recorder = ctx.recorder.with_component(self.COMPONENT or f"{self.NAME}-controller")
         self.clock = ctx.clock
         self.log = logging.getLogger(f"kube.controllers.{self.NAME}")
         self.queue: RateLimitingQueue[str] = RateLimitingQueue(self.NAME, clock=ctx.clock)
@@ -89,12 +99,17 @@ class Controller:
     async def sync(self, key: str) -> None:
         raise NotImplementedError
 
+    def workers(self) -> int:
+        """WORKERS, or the controller's --concurrent-*-syncs value when given."""
+        flagged = self.ctx.options.get(self.WORKERS_FLAG) if self.WORKERS_FLAG else None
+        return int(flagged) if flagged else self.WORKERS
+
     async def run(self, workers: int | None = None) -> None:
         """Process keys until the queue shuts down (or the task is cancelled)."""
         await run_workers(
             self.queue,
             self.sync,
-            workers or self.WORKERS,
+            workers or self.workers(),
             max_retries=self.MAX_RETRIES,
             name=self.NAME,
             log=self.log,

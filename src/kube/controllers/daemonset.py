@@ -143,6 +143,7 @@ def max_unavailable(ds: Object, desired: int) -> int:
 class DaemonSetController(Controller):
     NAME = "daemonset"
     WORKERS = 2
+    WORKERS_FLAG = "concurrent-daemonset-syncs"
 
     def setup(self) -> None:
         self.daemonsets = self.ctx.informers.informer(DAEMONSETS)

@@ -66,6 +66,7 @@ def _controller_ref(obj: Object) -> dict[str, Any] | None:
 
 class DisruptionController(Controller):
     NAME = "disruption"
+    COMPONENT = "controllermanager"  # upstream's disruption recorder
 
     def setup(self) -> None:
         self.pdbs = self.ctx.informers.informer(PDBS)

@@ -71,6 +71,7 @@ def desired_endpoints(service: Object, pods: list[Object]) -> Object:
 
 class EndpointsController(Controller):
     NAME = "endpoint"
+    WORKERS_FLAG = "concurrent-endpoint-syncs"
 
     def setup(self) -> None:
         self.services = self.ctx.informers.informer(SERVICES)

@@ -79,6 +79,8 @@ def desired_slices(
 
 class EndpointSliceController(Controller):
     NAME = "endpointslice"
+    COMPONENT = "endpoint-slice-controller"
+    WORKERS_FLAG = "concurrent-service-endpoint-syncs"
 
     def setup(self) -> None:
         self.max_per_slice = int(

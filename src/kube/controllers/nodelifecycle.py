@@ -96,6 +96,7 @@ MANAGED_TAINT_KEYS = (taints.NOT_READY, taints.UNREACHABLE, taints.UNSCHEDULABLE
 
 class NodeLifecycleController(Controller):
     NAME = "nodelifecycle"
+    COMPONENT = "node-controller"
     WORKERS = 5
 
     def setup(self) -> None:

@@ -101,6 +101,7 @@ def _format(value: Decimal, name: str) -> str:
 
 class ResourceQuotaController(Controller):
     NAME = "resourcequota"
+    WORKERS_FLAG = "concurrent-resource-quota-syncs"
 
     def setup(self) -> None:
         self.period = float(self.ctx.options.get("resource-quota-sync-period", DEFAULT_SYNC_PERIOD))

@@ -69,6 +69,7 @@ def _terminating(pod: Object) -> bool:
 
 class StatefulSetController(Controller):
     NAME = "statefulset"
+    WORKERS_FLAG = "concurrent-statefulset-syncs"
 
     def setup(self) -> None:
         self.sets = self.ctx.informers.informer(STATEFULSETS)
@@ -102,7 +103,10 @@ class StatefulSetController(Controller):
             return
         spec = sts.get("spec") or {}
         template = spec.get("template") or {}
-        update_hash = compute_hash(template, (sts.get("status") or {}).get("collisionCount"))
+        # The status always carries collisionCount (0 at first): hash with it from the start,
+        # or the first status write would change every pod's revision.
+        collisions = int((sts.get("status") or {}).get("collisionCount") or 0)
+        update_hash = compute_hash(template, collisions)
         update_revision = f"{name}-{update_hash}"
         revision_number = await self._ensure_revision(sts, template, update_hash)
         uid = sts["metadata"].get("uid")

@@ -30,6 +30,7 @@ PODS = resource("pods")
 
 class TaintEvictionController(Controller):
     NAME = "taint-eviction-controller"
+    COMPONENT = "taint-eviction-controller"
     WORKERS = 8
 
     def setup(self) -> None:
