@@ -143,7 +143,9 @@ async def test_completions_with_parallelism_complete(
 
         await eventually(unfinalized)
         assert len(events.messages("SuccessfulCreate", "pi")) == 3
-        assert all(m.startswith("Created pod: pi-") for m in events.messages("SuccessfulCreate"))
+        assert all(
+            m.startswith("Created pod: pi-") for m in events.messages("SuccessfulCreate", "pi")
+        )
         assert events.messages("Completed", "pi") == ["Job completed"]
 
 

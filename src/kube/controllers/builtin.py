@@ -12,11 +12,13 @@ from kube.controllers import (
     endpointslice,  # noqa: F401
     namespace,  # noqa: F401
     nodelifecycle,  # noqa: F401
+    podgc,  # noqa: F401
     resourcequota,  # noqa: F401
     replicaset,  # noqa: F401
     serviceaccount,  # noqa: F401
     statefulset,  # noqa: F401
     tainteviction,  # noqa: F401
+    ttlafterfinished,  # noqa: F401
     volumeprotection,  # noqa: F401
 )
 from kube.controllers.garbagecollector import controller as _gc  # noqa: F401
