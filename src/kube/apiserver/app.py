@@ -167,6 +167,10 @@ class APIServer:
             response = status_response(err)
         except web.HTTPException:
             raise
+        except ConnectionResetError as exc:  # aiohttp's ClientConnectionResetError too
+            # The client went away mid-response (a watch it stopped reading): not our error.
+            log.debug("client left during %s %s: %s", request.method, request.path, exc)
+            response = web.StreamResponse(status=499)
         except Exception as exc:  # a bug must not take the server down
             log.exception("internal error serving %s %s", request.method, request.path)
             response = status_response(errors.internal(str(exc) or type(exc).__name__))
