@@ -38,6 +38,10 @@ class Recorder:
         self.events.append((str(obj.get("kind", "")), name, event_type, reason, message))
         self.namespaces.append(str(meta.get("namespace") or ""))
 
+    def with_component(self, component: str, host: str | None = None) -> Recorder:
+        """Every controller records into the same list, whatever its component."""
+        return self
+
     def in_namespace(self, namespace: str) -> list[tuple[str, str, str, str, str]]:
         return [e for e, ns in zip(self.events, self.namespaces, strict=True) if ns == namespace]
 
