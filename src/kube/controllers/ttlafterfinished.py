@@ -62,6 +62,7 @@ class TTLAfterFinishedController(Controller):
     """Deletes finished Jobs whose `ttlSecondsAfterFinished` has passed."""
 
     NAME = "ttl-after-finished"
+    WORKERS_FLAG = "concurrent-ttl-after-finished-syncs"
     MAX_RETRIES = None
 
     def __init__(self, ctx: ControllerContext) -> None:

@@ -174,6 +174,7 @@ class CronJobController(Controller):
     """Creates Jobs on schedule for every CronJob (upstream's ControllerV2)."""
 
     NAME = "cronjob"
+    WORKERS_FLAG = "concurrent-cron-job-syncs"
     MAX_RETRIES = None
 
     def __init__(self, ctx: ControllerContext) -> None:

@@ -115,6 +115,7 @@ class JobController(JobPods, Controller):
     """Runs every Job's pods to completion and reports its status."""
 
     NAME = "job"
+    WORKERS_FLAG = "concurrent-job-syncs"
     MAX_RETRIES = None  # upstream requeues a failing Job forever, with backoff up to 60 s
 
     def __init__(self, ctx: ControllerContext) -> None:
