@@ -393,3 +393,22 @@ def test_pod_failure_policy_matching() -> None:
         "rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [3]}}]
     }
     assert pfp.match(fail_index, pod).action == "FailIndex"
+
+
+async def test_deleted_job_releases_its_pods_finalizers(
+    client: RESTClient, bare_cluster: Path
+) -> None:
+    ns = await namespace(client)
+    async with recording_controllers(bare_cluster, "job", **FAST):
+        await client.create(JOBS, job("gone", parallelism=2, completions=2), ns)
+        pods = await running(client, ns, 2)
+        assert all(p["metadata"]["finalizers"] == [FINALIZER] for p in pods)
+        # No garbage collector runs here: the pods outlive their Job, as orphans whose
+        # tracking finalizer must not keep them from being deleted later.
+        await client.delete(JOBS, "gone", ns, propagation_policy="Background")
+
+        async def released() -> bool:
+            items = (await client.list(PODS, ns))["items"]
+            return len(items) == 2 and all(not p["metadata"].get("finalizers") for p in items)
+
+        await eventually(released)
