@@ -151,3 +151,17 @@ async def test_shared_factory_gives_one_informer_per_resource(cluster: Cluster) 
             assert first.lister().list("elsewhere") == []
         finally:
             await factory.shutdown()
+
+
+async def test_deletecollection_by_label(cluster: Cluster) -> None:
+    ns = "client-dc"
+    async with _client(cluster) as client:
+        await _namespace(client, ns)
+        for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+            await client.create(
+                CONFIGMAPS, {"metadata": {"name": name, "namespace": ns, "labels": {"team": team}}}
+            )
+        gone = await client.deletecollection(CONFIGMAPS, ns, label_selector="team=x")
+        assert sorted(i["metadata"]["name"] for i in gone["items"]) == ["a", "b"]
+        left = await client.list(CONFIGMAPS, ns, label_selector="team")
+        assert [i["metadata"]["name"] for i in left["items"]] == ["c"]

@@ -155,7 +155,18 @@ class Handlers:
                 "Forbidden",
                 f"unable to create new content in namespace {namespace} because it is being "
                 "terminated",
-                {"name": namespace, "kind": "namespaces"},
+                {
+                    "name": namespace,
+                    "kind": "namespaces",
+                    # Controllers stop retrying on this cause (upstream's NamespaceTerminating).
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
             )
 
     # -- reads ----------------------------------------------------------------------------

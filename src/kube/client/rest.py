@@ -434,6 +434,29 @@ class RESTClient:
         )
         return self._decode(answer)
 
+    async def deletecollection(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        propagation_policy: str = "",
+    ) -> Object:
+        """Delete every object of a collection the selectors pick (the answer is their list)."""
+        options: Object = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        query = _options(labelSelector=label_selector, fieldSelector=field_selector)
+        answer = await self.request(
+            "DELETE",
+            resource.path(namespace),
+            query=query,
+            body=jsonc.dumps(options),
+            content_type=JSON,
+        )
+        return self._decode(answer)
+
     async def watch(
         self,
         resource: Resource,
