@@ -412,3 +412,44 @@ async def test_deleted_job_releases_its_pods_finalizers(
             return len(items) == 2 and all(not p["metadata"].get("finalizers") for p in items)
 
         await eventually(released)
+
+
+async def test_fail_index_with_backoff_limit_per_index(
+    client: RESTClient, bare_cluster: Path
+) -> None:
+    ns = await namespace(client)
+    policy = {"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [3]}}]}
+    spec = {
+        "completions": 2,
+        "parallelism": 2,
+        "completionMode": "Indexed",
+        "backoffLimitPerIndex": 1,
+        "podFailurePolicy": policy,
+    }
+    async with recording_controllers(bare_cluster, "job", **FAST) as (_, events):
+        await client.create(JOBS, job("perix", **spec), ns)
+        pods = await running(client, ns, 2)
+        by_index = {p["metadata"]["annotations"][indexed.COMPLETION_INDEX]: p for p in pods}
+        assert by_index["0"]["metadata"]["annotations"][indexed.INDEX_FAILURE_COUNT] == "0"
+        await set_pod_phase(client, by_index["0"], "Failed")
+        exit3 = {"state": {"terminated": {"exitCode": 3, "reason": "Error"}}}
+        status = {"containerStatuses": [{"name": "c", "image": "busybox", **exit3}]}
+        await client.patch(
+            PODS, by_index["0"]["metadata"]["name"], {"status": status}, ns, subresource="status"
+        )
+
+        async def index_failed() -> bool:
+            got = (await client.get(JOBS, "perix", ns)).get("status", {})
+            return got.get("failedIndexes") == "0"
+
+        await eventually(index_failed)
+        await set_pod_phase(client, by_index["1"], "Succeeded")
+        done = await finished(client, ns, "perix", "Failed")
+        assert done["status"]["failedIndexes"] == "0"
+        assert done["status"]["completedIndexes"] == "1"
+        failed = condition(done, "Failed")
+        assert failed is not None
+        assert failed["reason"] == "FailedIndexes"
+        assert failed["message"] == "Job has failed indexes"
+        # The failed index was not retried.
+        assert len(events.messages("SuccessfulCreate", "perix")) == 2
