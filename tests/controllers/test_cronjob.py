@@ -381,3 +381,24 @@ async def _has_active(client: RESTClient, ns: str, name: str) -> bool:
 
 async def _messages(events: Recorder, reason: str) -> list[str]:
     return events.messages(reason)
+
+
+async def test_time_zone_sets_the_scheduled_timestamp_offset(
+    client: RESTClient, bare_cluster: Path
+) -> None:
+    ns = await namespace(client)
+    async with fake_time_controllers(bare_cluster, "cronjob") as (ctx, _, clock):
+        wall = wall_of(ctx, clock)
+        await client.create(CRONJOBS, cron_job("india", timeZone="Asia/Kolkata"), ns)
+        await asyncio.sleep(0.3)
+        await next_minute(clock, wall)
+        (job,) = await eventually(lambda: job_count(client, ns, 1))
+        minute = int(wall.timestamp()) // 60
+        expected = (
+            dt.datetime.fromtimestamp(minute * 60, UTC)
+            .astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+            .isoformat(timespec="seconds")
+        )
+        annotations = job["metadata"]["annotations"]
+        assert annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] == expected
+        assert expected.endswith("+05:30")
