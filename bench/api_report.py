@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,11 @@ def main() -> None:
     )
     parser.add_argument("--profile-dir", type=Path, help="keep the py-spy raw files here")
     parser.add_argument(
+        "--server-args",
+        default="",
+        help="extra `kube server` arguments, e.g. '--controllers=' (no in-process controllers)",
+    )
+    parser.add_argument(
         "--attempts",
         type=int,
         default=1,
@@ -265,7 +271,11 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     profiles: dict[str, dict[str, Any]] = {}
     source = source_state()
-    with kube_server() as server, tempfile.TemporaryDirectory() as tmp:
+    source["server_args"] = args.server_args
+    with (
+        kube_server(extra_args=shlex.split(args.server_args)) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         console.print(f"kube server pid {server.pid} at {server.url}", style="dim")
         for scenario in (s for s in ORDER if s in wanted):
             for attempt in range(args.attempts):
@@ -296,7 +306,8 @@ def main() -> None:
     dirty = ""
     if source["uncommitted"]:
         dirty = f", {len(source['uncommitted'])} uncommitted files in src/"
-    console.print(f"server source: {source['commit']}{dirty}", style="dim")
+    args_note = f", kube server {source['server_args']}" if source["server_args"] else ""
+    console.print(f"server source: {source['commit']}{dirty}{args_note}", style="dim")
     console.print(table(results, args.quick))
     console.print(context_table(results))
     busy = [s for s, f in results.items() if f.get("other_cpu_share", 0) > BUSY_MACHINE]

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,14 +96,21 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def kube_server(data_dir: Path | None = None) -> Iterator[RunningServer]:
-    """Run `kube server` on SQLite in a temporary data dir for the duration of the block."""
+def kube_server(
+    data_dir: Path | None = None, extra_args: Sequence[str] = ()
+) -> Iterator[RunningServer]:
+    """Run `kube server` on SQLite in a temporary data dir for the duration of the block.
+
+    `extra_args` go to `kube server` as they are, e.g. `--controllers=` to measure the API
+    server without the in-process controllers (whose informers watch through the same loop).
+    """
     with tempfile.TemporaryDirectory(prefix="kube-bench-") as tmp:
         root = data_dir or Path(tmp)
         log_path = root / "server.log"
         with log_path.open("w") as log:
+            command = [str(BIN / "kube"), "server", "--data-dir", str(root), "--secure-port", "0"]
             proc = subprocess.Popen(
-                [str(BIN / "kube"), "server", "--data-dir", str(root), "--secure-port", "0"],
+                [*command, *extra_args],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
