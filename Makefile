@@ -17,7 +17,7 @@ run: setup
 
 test: setup lint typecheck layers unit
 
-setup: .stamps/system .stamps/venv .stamps/native
+setup: .stamps/system .stamps/venv .stamps/native .stamps/busybox-image
 
 # Debian packages the machine needs (only where we are root and apt exists).
 .stamps/system: tools/system-packages.txt
@@ -43,6 +43,15 @@ setup: .stamps/system .stamps/venv .stamps/native
 # Native builds: Cython/pybind11 extensions, the Rust crate (maturin) and protobuf modules, in place.
 .stamps/native: $(NATIVE_SRC) .stamps/venv
 	$(PY) setup.py -q build_ext --inplace
+	@touch $@
+
+# The test image localhost/busybox:latest, built from Debian's busybox-static and imported into
+# the built-in runtime's default store (kube image import; the tests build their own copy).
+.stamps/busybox-image: tools/build_busybox_image.py .stamps/native .stamps/system
+	@if [ -x /bin/busybox ]; then \
+	  $(PY) tools/build_busybox_image.py -o build/busybox-oci.tar && \
+	  $(VENV)/bin/kube image import build/busybox-oci.tar; \
+	else echo "no /bin/busybox (Debian busybox-static): skipping the busybox test image"; fi
 	@touch $@
 
 lint: setup

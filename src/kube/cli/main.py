@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kube.cli import controller_manager, doctor, server, version
+from kube.cli import controller_manager, doctor, runtime, server, version
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     controller_manager.add_arguments(p)
     p.set_defaults(func=controller_manager.run)
+
+    p = commands.add_parser("runtime", help="run the built-in CRI container runtime")
+    runtime.add_arguments(p)
+    p.set_defaults(func=runtime.run)
+
+    p = commands.add_parser("image", help="import, list and remove the runtime's images")
+    runtime.add_image_arguments(p)
+    p.set_defaults(func=runtime.run_image)
 
     p = commands.add_parser("version", help="print the version")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")

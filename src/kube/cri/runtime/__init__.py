@@ -1,0 +1,1 @@
+"""`kube runtime`: a CRI server that runs pods with runc (or as plain processes)."""

@@ -1,0 +1,434 @@
+"""Containers of the built-in runtime: an OCI bundle each, run by runc through a shim.
+
+CreateContainer makes `<root>/containers/<id>/`: the rootfs (an overlay mount over the image's
+layer directories with the container's own upper and work dirs; a copy of the layers where
+overlayfs cannot be used), `config.json` (kube.cri.runtime.spec) and `container.json` (the
+record), then starts the shim (kube.cri.runtime.shim), which runs `runc create` and keeps the
+container's stdio, writing the CRI log file the kubelet named. StartContainer is `runc start`;
+StopContainer sends SIGTERM, waits the grace period, then SIGKILL; the exit code and time come
+from the file the shim writes when the container's init is reaped.
+
+Process mode (no runc, or not root) runs the image's process directly from the copied rootfs,
+without namespaces or cgroups: enough to run a pod's programs on a machine that cannot isolate
+them, and `kube doctor` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kube.cri.runtime.images import Image, ImageStore, assemble_copy
+from kube.cri.runtime.spec import (
+    ContainerSpec,
+    Mount,
+    Resources,
+    command_line,
+    merge_env,
+    oci_config,
+)
+from kube.cri.runtime.state import (
+    CONTAINER_CREATED,
+    CONTAINER_EXITED,
+    CONTAINER_RUNNING,
+    ContainerRecord,
+    SandboxRecord,
+    new_id,
+    save,
+)
+
+log = logging.getLogger("kube.runtime.containers")
+
+RECORD = "container.json"
+CREATE_TIMEOUT = 30.0
+
+
+class ContainerError(Exception):
+    """A container operation failed; the message says why (runc's own words where it spoke)."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+
+
+def detect_mode() -> str:
+    """`runc` when runc is on PATH and we are root; otherwise `process`."""
+    if os.geteuid() == 0 and shutil.which("runc") is not None:
+        return "runc"
+    return "process"
+
+
+@dataclass
+class ContainerRequest:
+    """What CreateContainer asks for, in plain Python (the server translates the protobuf)."""
+
+    name: str
+    attempt: int
+    image: str
+    command: list[str]
+    args: list[str]
+    env: list[tuple[str, str]]
+    working_dir: str
+    mounts: list[Mount]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    log_path: str
+    resources: Resources
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    readonly_rootfs: bool = False
+    privileged: bool = False
+    tty: bool = False
+
+
+class ContainerManager:
+    """Bundles, shims and runc for every container under `root`."""
+
+    def __init__(
+        self,
+        root: Path,
+        images: ImageStore,
+        *,
+        mode: str = "runc",
+        runc: str = "runc",
+        runc_root: Path | None = None,
+    ) -> None:
+        self.root = root
+        self.images = images
+        self.mode = mode
+        self.runc = runc
+        self.runc_root = runc_root or Path("/run/kube-runc") / str(abs(hash(str(root))) % 10**8)
+
+    def bundle(self, container_id: str) -> Path:
+        return self.root / container_id
+
+    # -- create ----------------------------------------------------------------------------
+
+    def build_spec(
+        self, sandbox: SandboxRecord, sandbox_dir: Path, image: Image, request: ContainerRequest
+    ) -> ContainerSpec:
+        """The OCI spec inputs for `request` in `sandbox` (pure apart from reading nothing)."""
+        config = image.config
+        argv = command_line(
+            list(config.get("Entrypoint") or []),
+            list(config.get("Cmd") or []),
+            request.command,
+            request.args,
+        )
+        if not argv:
+            raise ContainerError(f"no command specified for container {request.name!r}")
+        uid, gid = _image_user(str(config.get("User") or ""))
+        if request.run_as_user is not None:
+            uid = request.run_as_user
+        if request.run_as_group is not None:
+            gid = request.run_as_group
+        mounts = list(request.mounts)
+        taken = {m.container_path for m in mounts}
+        for name, target in (
+            ("hosts", "/etc/hosts"),
+            ("resolv.conf", "/etc/resolv.conf"),
+            ("hostname", "/etc/hostname"),
+        ):
+            if target not in taken and (sandbox_dir / name).exists():
+                mounts.append(Mount(target, str(sandbox_dir / name), readonly=False))
+        cgroup_parent = sandbox.cgroup_parent or "/kubepods"
+        return ContainerSpec(
+            args=argv,
+            env=merge_env(list(config.get("Env") or []), request.env),
+            cwd=request.working_dir or str(config.get("WorkingDir") or "/"),
+            uid=uid,
+            gid=gid,
+            hostname=sandbox.hostname,
+            netns_path=None
+            if sandbox.host_network or not sandbox.netns_path
+            else sandbox.netns_path,
+            mounts=mounts,
+            resources=request.resources,
+            cgroups_path=f"{cgroup_parent.rstrip('/')}/{'{id}'}",
+            readonly_rootfs=request.readonly_rootfs,
+            privileged=request.privileged,
+            tty=request.tty,
+        )
+
+    async def create(
+        self, sandbox: SandboxRecord, sandbox_dir: Path, request: ContainerRequest
+    ) -> ContainerRecord:
+        image = self.images.resolve(request.image)
+        if image is None:
+            raise ContainerError(f"image {request.image!r} not found (kube image import FILE)")
+        spec = self.build_spec(sandbox, sandbox_dir, image, request)
+        container_id = new_id()
+        spec.cgroups_path = spec.cgroups_path.replace("{id}", container_id)
+        bundle = self.bundle(container_id)
+        bundle.mkdir(parents=True)
+        record = ContainerRecord(
+            id=container_id,
+            sandbox_id=sandbox.id,
+            name=request.name,
+            attempt=request.attempt,
+            image=request.image,
+            image_id=image.id,
+            labels=dict(request.labels),
+            annotations=dict(request.annotations),
+            log_path=request.log_path,
+            created_at=time.time_ns(),
+            mounts=[
+                {
+                    "container_path": m.container_path,
+                    "host_path": m.host_path,
+                    "readonly": m.readonly,
+                }
+                for m in request.mounts
+            ],
+            mode=self.mode,
+        )
+        try:
+            record.rootfs_mounted = await asyncio.to_thread(
+                self._make_rootfs, bundle, self.images.layer_dirs(image)
+            )
+            config = oci_config(spec)
+            (bundle / "config.json").write_text(json.dumps(config, indent=1))
+            save(record, bundle, RECORD)
+            if self.mode == "runc":
+                await self._spawn_shim(record)
+        except BaseException:
+            await self._discard(record)
+            raise
+        return record
+
+    def _make_rootfs(self, bundle: Path, layers: list[Path]) -> bool:
+        """An overlay rootfs when we are root and the kernel allows; else a copy. True: mounted."""
+        rootfs = bundle / "rootfs"
+        rootfs.mkdir()
+        if os.geteuid() == 0 and layers:
+            upper, work = bundle / "upper", bundle / "work"
+            upper.mkdir()
+            work.mkdir()
+            lower = ":".join(str(p) for p in reversed(layers))
+            done = subprocess.run(
+                [
+                    "mount",
+                    "-t",
+                    "overlay",
+                    "overlay",
+                    "-o",
+                    f"lowerdir={lower},upperdir={upper},workdir={work}",
+                    str(rootfs),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode == 0:
+                return True
+            log.warning("overlay mount failed (%s); copying the layers", done.stderr.strip())
+        assemble_copy(layers, rootfs)
+        return False
+
+    async def _spawn_shim(self, record: ContainerRecord) -> None:
+        bundle = self.bundle(record.id)
+        log_path = Path(record.log_path) if record.log_path else bundle / "container.log"
+        command = [
+            sys.executable,
+            "-m",
+            "kube.cri.runtime.shim",
+            "--bundle",
+            str(bundle),
+            "--id",
+            record.id,
+            "--log",
+            str(log_path),
+            "--mode",
+            self.mode,
+            "--runc",
+            self.runc,
+            "--runc-root",
+            str(self.runc_root),
+        ]
+        # The shim daemonizes (forks, and its parent exits at once), so it outlives us.
+        with (bundle / "shim.log").open("ab") as shim_log:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=shim_log,
+                start_new_session=True,
+            )
+            await process.wait()
+        deadline = time.monotonic() + CREATE_TIMEOUT
+        while time.monotonic() < deadline:
+            if (bundle / "created").exists():
+                return
+            if (bundle / "error").exists():
+                raise ContainerError((bundle / "error").read_text().strip())
+            await asyncio.sleep(0.01)
+        raise ContainerError(f"the shim did not create container {record.id} in time")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, record: ContainerRecord) -> None:
+        if record.started_at:
+            raise ContainerError(f"container {record.id} was already started")
+        if self.mode == "runc":
+            await self._runc("start", record.id)
+        else:
+            await self._spawn_shim(record)
+        record.started_at = time.time_ns()
+        save(record, self.bundle(record.id), RECORD)
+
+    def state(self, record: ContainerRecord) -> int:
+        """The CRI state, refreshing the record's exit fields from the shim's files."""
+        bundle = self.bundle(record.id)
+        if not record.finished_at:
+            exit_file = bundle / "exit"
+            if exit_file.exists():
+                try:
+                    info = json.loads(exit_file.read_text())
+                except ValueError:
+                    info = None
+                if info is not None:
+                    record.exit_code = int(info["exit_code"])
+                    record.finished_at = int(info["finished_at"])
+                    record.reason = "Completed" if record.exit_code == 0 else "Error"
+                    save(record, bundle, RECORD)
+            elif record.started_at and not _alive(bundle / "shim.pid"):
+                record.exit_code = 255
+                record.finished_at = time.time_ns()
+                record.reason = "Unknown"
+                record.message = "the container's shim went away"
+                save(record, bundle, RECORD)
+        if record.finished_at:
+            return CONTAINER_EXITED
+        if record.started_at:
+            return CONTAINER_RUNNING
+        return CONTAINER_CREATED
+
+    async def stop(self, record: ContainerRecord, grace: int) -> None:
+        """SIGTERM, `grace` seconds, then SIGKILL; returns once the container has exited."""
+        if self.state(record) != CONTAINER_RUNNING:
+            return
+        if grace > 0:
+            await self._signal(record, "TERM")
+            if await self._wait_exit(record, float(grace)):
+                return
+        await self._signal(record, "KILL")
+        if not await self._wait_exit(record, 10.0):
+            raise ContainerError(f"container {record.id} did not exit after SIGKILL")
+
+    async def _wait_exit(self, record: ContainerRecord, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.state(record) == CONTAINER_EXITED:
+                return True
+            await asyncio.sleep(0.05)
+        return self.state(record) == CONTAINER_EXITED
+
+    async def _signal(self, record: ContainerRecord, name: str) -> None:
+        if self.mode == "runc":
+            args = ["--all"] if name == "KILL" else []
+            await self._runc("kill", *args, record.id, name, check=False)
+            return
+        pid_text = (self.bundle(record.id) / "created").read_text().strip()
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.killpg(int(pid_text), getattr(signal, f"SIG{name}"))
+
+    async def remove(self, record: ContainerRecord) -> None:
+        if self.state(record) == CONTAINER_RUNNING:
+            await self.stop(record, 0)
+        await self._discard(record)
+
+    async def _discard(self, record: ContainerRecord) -> None:
+        bundle = self.bundle(record.id)
+        if self.mode == "runc":
+            await self._runc("delete", "--force", record.id, check=False)
+        rootfs = bundle / "rootfs"
+        if await asyncio.to_thread(os.path.ismount, rootfs):
+            await asyncio.to_thread(
+                subprocess.run, ["umount", "-l", str(rootfs)], capture_output=True, check=False
+            )
+        await asyncio.to_thread(shutil.rmtree, bundle, True)
+
+    async def exec_sync(self, record: ContainerRecord, cmd: list[str], seconds: int) -> ExecResult:
+        """Runs `cmd` in the container, collecting its output (`runc exec`)."""
+        if self.state(record) != CONTAINER_RUNNING:
+            raise ContainerError(f"container {record.id} is not running")
+        if self.mode == "runc":
+            argv = [self.runc, "--root", str(self.runc_root), "exec", record.id, *cmd]
+            cwd = None
+        else:
+            from kube.cri.runtime.shim import resolve_in_rootfs
+
+            rootfs = self.bundle(record.id) / "rootfs"
+            config = json.loads((self.bundle(record.id) / "config.json").read_text())
+            executable = resolve_in_rootfs(rootfs, cmd[0], config["process"]["env"])
+            if executable is None:
+                return ExecResult(b"", f"exec: {cmd[0]!r}: not found\n".encode(), 127)
+            argv, cwd = [str(executable), *cmd[1:]], str(rootfs)
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), seconds or None)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
+        return ExecResult(out, err, process.returncode or 0)
+
+    async def _runc(self, *args: str, check: bool = True) -> str:
+        process = await asyncio.create_subprocess_exec(
+            self.runc,
+            "--root",
+            str(self.runc_root),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        if check and process.returncode != 0:
+            raise ContainerError(f"runc {args[0]}: {err.decode().strip() or out.decode().strip()}")
+        return out.decode()
+
+
+def _image_user(user: str) -> tuple[int, int]:
+    """The numeric uid/gid of an image's USER (names resolve to root in this first cut)."""
+    name, _, group = user.partition(":")
+    uid = int(name) if name.isdigit() else 0
+    gid = int(group) if group.isdigit() else 0
+    return uid, gid
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False

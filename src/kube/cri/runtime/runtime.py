@@ -1,0 +1,270 @@
+"""The built-in runtime's state and operations, in plain Python: what the CRI server serves.
+
+`Runtime` owns the image store, the pod network, the sandboxes and the containers under one root
+directory:
+
+    <root>/images/        the content store (kube.cri.runtime.images)
+    <root>/sandboxes/<id> each sandbox's record and its hosts, resolv.conf and hostname files
+    <root>/containers/<id> each container's bundle and record
+    <root>/network/       address allocations per bridge
+    <root>/runc/          runc's own state (its --root)
+
+Everything is reloaded from disk when a runtime starts, so restarting `kube runtime` keeps
+the pods running (their shims keep their stdio and reap them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from kube.cri.runtime.containers import (
+    ContainerError,
+    ContainerManager,
+    ContainerRequest,
+    ExecResult,
+    detect_mode,
+)
+from kube.cri.runtime.images import ImageStore
+from kube.cri.runtime.sandbox import PodNetwork, hosts_file, resolv_conf
+from kube.cri.runtime.state import (
+    CONTAINER_RUNNING,
+    SANDBOX_NOTREADY,
+    SANDBOX_READY,
+    ContainerRecord,
+    SandboxRecord,
+    load_containers,
+    load_sandboxes,
+    new_id,
+    save,
+)
+
+log = logging.getLogger("kube.runtime")
+
+RUNTIME_NAME = "kube-runtime"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_T = TypeVar("_T")
+
+
+class NotFound(Exception):
+    """No sandbox or container with that id."""
+
+
+@dataclass
+class SandboxRequest:
+    """What RunPodSandbox asks for, in plain Python."""
+
+    name: str
+    uid: str
+    namespace: str
+    attempt: int = 0
+    hostname: str = ""
+    log_directory: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    dns_servers: list[str] = field(default_factory=list)
+    dns_searches: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    host_network: bool = False
+    cgroup_parent: str = ""
+    runtime_handler: str = ""
+
+
+def default_root() -> Path:
+    if env := os.environ.get("KUBE_RUNTIME_ROOT"):
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/kube/runtime")
+    return Path.home() / ".local" / "share" / "kube" / "runtime"
+
+
+class Runtime:
+    """Sandboxes, containers and images under `root`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        bridge: str = "kube0",
+        pod_cidr: str | None = None,
+        mode: str | None = None,
+        runc: str = "runc",
+    ) -> None:
+        self.root = root
+        self.mode = mode or detect_mode()
+        self.images = ImageStore(root / "images")
+        self.network = PodNetwork(root / "network", bridge, pod_cidr)
+        self.sandbox_root = root / "sandboxes"
+        self.containers = ContainerManager(
+            root / "containers", self.images, mode=self.mode, runc=runc, runc_root=root / "runc"
+        )
+        self.sandbox_root.mkdir(parents=True, exist_ok=True)
+        (root / "containers").mkdir(parents=True, exist_ok=True)
+        self.sandboxes: dict[str, SandboxRecord] = load_sandboxes(self.sandbox_root)
+        self.container_records: dict[str, ContainerRecord] = load_containers(root / "containers")
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    # -- sandboxes -------------------------------------------------------------------------
+
+    def sandbox(self, sandbox_id: str) -> SandboxRecord:
+        record = self.sandboxes.get(sandbox_id) or self._by_prefix(self.sandboxes, sandbox_id)
+        if record is None:
+            raise NotFound(f"pod sandbox {sandbox_id!r} not found")
+        return record
+
+    def container(self, container_id: str) -> ContainerRecord:
+        found = self.container_records.get(container_id) or self._by_prefix(
+            self.container_records, container_id
+        )
+        if found is None:
+            raise NotFound(f"container {container_id!r} not found")
+        return found
+
+    @staticmethod
+    def _by_prefix(records: dict[str, _T], prefix: str) -> _T | None:
+        if len(prefix) < 6:
+            return None
+        matches = [v for k, v in records.items() if k.startswith(prefix)]
+        return matches[0] if len(matches) == 1 else None
+
+    async def run_sandbox(self, request: SandboxRequest) -> SandboxRecord:
+        record = SandboxRecord(
+            id=new_id(),
+            name=request.name,
+            uid=request.uid,
+            namespace=request.namespace,
+            attempt=request.attempt,
+            hostname=request.hostname or request.name,
+            log_directory=request.log_directory,
+            labels=dict(request.labels),
+            annotations=dict(request.annotations),
+            created_at=time.time_ns(),
+            host_network=request.host_network,
+            cgroup_parent=request.cgroup_parent,
+            runtime_handler=request.runtime_handler,
+        )
+        directory = self.sandbox_root / record.id
+        directory.mkdir(parents=True)
+        try:
+            if not request.host_network and self.mode == "runc":
+                attachment = await self.network.attach(record.id)
+                record.netns, record.netns_path = attachment.netns, attachment.netns_path
+                record.ip = attachment.ip
+            (directory / "hosts").write_text(hosts_file(record.ip, record.hostname))
+            (directory / "hostname").write_text(record.hostname + "\n")
+            (directory / "resolv.conf").write_text(
+                resolv_conf(request.dns_servers, request.dns_searches, request.dns_options)
+            )
+            if request.log_directory:
+                await asyncio.to_thread(
+                    Path(request.log_directory).mkdir, parents=True, exist_ok=True
+                )
+            save(record, directory, "sandbox.json")
+        except BaseException:
+            await self.network.detach(record.id)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        self.sandboxes[record.id] = record
+        log.info(
+            "sandbox %s for pod %s/%s: ip %s",
+            record.id[:12],
+            record.namespace,
+            record.name,
+            record.ip or "-",
+        )
+        return record
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        record = self.sandbox(sandbox_id)
+        async with self._lock(record.id):
+            for container in self.sandbox_containers(record.id):
+                if self.containers.state(container) == CONTAINER_RUNNING:
+                    await self.containers.stop(container, 0)
+            if record.state != SANDBOX_NOTREADY:
+                await self.network.detach(record.id)
+                record.state = SANDBOX_NOTREADY
+                save(record, self.sandbox_root / record.id, "sandbox.json")
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        try:
+            record = self.sandbox(sandbox_id)
+        except NotFound:
+            return  # RemovePodSandbox is idempotent
+        await self.stop_sandbox(record.id)
+        for container in self.sandbox_containers(record.id):
+            await self.remove_container(container.id)
+        async with self._lock(record.id):
+            shutil.rmtree(self.sandbox_root / record.id, ignore_errors=True)
+            self.sandboxes.pop(record.id, None)
+            if record.cgroup_parent and not any(
+                s.cgroup_parent == record.cgroup_parent for s in self.sandboxes.values()
+            ):
+                remove_cgroup(record.cgroup_parent)
+
+    def sandbox_containers(self, sandbox_id: str) -> list[ContainerRecord]:
+        return [c for c in self.container_records.values() if c.sandbox_id == sandbox_id]
+
+    # -- containers ------------------------------------------------------------------------
+
+    async def create_container(self, sandbox_id: str, request: ContainerRequest) -> ContainerRecord:
+        sandbox = self.sandbox(sandbox_id)
+        if sandbox.state != SANDBOX_READY:
+            raise ContainerError(f"pod sandbox {sandbox_id} is not ready")
+        record = await self.containers.create(sandbox, self.sandbox_root / sandbox.id, request)
+        self.container_records[record.id] = record
+        return record
+
+    async def start_container(self, container_id: str) -> None:
+        record = self.container(container_id)
+        async with self._lock(record.id):
+            await self.containers.start(record)
+
+    async def stop_container(self, container_id: str, grace: int) -> None:
+        record = self.container(container_id)
+        async with self._lock(record.id):
+            await self.containers.stop(record, grace)
+
+    async def remove_container(self, container_id: str) -> None:
+        try:
+            record = self.container(container_id)
+        except NotFound:
+            return
+        async with self._lock(record.id):
+            await self.containers.remove(record)
+            self.container_records.pop(record.id, None)
+
+    def container_state(self, record: ContainerRecord) -> int:
+        return self.containers.state(record)
+
+    async def exec_sync(self, container_id: str, cmd: list[str], seconds: int) -> ExecResult:
+        return await self.containers.exec_sync(self.container(container_id), cmd, seconds)
+
+
+def remove_cgroup(path: str) -> None:
+    """Removes an (empty) cgroup directory in every hierarchy, deepest first; best effort."""
+    relative = path.strip("/")
+    if not relative:
+        return
+    for hierarchy in CGROUP_ROOT.iterdir() if CGROUP_ROOT.is_dir() else []:
+        target = hierarchy / relative
+        if target.is_dir() and not target.is_symlink():
+            for directory in sorted(
+                (p for p in target.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
+            ):
+                _rmdir(directory)
+            _rmdir(target)
+
+
+def _rmdir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()
