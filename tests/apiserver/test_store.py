@@ -290,7 +290,7 @@ async def test_update_with_another_name_or_namespace_is_400(configmaps: ObjectSt
     assert err.message == "the name of the object (b) does not match the name on the URL (a)"
     err = await fails(configmaps.update("default", "a", cm("a", namespace="x")), 400, "BadRequest")
     assert err.message == (
-        "the namespace of the object (x) does not match the namespace on the URL (default)"
+        "the namespace of the provided object does not match the namespace sent on the request"
     )
 
 

@@ -269,10 +269,6 @@ def test_diff_of_a_new_object_shows_it_whole_and_creates_nothing(k: Cluster) -> 
     assert k.kubectl("get", "cm", "difn", "-n", NS, "--ignore-not-found").stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store keeps `metadata.annotations: {}` after a patch; upstream's omitempty drops it",
-)
 def test_diff_of_an_object_made_by_create_shows_only_the_change(k: Cluster) -> None:
     k.kubectl("create", "-f", "-", input=configmap("difk", a="1"))
     result = k.kubectl("diff", "-f", "-", input=configmap("difk", a="2"), check=False)

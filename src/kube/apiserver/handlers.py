@@ -15,17 +15,17 @@ from typing import Any
 
 from aiohttp import web
 
-from kube.api import errors, fieldmanager, patch
+from kube.api import errors, fieldmanager, patch, typecheck
 from kube.api.meta import Object, api_version, list_object, metadata, now_rfc3339
 from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_patch
-from kube.apiserver import deleteoptions, negotiation, tables, watchcache
+from kube.apiserver import decodeerrors, deleteoptions, negotiation, tables, watchcache
 from kube.apiserver.fieldtypes import field_type
 from kube.apiserver.managedfields import FieldChecks, tracker, warning_headers
 from kube.apiserver.patchschema import patch_meta
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.selection import Selection
 from kube.apiserver.store import PROGRESS, Change, ChangeStream, ObjectStore
-from kube.codec import jsonc, protobuf
+from kube.codec import gojson, jsonc, protobuf
 
 WATCH_DEFAULT_TIMEOUT = 1800  # seconds; upstream picks 30-60 min at random
 BOOKMARK_INTERVAL = 60.0
@@ -37,6 +37,12 @@ def _query(request: web.Request, name: str) -> str:
 
 def _bool(request: web.Request, name: str) -> bool:
     return _query(request, name).lower() in ("1", "true")
+
+
+def _query_int(request: web.Request, name: str) -> int:
+    """An int64 ListOptions parameter (0 when absent); a 400 in strconv.ParseInt's words."""
+    text = _query(request, name)
+    return deleteoptions._query_int(text) if text else 0  # the same parser DELETE uses
 
 
 def _dry_run(request: web.Request) -> bool:
@@ -89,6 +95,98 @@ def respond(
     if warnings:
         warning_headers(response, warnings)
     return response
+
+
+PATCH_REJECTED = "the server rejected our request due to an error in our request"
+
+
+def _go_json_error(body: bytes, err: Exception) -> str:
+    """Go's encoding/json words for a body that is not JSON."""
+    return gojson.syntax_error(body) or str(err)
+
+
+def _json_patch_operations(body: bytes) -> list[Any]:
+    """A JSON patch body as upstream's jsonpatch.DecodePatch reads it; 400 if it cannot."""
+    try:
+        document = jsonc.loads(body)
+    except jsonc.DecodeError as err:
+        raise errors.bad_request(_go_json_error(body, err)) from err
+    if document is None:
+        return []
+    if not isinstance(document, list):
+        raise errors.bad_request(
+            f"json: cannot unmarshal {gojson.type_name(document)} into Go value of type "
+            "jsonpatch.Patch"
+        )
+    for operation in document:
+        if operation is not None and not isinstance(operation, dict):
+            raise errors.bad_request(
+                f"json: cannot unmarshal {gojson.type_name(operation)} into Go value of type "
+                "jsonpatch.Operation"
+            )
+    return document
+
+
+def _merge_patch_document(body: bytes) -> Any:
+    """A merge patch: an object (or, as upstream's json-patch allows, a list that replaces
+    the whole object); anything else is json-patch's ErrBadJSONPatch, a 400."""
+    try:
+        document = jsonc.loads(body)
+    except jsonc.DecodeError as err:
+        raise errors.bad_request(BAD_JSON_PATCH) from err
+    if not isinstance(document, dict | list):
+        raise errors.bad_request(BAD_JSON_PATCH)
+    return document
+
+
+BAD_JSON_PATCH = "Invalid JSON Patch"
+
+
+def _strategic_patch_document(body: bytes) -> dict[str, Any]:
+    """A strategic merge patch: a JSON object, else a 400 in encoding/json's words."""
+    try:
+        document = jsonc.loads(body)
+    except jsonc.DecodeError as err:
+        raise errors.bad_request(_go_json_error(body, err)) from err
+    if not isinstance(document, dict):
+        raise errors.bad_request(
+            f"json: cannot unmarshal {gojson.type_name(document)} into Go value of type "
+            "map[string]interface {}"
+        )
+    return document
+
+
+def _patched_invalid(patched: Any, why: str) -> errors.APIError:
+    """A patch whose result does not decode into the kind: upstream's 422 on field `patch`."""
+    shown = jsonc.dumps(patched).decode()
+    return errors.invalid(
+        "",
+        "",
+        "",
+        [
+            errors.Cause(
+                "FieldValueInvalid", f"Invalid value: {errors.go_quote(shown)}: {why}", "patch"
+            )
+        ],
+    )
+
+
+def deleted_status(store: ObjectStore, obj: Object) -> Object:
+    """upstream's answer for a deleted object: Success, with its name, group, resource, uid."""
+    r, meta = store.resource, metadata(obj)
+    details: dict[str, Any] = {"name": meta.get("name", "")}
+    if r.group:
+        details["group"] = r.group
+    details["kind"] = r.plural  # upstream puts the resource here, not the kind
+    if meta.get("uid"):
+        details["uid"] = meta["uid"]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
 
 
 class _Cursor:
@@ -198,11 +296,8 @@ class Handlers:
     async def list(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         store = self.lookup(info)
         selection = self._selection(request, store)
-        limit_text = _query(request, "limit")
-        try:
-            limit = int(limit_text) if limit_text else 0
-        except ValueError:
-            raise errors.bad_request(f"invalid limit: {limit_text!r}") from None
+        limit = _query_int(request, "limit")
+        _query_int(request, "timeoutSeconds")  # ListOptions: a malformed one is a 400 here too
         page = await store.list(
             info.namespace or None,
             limit=max(0, limit),
@@ -261,22 +356,23 @@ class Handlers:
     # -- writes ---------------------------------------------------------------------------
 
     async def _object_body(self, request: web.Request, store: ObjectStore) -> Object:
-        obj = negotiation.decode_body(
-            request.headers.get("Content-Type", ""), await read_body(request)
-        )
+        """The body as an object of the URL's kind, refused as upstream's decoder refuses it.
+
+        A body that does not decode, is of another kind, or has a value of the wrong JSON type
+        is a 400 worded as upstream's transformDecodeError (`kube.apiserver.decodeerrors`).
+        """
+        body = await read_body(request)
         r = store.resource
-        want_version = api_version(r.group, r.version)
-        got_version, got_kind = obj.get("apiVersion"), obj.get("kind")
-        if (got_version and got_version != want_version) or (got_kind and got_kind != r.kind):
-            if got_version and got_version != want_version:
-                raise errors.bad_request(
-                    f"the API version in the data ({got_version}) does not match the expected "
-                    f"API version ({want_version})"
-                )
-            raise errors.bad_request(
-                f"the kind in the data ({got_kind}) does not match the expected kind ({r.kind})"
-            )
-        obj["apiVersion"], obj["kind"] = want_version, r.kind
+        try:
+            obj = negotiation.decode_body(request.headers.get("Content-Type", ""), body)
+        except errors.APIError as err:
+            if err.code != 400:
+                raise  # 415: a media type it does not decode at all
+            raise decodeerrors.unrecognized(r.kind, err.message, body) from err
+        decodeerrors.check_kind(obj, r.group, r.version, r.kind)
+        why = typecheck.first_error(obj, field_type(r.group, r.version, r.kind))
+        if why is not None:
+            raise decodeerrors.cannot_handle(r.kind, r.version, r.kind, why)
         return obj
 
     async def create(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -318,28 +414,29 @@ class Handlers:
             )
         track = tracker(request, store, info.subresource)
         body = await read_body(request)
-        try:
-            document: Any = jsonc.loads(body) if content_type != negotiation.APPLY_PATCH else None
-        except jsonc.DecodeError as err:
-            raise errors.bad_request(str(err)) from err
+        r = store.resource
+        schema = field_type(r.group, r.version, r.kind)
+        change: Callable[[Object], Any]
         if content_type == negotiation.JSON_PATCH:
+            operations = _json_patch_operations(body)
 
-            def change(old: Object) -> Object:
-                return patch.json_patch(old, document)  # type: ignore[no-any-return]
+            def change(old: Object) -> Any:
+                try:
+                    return patch.json_patch(old, operations)
+                except patch.PatchError as err:
+                    # Upstream: NewGenericServerResponse(422, ...), which keeps no detail.
+                    raise errors.APIError(422, "Invalid", PATCH_REJECTED) from err
         elif content_type == negotiation.MERGE_PATCH:
-            if not isinstance(document, dict):
-                raise errors.bad_request("a merge patch must be a JSON object")
+            document = _merge_patch_document(body)
 
-            def change(old: Object) -> Object:
-                return patch.merge_patch(old, document)  # type: ignore[no-any-return]
+            def change(old: Object) -> Any:
+                return patch.merge_patch(old, document)
         elif content_type == negotiation.STRATEGIC_PATCH:
-            if not isinstance(document, dict):
-                raise errors.bad_request("a strategic merge patch must be a JSON object")
-            r = store.resource
+            strategic = _strategic_patch_document(body)
             meta = patch_meta(r.group, r.version, r.kind)
 
-            def change(old: Object) -> Object:
-                return strategic_merge_patch(old, document, meta)
+            def change(old: Object) -> Any:
+                return strategic_merge_patch(old, strategic, meta)
         else:
             raise errors.unsupported_media_type(content_type or "(none)")
 
@@ -354,7 +451,14 @@ class Handlers:
             except patch.PatchError as err:
                 raise errors.APIError(422, "Invalid", str(err)) from err
             if not isinstance(new, dict):
-                raise errors.bad_request("the patch does not produce an object")
+                raise _patched_invalid(
+                    new,
+                    "couldn't get version/kind; json parse error: json: cannot unmarshal "
+                    f"{gojson.type_name(new)} into Go value of type {jsonc.FIND_KIND_TYPE}",
+                )
+            why = typecheck.first_error(new, schema)
+            if why is not None:
+                raise _patched_invalid(new, why)
             checks.warnings.clear()  # a retried change reports its fields once
             checks.check(store, new, whole_object=False)
             return new
@@ -434,8 +538,10 @@ class Handlers:
     async def delete(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         """One object, with the request's DeleteOptions (graceful for pods).
 
-        200 with the object (marked or gone); 202 as upstream when it is not gone yet and
-        the client asked with `orphanDependents: false`.
+        200 with the object while it is only marked for deletion (finalizers, a grace
+        period), 202 then if the client asked with `orphanDependents: false`. Once it is gone,
+        as upstream's finalizeDelete: the object for kinds with ReturnDeletedObject (the row's
+        `delete_returns_object`), otherwise a `Status` of `Success` naming it.
         """
         store = self.lookup(info)
         options = deleteoptions.parse(
@@ -451,6 +557,8 @@ class Handlers:
             grace_period_seconds=options.grace_period_seconds,
         )
         status = 202 if not gone and options.orphan_dependents is False else 200
+        if gone and not getattr(store.resource, "delete_returns_object", False):
+            return respond(request, deleted_status(store, obj), status)
         return respond(request, self._with_type(store, obj), status)
 
     async def deletecollection(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -507,8 +615,9 @@ class Handlers:
                 "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless "
                 "resourceVersionMatch is set to NotOlderThan",
             )
-        timeout_text = _query(request, "timeoutSeconds")
-        timeout = float(timeout_text) if timeout_text.isdigit() else WATCH_DEFAULT_TIMEOUT
+        timeout_seconds = _query_int(request, "timeoutSeconds")
+        # As upstream: 0 (or none) is the server's default; a negative timeout ends at once.
+        timeout = float(max(timeout_seconds, 0)) if timeout_seconds else WATCH_DEFAULT_TIMEOUT
         r = store.resource
 
         # Watchers of one cache share encoded frames: a change is encoded once per format.

@@ -100,6 +100,8 @@ class Stores:
                 raise errors.method_not_supported(row.group, f"{row.plural}/{sub.name}", verb)
         else:
             allowed = row.verbs
+            if verb not in allowed:
+                raise _no_route(verb, allowed)
         if verb not in allowed:
             raise errors.method_not_supported(row.group, row.plural, verb)
         if info.namespace and not row.namespaced:
@@ -125,6 +127,20 @@ class Stores:
             raise
         meta = obj.get("metadata")
         return meta if isinstance(meta, dict) else None
+
+
+COLLECTION_VERBS = frozenset(("list", "watch", "create", "deletecollection"))
+ITEM_VERBS = frozenset(("get", "update", "patch", "delete"))
+
+
+def _no_route(verb: str, allowed: tuple[str, ...] | frozenset[str]) -> errors.APIError:
+    """A verb the resource does not serve, as upstream's router answers it: no route is
+    installed for it, so a path that has routes for other methods is a generic 405 (DELETE
+    on a collection without deletecollection), and one that has none is a 404."""
+    same_path = COLLECTION_VERBS if verb in COLLECTION_VERBS else ITEM_VERBS
+    if same_path.intersection(allowed):
+        return errors.method_not_allowed()
+    return not_found_path()
 
 
 async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event) -> None:

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from kube.api import errors
+from kube.api import errors, gobase64
 from kube.api.meta import Object, generate_name, metadata, new_uid, now_rfc3339, parse_rfc3339
+from kube.codec import gojson
 from kube.storage.backend import (
     Backend,
     CompactedError,
@@ -54,6 +55,12 @@ if TYPE_CHECKING:
 # Written by the server only; a client's values for these are ignored on create and update.
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 UNCONDITIONAL_UPDATE_RETRIES = 5
+NAMESPACE_MISMATCH = (
+    "the namespace of the provided object does not match the namespace sent on the request"
+)
+# ObjectMeta fields Go writes with `omitempty`: an empty map or list is not stored or answered.
+# (An empty `managedFields` in a request means "reset": the field manager reads it first.)
+OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
 
 
 class ResourceInfo(Protocol):
@@ -158,12 +165,19 @@ def _invalid_continue(why: str) -> errors.APIError:
 def decode_continue(token: str) -> tuple[int, str, int]:
     """(revision, key suffix to start after, items returned before); 400 if malformed."""
     try:
-        padded = token + "=" * (-len(token) % 4)
-        doc = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
-    except (ValueError, TypeError) as err:
+        # upstream: base64.RawURLEncoding, which fails where Python's decoder would skip.
+        data = gobase64.decode(token.encode(), url=True, padded=False)
+    except gobase64.CorruptInputError as err:
         raise _invalid_continue(str(err)) from err
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        raise _invalid_continue(gojson.syntax_error(data) or str(err)) from err
+    if not isinstance(doc, dict):
+        raise _invalid_continue(
+            f"json: cannot unmarshal {gojson.type_name(doc)} into Go value of type "
+            "storage.continueToken"
+        )
     if doc.get("v") != CONTINUE_VERSION:
         raise _invalid_continue(
             f"server does not recognize this encoded version {errors.go_quote(str(doc.get('v')))}"
@@ -182,6 +196,20 @@ def decode_continue(token: str) -> tuple[int, str, int]:
     if not start.endswith("\x00") or not isinstance(returned, int) or returned < 0:
         raise _invalid_continue(start)
     return revision, start[:-1], returned
+
+
+def drop_empty_metadata(obj: Object, *, managed_fields: bool = False) -> None:
+    """Remove `metadata.labels: {}` and the like, as upstream's omitempty does on encoding.
+
+    Upstream decodes a request into Go structs, so what it stores and answers never has them;
+    `managed_fields` also drops an empty `managedFields` (once the field manager has run).
+    """
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        names = (*OMITTED_WHEN_EMPTY, "managedFields") if managed_fields else OMITTED_WHEN_EMPTY
+        for name in names:
+            if name in meta and meta[name] in ({}, []):
+                del meta[name]
 
 
 def deletion_finalizers(meta: dict[str, Any], policy: str) -> list[str]:
@@ -328,10 +356,7 @@ class ObjectStore:
         if self.resource.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and body_ns != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent "
-                    "on the request"
-                )
+                raise errors.bad_request(NAMESPACE_MISMATCH)
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
@@ -339,6 +364,7 @@ class ObjectStore:
             meta["name"] = generate_name(str(meta["generateName"]))
         for name in (*SYSTEM_FIELDS, "resourceVersion"):
             meta.pop(name, None)
+        drop_empty_metadata(obj)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
         if self.strategy.tracks_generation:
@@ -352,6 +378,7 @@ class ObjectStore:
         if track is not None:
             obj = track(None, obj)
             meta = metadata(obj)
+        drop_empty_metadata(obj, managed_fields=True)
         self._validate(obj, None)
         allocator = self.strategy.allocator
         if allocator is not None:
@@ -487,18 +514,17 @@ class ObjectStore:
         track: Callable[[Object | None, Object], Object] | None = None,
     ) -> Object:
         meta = metadata(obj)
+        # As upstream's update handler: the namespace first
+        # (EnsureObjectNamespaceMatchesRequestNamespace), then the name.
+        if self.resource.namespaced and namespace:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != namespace:
+                raise errors.bad_request(NAMESPACE_MISMATCH)
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(
                 f"the name of the object ({meta['name']}) does not match the name on the URL "
                 f"({name})"
             )
-        if self.resource.namespaced and namespace:
-            body_ns = meta.get("namespace")
-            if body_ns and body_ns != namespace:
-                raise errors.bad_request(
-                    f"the namespace of the object ({body_ns}) does not match the namespace on "
-                    f"the URL ({namespace})"
-                )
         # A resourceVersion of "0" (or none) makes the update unconditional, as upstream.
         wanted_rv = meta.get("resourceVersion")
         if str(wanted_rv) == "0":
@@ -589,11 +615,13 @@ class ObjectStore:
                     meta["generation"] = int(meta["generation"]) + 1
             else:
                 meta.pop("generation", None)
+        drop_empty_metadata(new)
         if track is not None:
             new = track(old, new)
             meta = new["metadata"]
         if self.strategy.prepare_update is not None:
             self.strategy.prepare_update(new, old)
+        drop_empty_metadata(new, managed_fields=True)
         self._validate(new, old)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
