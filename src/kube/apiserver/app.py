@@ -177,7 +177,7 @@ class APIServer:
         finally:
             elapsed = time.perf_counter() - started
             code = response.status if response is not None else 500
-            self.metrics.observe(info, code, elapsed)
+            self.metrics.observe(info, code, elapsed, request)
             log.info(
                 "request verb=%s path=%s user=%s code=%d latency_ms=%.1f agent=%r",
                 info.verb,
