@@ -801,3 +801,25 @@ async def test_watch_from_a_compacted_revision_is_410(
         assert (await next_change(changes)).type == "MODIFIED"
     finally:
         await changes.aclose()
+
+
+async def test_empty_metadata_maps_are_dropped_as_omitempty_does(configmaps: ObjectStore) -> None:
+    empty = {"labels": {}, "annotations": {}, "finalizers": [], "ownerReferences": []}
+    dry = await configmaps.create("default", cm("a", **empty), dry_run=True)
+    assert not set(empty) & set(dry["metadata"])
+    created = await configmaps.create("default", cm("a", **empty))
+    assert not set(empty) & set(created["metadata"])
+    assert not set(empty) & set((await configmaps.get("default", "a"))["metadata"])
+    updated = await configmaps.update("default", "a", cm("a", {"k": "v"}, **empty))
+    assert not set(empty) & set(updated["metadata"])
+
+    def clear(obj: dict[str, Any]) -> dict[str, Any]:
+        obj["metadata"]["annotations"] = {}
+        obj["metadata"]["labels"] = {"kept": "yes"}
+        return obj
+
+    patched = await configmaps.mutate("default", "a", clear, dry_run=True)
+    assert (patched["metadata"]["labels"], "annotations" in patched["metadata"]) == (
+        {"kept": "yes"},
+        False,
+    )
