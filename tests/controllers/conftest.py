@@ -83,9 +83,16 @@ async def controllers(
     """Run the named controllers in-process until the block ends."""
     async with RESTClient.from_kubeconfig(kubeconfig, qps=None) as rest:
         ctx = ControllerContext(rest, SharedInformerFactory(rest), options=dict(options))
-        task = asyncio.create_task(run_controllers(ctx, list(names)))
+        ready = asyncio.Event()
+        task = asyncio.create_task(run_controllers(ctx, list(names), ready))
         try:
-            await asyncio.wait_for(ctx.informers.wait_for_cache_sync(), 10)
+            # Ready once every controller set up its informers and their caches filled.
+            waiter = asyncio.ensure_future(ready.wait())
+            await asyncio.wait({waiter, task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                waiter.cancel()
+                await task  # a controller that failed to start: its error, not a timeout
+            assert ready.is_set(), "controllers did not sync within 10 s"
             yield ctx
         finally:
             task.cancel()

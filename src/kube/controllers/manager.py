@@ -67,8 +67,10 @@ def enabled(spec: str) -> list[str]:
     return [n for n in CONTROLLERS if n in wanted]
 
 
-async def run_controllers(ctx: ControllerContext, names: list[str]) -> None:
-    """Run the named controllers until cancelled."""
+async def run_controllers(
+    ctx: ControllerContext, names: list[str], ready: asyncio.Event | None = None
+) -> None:
+    """Run the named controllers until cancelled; `ready` is set once their caches are full."""
     load_builtin()
     controllers = [CONTROLLERS[name](ctx) for name in names]
     for controller in controllers:
@@ -76,6 +78,8 @@ async def run_controllers(ctx: ControllerContext, names: list[str]) -> None:
     ctx.informers.start()
     await ctx.informers.wait_for_cache_sync()
     log.info("controllers running: %s", ", ".join(names))
+    if ready is not None:
+        ready.set()
     try:
         async with asyncio.TaskGroup() as group:
             for controller in controllers:
