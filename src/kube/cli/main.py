@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kube.cli import controller_manager, doctor, runtime, server, version
+from kube.cli import controller_manager, doctor, kubelet, runtime, server, version
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     controller_manager.add_arguments(p)
     p.set_defaults(func=controller_manager.run)
+
+    p = commands.add_parser("kubelet", help="run the node agent (pods through a CRI runtime)")
+    kubelet.add_arguments(p)
+    p.set_defaults(func=kubelet.run)
 
     p = commands.add_parser("runtime", help="run the built-in CRI container runtime")
     runtime.add_arguments(p)

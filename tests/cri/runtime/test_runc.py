@@ -79,6 +79,7 @@ async def test_sleep_container_in_a_sandbox(tmp_path: Path, busybox_archive: Pat
             hostname="sleeper",
             log_directory=str(tmp_path / "logs"),
             labels={"io.kubernetes.pod.uid": "uid-1"},
+            linux=pb.LinuxPodSandboxConfig(cgroup_parent=f"/kube-test-{secrets.token_hex(4)}"),
         )
         run = await cri.call("RunPodSandbox", pb.RunPodSandboxRequest(config=sandbox_config))
         sandbox_id = run.pod_sandbox_id

@@ -1,0 +1,264 @@
+"""The kubelet's main loop: its Node, its pods (one worker each), the PLEG, housekeeping.
+
+It watches only the pods bound to its node (fieldSelector `spec.nodeName=<node>`), gives each
+pod a worker that serializes its syncs (upstream's podWorkers), and wakes a worker when the
+pod changes in the API, when the PLEG sees its containers change in the runtime, when a
+backoff expires, and every 10 s as a resync. A pod being deleted (deletionTimestamp set) has
+its containers stopped with its grace period, its sandbox stopped and removed, and then the
+kubelet deletes the API object for good (DELETE with gracePeriodSeconds=0 and the pod's uid as
+precondition), as upstream's status manager does. Sandboxes of pods the API no longer has are
+removed by housekeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from kube._generated.cri import runtime_v1_pb2 as pb
+from kube.api import errors
+from kube.api.resources import resource
+from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer
+from kube.client.rest import RESTClient
+from kube.cri.client import RuntimeClient
+from kube.kubelet.node import NodeAgent, NodeConfig
+from kube.kubelet.pleg import PLEG
+from kube.kubelet.pods import PodSyncer
+from kube.kubelet.status import comparable
+
+log = logging.getLogger("kube.kubelet")
+
+PODS = resource("pods")
+RESYNC = 10.0
+RETRY = 1.0
+HOUSEKEEPING = 2.0
+TERMINAL = ("Succeeded", "Failed")
+
+
+@dataclass
+class KubeletConfig:
+    node: NodeConfig
+    runtime_endpoint: str
+    pod_logs_dir: Path = Path("/var/log/pods")
+    cgroup_root: str = "/kubepods"
+
+
+@dataclass
+class PodWorker:
+    """Serializes the syncs of one pod; `poke()` asks for another pass."""
+
+    pod: dict[str, Any]
+    removed: bool = False
+    reported: dict[str, Any] | None = None
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self.event.set()
+
+
+def _uid(pod: dict[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("uid") or "")
+
+
+class Kubelet:
+    def __init__(self, client: RESTClient, cri: RuntimeClient, config: KubeletConfig) -> None:
+        self.client = client
+        self.cri = cri
+        self.config = config
+        self.workers: dict[str, PodWorker] = {}
+        self.runtime_ready: tuple[bool, str, str] = (False, "KubeletNotReady", "starting")
+        self.syncer: PodSyncer | None = None
+        self.pleg = PLEG(cri, self._runtime_changed)
+        self.informer: Informer | None = None
+
+    # -- readiness -------------------------------------------------------------------------
+
+    async def check_runtime(self) -> None:
+        """The node's Ready condition from the runtime's Status (RuntimeReady, NetworkReady)."""
+        try:
+            answer = await self.cri.call("Status", pb.StatusRequest(), deadline=10)
+        except grpc.aio.AioRpcError as err:
+            self.runtime_ready = (
+                False,
+                "KubeletNotReady",
+                f"container runtime is down: {err.details() or err.code()}",
+            )
+            return
+        problems = [
+            f"{c.type}=false reason:{c.reason} message:{c.message}"
+            for c in answer.status.conditions
+            if not c.status
+        ]
+        if problems:
+            self.runtime_ready = (
+                False,
+                "KubeletNotReady",
+                "container runtime network not ready: " + "; ".join(problems),
+            )
+        else:
+            self.runtime_ready = (True, "KubeletReady", "kubelet is posting ready status")
+
+    # -- pods ------------------------------------------------------------------------------
+
+    def _pod_changed(self, pod: dict[str, Any]) -> None:
+        uid = _uid(pod)
+        worker = self.workers.get(uid)
+        if worker is None:
+            worker = PodWorker(pod)
+            worker.task = asyncio.create_task(self._work(uid, worker), name=f"pod-{uid}")
+            self.workers[uid] = worker
+        worker.pod = pod
+        worker.poke()
+
+    def _pod_deleted(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
+        pod = obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj
+        worker = self.workers.get(_uid(pod))
+        if worker is not None:
+            worker.pod = pod
+            worker.removed = True
+            worker.poke()
+
+    def _runtime_changed(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.poke()
+
+    async def _work(self, uid: str, worker: PodWorker) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await worker.event.wait()
+            worker.event.clear()
+            try:
+                done = await self.sync_pod(worker)
+            except (grpc.aio.AioRpcError, errors.APIError, OSError) as err:
+                meta = worker.pod.get("metadata") or {}
+                log.warning(
+                    "sync of pod %s/%s failed: %s", meta.get("namespace"), meta.get("name"), err
+                )
+                loop.call_later(RETRY, worker.poke)
+                continue
+            if done:
+                self.workers.pop(uid, None)
+                return
+
+    async def sync_pod(self, worker: PodWorker) -> bool:
+        """One pass for one pod; True when the pod is gone and its worker can end."""
+        assert self.syncer is not None
+        pod = worker.pod
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        name, namespace, uid = meta.get("name", ""), meta.get("namespace", "default"), _uid(pod)
+        if worker.removed:
+            await self.syncer.terminate(pod, int(meta.get("deletionGracePeriodSeconds") or 0))
+            return True
+        if meta.get("deletionTimestamp"):
+            grace = meta.get("deletionGracePeriodSeconds")
+            if grace is None:
+                grace = spec.get("terminationGracePeriodSeconds", 30)
+            log.info("stopping pod %s/%s (grace %ss)", namespace, name, grace)
+            await self.syncer.terminate(pod, int(grace))
+            with contextlib.suppress(errors.APIError):
+                await self.client.delete(
+                    PODS, name, namespace, grace_period_seconds=0, preconditions={"uid": uid}
+                )
+            return True
+        if (pod.get("status") or {}).get("phase") in TERMINAL:
+            await self.syncer.terminate(pod, 0)
+            return False
+        status, wake = await self.syncer.sync(pod)
+        if comparable(status) != worker.reported:
+            try:
+                await self.client.patch(
+                    PODS, name, {"status": status}, namespace, subresource="status"
+                )
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+            worker.reported = comparable(status)
+        if status["phase"] in TERMINAL:
+            await self.syncer.terminate(pod, 0)
+        if wake is not None:
+            asyncio.get_running_loop().call_later(wake, worker.poke)
+        return False
+
+    async def housekeeping(self) -> None:
+        """Removes sandboxes whose pods this kubelet does not (any longer) have."""
+        assert self.syncer is not None
+        assert self.informer is not None
+        if not self.informer.has_synced:
+            return
+        known = {_uid(p) for p in self.informer.indexer.values()} | set(self.workers)
+        for uid in self.pleg.pods - known:
+            log.info("removing the sandbox of pod %s, which is gone from the API", uid)
+            await self.syncer.terminate({"metadata": {"uid": uid}}, 0)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        version = await self.cri.version()
+        runtime_name = version.runtime_name
+        node = self.config.node
+        await self.check_runtime()
+        agent = NodeAgent(
+            self.client,
+            node,
+            f"{runtime_name}://{version.runtime_version}",
+            lambda: self.runtime_ready,
+        )
+        await agent.register()
+        if node.pod_cidr:
+            await self.cri.call(
+                "UpdateRuntimeConfig",
+                pb.UpdateRuntimeConfigRequest(
+                    runtime_config=pb.RuntimeConfig(
+                        network_config=pb.NetworkConfig(pod_cidr=node.pod_cidr)
+                    )
+                ),
+            )
+            await self.check_runtime()
+            await agent.report_status()
+        self.syncer = PodSyncer(
+            self.cri,
+            node_name=node.name,
+            node_ip=node.node_ip,
+            pod_logs_dir=str(self.config.pod_logs_dir),
+            runtime_name=runtime_name,
+            cgroup_root=self.config.cgroup_root,
+        )
+        self.informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={node.name}")
+        self.informer.add_event_handler(
+            EventHandler(
+                on_add=self._pod_changed,
+                on_update=lambda _old, new: self._pod_changed(new),
+                on_delete=self._pod_deleted,
+                resync=RESYNC,
+            )
+        )
+        self.informer.start()
+        tasks = [
+            asyncio.create_task(agent.run(), name="node-heartbeat"),
+            asyncio.create_task(self.pleg.run(), name="pleg"),
+        ]
+        try:
+            await self.informer.wait_for_sync()
+            log.info("kubelet for node %s is running pods (runtime %s)", node.name, runtime_name)
+            if ready is not None:
+                ready.set()
+            while True:
+                await asyncio.sleep(HOUSEKEEPING)
+                await self.check_runtime()
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self.housekeeping()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for worker in self.workers.values():
+                if worker.task is not None:
+                    worker.task.cancel()
+            await self.informer.stop()
