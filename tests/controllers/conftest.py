@@ -45,6 +45,7 @@ def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "--secure-port",
             "0",
             "--controllers=",
+            "--disable-scheduler",
         ],
         stdout=subprocess.PIPE,
         stderr=log,

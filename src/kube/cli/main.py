@@ -1,4 +1,4 @@
-"""The `kube` command line: `kube server`, `kube controller-manager`, `kube version`, `kube doctor`.
+"""The `kube` command line: server, controller-manager, scheduler, version, doctor.
 
 Each subcommand is a module with `add_arguments(parser)` (when it takes flags) and
 `run(args) -> int`. Errors in flags are one line on stderr and exit code 2.
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kube.cli import controller_manager, doctor, kubelet, runtime, server, version
+from kube.cli import controller_manager, doctor, kubelet, runtime, scheduler, server, version
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     controller_manager.add_arguments(p)
     p.set_defaults(func=controller_manager.run)
+
+    p = commands.add_parser("scheduler", help="bind pending pods to nodes, behind leader election")
+    scheduler.add_arguments(p)
+    p.set_defaults(func=scheduler.run)
 
     p = commands.add_parser("kubelet", help="run the node agent (pods through a CRI runtime)")
     kubelet.add_arguments(p)

@@ -1,8 +1,8 @@
 """`kube server`: the all-in-one control plane, started from one table of components.
 
-Today's table has three rows, storage, the API server and the controller-manager; the
-scheduler and the node agent join it as they are built, each started once the row before it
-is ready.
+Today's table has four rows, storage, the API server, the controller-manager and the
+scheduler (`--disable-scheduler` leaves it out); the node agent joins it when it is built,
+each row started once the row before it is ready.
 
 Everything the server keeps lives under the data dir (`--data-dir`, default
 `$KUBE_DATA_DIR`, else `/var/lib/kube` as root or `~/.local/share/kube` otherwise):
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.apiserver import server as apiserver
-from kube.cli import controller_manager
+from kube.cli import controller_manager, scheduler
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
 from kube.controllers.manager import enabled as enabled_controllers
 from kube.storage.backend import Backend, StorageError
@@ -53,6 +53,8 @@ class ServerContext:
     notes: list[str] = field(default_factory=list)
     # The controller-manager's --controllers (upstream syntax: "*", "name", "-name"; "" = none).
     controllers: str = "*"
+    # k3s's --disable-scheduler: no scheduler row (pods stay Pending unless bound by hand).
+    scheduler: bool = True
 
 
 async def run_storage(ctx: ServerContext, ready: asyncio.Event) -> None:
@@ -106,10 +108,21 @@ async def run_controller_manager(ctx: ServerContext, ready: asyncio.Event) -> No
     await controller_manager.run_manager(config, ready, rejoin=True)
 
 
+async def run_scheduler(ctx: ServerContext, ready: asyncio.Event) -> None:
+    """The default scheduler through the admin kubeconfig, behind leader election."""
+    if not ctx.scheduler:
+        ready.set()
+        await asyncio.Event().wait()
+    config = scheduler.SchedulerConfig(kubeconfig=ctx.apiserver_options.kubeconfig_path)
+    ctx.notes.append("scheduler: default-scheduler")
+    await scheduler.run_scheduler(config, ready, rejoin=True)
+
+
 COMPONENTS: list[Component[ServerContext]] = [
     Component("storage", run_storage),
     Component("apiserver", run_apiserver),
     Component("controller-manager", run_controller_manager),
+    Component("scheduler", run_scheduler),
 ]
 
 
@@ -154,6 +167,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="*",
         help="controllers to run, upstream syntax: '*' all, 'name' enable, '-name' disable, "
         "comma-separated; '' runs none (default %(default)s)",
+    )
+    parser.add_argument(
+        "--disable-scheduler",
+        action="store_true",
+        help="do not run the scheduler (k3s's flag); pods stay Pending unless bound by hand",
     )
     parser.add_argument(
         "--etcd-servers",
@@ -215,6 +233,7 @@ def configure(args: argparse.Namespace) -> ServerContext:
             service_cluster_ip_range=args.service_cluster_ip_range,
         ),
         controllers=args.controllers,
+        scheduler=not args.disable_scheduler,
     )
 
 

@@ -10,27 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from kube.api.meta import Object
+from kube.api.taints import tolerates as tolerates
 
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 NO_SCHEDULE = "NoSchedule"
 NO_EXECUTE = "NoExecute"
-
-
-def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    operator = toleration.get("operator") or "Equal"
-    if not key:
-        return operator == "Exists"
-    if key != taint.get("key"):
-        return False
-    if operator == "Exists":
-        return True
-    return (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def node_taints(node: Object) -> list[dict[str, Any]]:

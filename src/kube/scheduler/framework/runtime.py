@@ -1,0 +1,487 @@
+"""The framework runtime: one profile's plugins, run at each extension point in order.
+
+Upstream's `frameworkImpl`. Built from a profile (the names per extension point and the score
+weights, see config.expand) and a registry; each plugin is instantiated once even when it
+serves several points. Every plugin call goes through `_guard`, so a plugin that raises or
+returns something that is not a Status fails that pod's cycle with an Error naming the plugin
+(and a log line), never the scheduler.
+
+Filtering (`find_feasible`) runs the vectorised Filter plugins over every matrix row at once,
+then the per-node ones over the rows still feasible, visiting rows from a rotating start
+index and stopping once `num_to_find` feasible nodes are found (upstream's
+percentageOfNodesToScore). A node is reported with the first plugin that rejected it; with
+the default plugin order every vectorised plugin comes before every per-node one, so this is
+upstream's attribution. Scoring sums each Score plugin's normalised scores times its weight.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kube.api.meta import Object
+from kube.scheduler.config import Profile, expand
+from kube.scheduler.framework import interfaces as ifs
+from kube.scheduler.framework.cycle_state import CycleState
+from kube.scheduler.framework.events import ClusterEventWithHint
+from kube.scheduler.framework.nodeinfo import NodeInfo
+from kube.scheduler.framework.registry import Registry
+from kube.scheduler.framework.snapshot import Snapshot
+from kube.scheduler.framework.status import Code, Status, error
+
+log = logging.getLogger("kube.scheduler.framework")
+
+MAX_NODE_SCORE = 100
+MIN_NODE_SCORE = 0
+
+
+class PluginNotFound(ValueError):
+    """A profile names a plugin the registry does not have."""
+
+
+@dataclass
+class Diagnosis:
+    """Why a pod fits nowhere: per-plugin reason codes over the rows, built lazily."""
+
+    num_all_nodes: int = 0
+    pre_filter_msg: str = ""
+    post_filter_msg: str = ""
+    unschedulable_plugins: set[str] = field(default_factory=set)
+    # (plugin, rows, codes, status_of) per rejecting plugin; or per-node statuses.
+    _vector: list[tuple[str, npt.NDArray[np.int64], npt.NDArray[np.int64], Any]] = field(
+        default_factory=list
+    )
+    _nodes: dict[int, Status] = field(default_factory=dict)
+    _names: list[str] = field(default_factory=list)
+
+    def node_statuses(self) -> dict[str, Status]:
+        """Each rejected node's Status (what upstream keeps in NodeToStatusMap)."""
+        out: dict[str, Status] = {}
+        for plugin, rows, codes, status_of in self._vector:
+            memo: dict[int, Status] = {}
+            for row, code in zip(rows.tolist(), codes.tolist(), strict=True):
+                if code not in memo:
+                    memo[code] = status_of(code).with_plugin(plugin)
+                out[self._names[row]] = memo[code]
+        for row, status in self._nodes.items():
+            out[self._names[row]] = status
+        return out
+
+    def reason_histogram(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for _plugin, _rows, codes, status_of in self._vector:
+            values, numbers = np.unique(codes, return_counts=True)
+            for code, number in zip(values.tolist(), numbers.tolist(), strict=True):
+                for reason in status_of(code).reasons:
+                    counts[reason] += number
+        for status in self._nodes.values():
+            for reason in status.reasons:
+                counts[reason] += 1
+        return counts
+
+
+def fit_error_message(diagnosis: Diagnosis) -> str:
+    """upstream FitError.Error(): "0/5 nodes are available: 3 Insufficient cpu, ... ."."""
+    message = f"0/{diagnosis.num_all_nodes} nodes are available:"
+    if diagnosis.pre_filter_msg:
+        message += f" {diagnosis.pre_filter_msg}."
+    else:
+        reasons = sorted(f"{n} {r}" for r, n in diagnosis.reason_histogram().items())
+        if reasons:
+            message += f" {', '.join(reasons)}."
+    if diagnosis.post_filter_msg:
+        message += f" {diagnosis.post_filter_msg}."
+    return message
+
+
+class Handle:
+    """What plugins may use from the scheduler: the API client, events, listers, the framework."""
+
+    def __init__(
+        self,
+        client: Any = None,
+        recorder: Any = None,
+        *,
+        pdbs: Callable[[], list[Object]] | None = None,
+        namespace_labels: Callable[[str], dict[str, str] | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.framework: Framework | None = None
+        self.snapshot: Snapshot | None = None
+        self.pdbs = pdbs or (lambda: [])
+        self.namespace_labels = namespace_labels or (lambda ns: None)
+        # Set by the scheduler: nominate(pod, node) and the pods nominated per node.
+        self.nominated: dict[str, str] = {}
+        self.pending_api_calls: set[Any] = set()
+
+
+def _guard(plugin: object, point: str, call: Callable[..., Any], *args: Any) -> Any:
+    name = getattr(plugin, "NAME", type(plugin).__name__)
+    try:
+        result = call(*args)
+    except Exception as err:
+        log.exception("plugin %s failed at %s", name, point)
+        return error(f"running {point} plugin {name!r}: {err}").with_plugin(name)
+    return result
+
+
+def _status(plugin: object, point: str, value: Any) -> Status:
+    name = getattr(plugin, "NAME", type(plugin).__name__)
+    if not isinstance(value, Status):
+        log.error("plugin %s returned %r from %s, not a Status", name, value, point)
+        return error(f"{point} plugin {name!r} returned {type(value).__name__}, not a Status")
+    return value.with_plugin(name)
+
+
+class Framework:
+    def __init__(self, profile: Profile, registry: Registry, handle: Handle | None = None) -> None:
+        self.profile = profile
+        self.handle = handle or Handle()
+        self.handle.framework = self
+        self.instances: dict[str, Any] = {}
+
+        def instance(name: str) -> Any:
+            if name not in self.instances:
+                factory = registry.get(name)
+                if factory is None:
+                    raise PluginNotFound(
+                        f"profile {profile.scheduler_name!r}: plugin {name!r} is not registered"
+                    )
+                self.instances[name] = factory(profile.args(name), self.handle)
+            return self.instances[name]
+
+        def implements(name: str, point: str) -> bool:
+            return name in registry and ifs.implements(instance(name), point)
+
+        points, self.weights = expand(profile, implements)
+        self.points: dict[str, list[Any]] = {
+            point: [instance(name) for name in names] for point, names in points.items()
+        }
+        for point, plugins in self.points.items():
+            for plugin in plugins:
+                if not ifs.implements(plugin, point):
+                    raise PluginNotFound(
+                        f"profile {profile.scheduler_name!r}: plugin {plugin.NAME!r} does not "
+                        f"implement the {point} extension point"
+                    )
+        if len(self.points["queueSort"]) != 1:
+            raise PluginNotFound(
+                f"profile {profile.scheduler_name!r}: exactly one queueSort plugin is required"
+            )
+        if not self.points["bind"]:
+            raise PluginNotFound(
+                f"profile {profile.scheduler_name!r}: at least one bind plugin is required"
+            )
+        self.rng = random.Random()
+
+    @property
+    def name(self) -> str:
+        return self.profile.scheduler_name
+
+    # -- queueing --------------------------------------------------------------------------
+
+    def less(self, a: Any, b: Any) -> bool:
+        return bool(self.points["queueSort"][0].less(a, b))
+
+    def pre_enqueue(self, pod: Object) -> Status:
+        for plugin in self.points["preEnqueue"]:
+            status = _status(
+                plugin, "PreEnqueue", _guard(plugin, "PreEnqueue", plugin.pre_enqueue, pod)
+            )
+            if not status.is_success():
+                return status
+        return Status()
+
+    def events_to_register(self) -> dict[str, list[ClusterEventWithHint]]:
+        out: dict[str, list[ClusterEventWithHint]] = {}
+        for name, plugin in self.instances.items():
+            if isinstance(plugin, ifs.EnqueueExtensions):
+                out[name] = list(plugin.events_to_register())
+        return out
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def run_pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        for plugin in self.points["preFilter"]:
+            status = _status(
+                plugin,
+                "PreFilter",
+                _guard(plugin, "PreFilter", plugin.pre_filter, state, pod, snapshot),
+            )
+            if status.is_skip():
+                state.skip_filter_plugins.add(plugin.NAME)
+                continue
+            if not status.is_success():
+                return status
+        return Status()
+
+    def run_filter_plugins(self, state: CycleState, pod: Object, node_info: NodeInfo) -> Status:
+        """The per-node Filter of every plugin, in order (preemption's dry runs use this)."""
+        for plugin in self.points["filter"]:
+            if plugin.NAME in state.skip_filter_plugins:
+                continue
+            status = _status(
+                plugin,
+                "Filter",
+                _guard(plugin, "Filter", plugin.filter, state, pod, node_info),
+            )
+            if not status.is_success():
+                if not status.is_rejected():
+                    status.code = Code.ERROR
+                return status
+        return Status()
+
+    def run_pre_filter_extension(
+        self, op: str, state: CycleState, pod: Object, other: Object, node_info: NodeInfo
+    ) -> Status:
+        for plugin in self.points["preFilter"]:
+            if plugin.NAME in state.skip_filter_plugins or not isinstance(
+                plugin, ifs.PreFilterExtensions
+            ):
+                continue
+            method = getattr(plugin, op)
+            status = _status(plugin, op, _guard(plugin, op, method, state, pod, other, node_info))
+            if not status.is_success():
+                return status
+        return Status()
+
+    def find_feasible(
+        self,
+        state: CycleState,
+        pod: Object,
+        snapshot: Snapshot,
+        num_to_find: int,
+        start: int,
+        diagnosis: Diagnosis,
+    ) -> tuple[list[int], int, Status]:
+        """The feasible rows (at most `num_to_find`, from `start` on), rows visited, error."""
+        n = len(snapshot)
+        diagnosis._names = snapshot.matrix.names
+        alive = np.ones(n, np.bool_)
+        plugins = [p for p in self.points["filter"] if p.NAME not in state.skip_filter_plugins]
+        per_node: list[Any] = []
+        for plugin in plugins:
+            name: str = plugin.NAME
+            if not isinstance(plugin, ifs.VectorFilterPlugin) or per_node:
+                per_node.append(plugin)
+                continue
+            result = _guard(plugin, "Filter", plugin.filter_nodes, state, pod, snapshot)
+            if isinstance(result, Status):
+                return [], n, result
+            if not isinstance(result, ifs.NodeMask) or len(result.codes) != n:
+                return [], n, error(f"Filter plugin {name!r} returned an invalid mask")
+            failing = alive & (result.codes != 0)
+            rows = np.flatnonzero(failing)
+            if len(rows):
+                diagnosis._vector.append((name, rows, result.codes[rows], result.status_of))
+                diagnosis.unschedulable_plugins.add(name)
+                alive &= ~failing
+        order = (start + np.arange(n)) % n if n else np.arange(0)
+        candidates = order[alive[order]]
+        feasible: list[int] = []
+        processed = n
+        if not per_node:
+            feasible = candidates[:num_to_find].tolist()
+            if feasible and len(feasible) == num_to_find:
+                processed = (feasible[-1] - start) % n + 1
+            return feasible, processed, Status()
+        infos = snapshot.node_infos
+        for row in candidates.tolist():
+            ok = True
+            for plugin in per_node:
+                status = _status(
+                    plugin,
+                    "Filter",
+                    _guard(plugin, "Filter", plugin.filter, state, pod, infos[row]),
+                )
+                if status.is_success():
+                    continue
+                if not status.is_rejected():
+                    return [], n, status
+                diagnosis._nodes[row] = status
+                diagnosis.unschedulable_plugins.add(plugin.NAME)
+                ok = False
+                break
+            if ok:
+                feasible.append(row)
+                if len(feasible) == num_to_find:
+                    processed = (row - start) % n + 1
+                    break
+        return feasible, processed, Status()
+
+    def run_post_filter(
+        self, state: CycleState, pod: Object, diagnosis: Diagnosis
+    ) -> tuple[str | None, Status]:
+        statuses: list[str] = []
+        for plugin in self.points["postFilter"]:
+            result = _guard(plugin, "PostFilter", plugin.post_filter, state, pod, diagnosis)
+            if isinstance(result, Status):
+                return None, result
+            nominated, status = result
+            status = _status(plugin, "PostFilter", status)
+            if status.is_success():
+                return nominated, status
+            if status.code == Code.ERROR:
+                return None, status
+            if status.message:
+                statuses.append(status.message)
+        return None, Status(Code.UNSCHEDULABLE, statuses)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def run_pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
+        for plugin in self.points["preScore"]:
+            status = _status(
+                plugin,
+                "PreScore",
+                _guard(plugin, "PreScore", plugin.pre_score, state, pod, nodes),
+            )
+            if status.is_skip():
+                state.skip_score_plugins.add(plugin.NAME)
+            elif not status.is_success():
+                return status
+        return Status()
+
+    def run_score(
+        self, state: CycleState, pod: Object, snapshot: Snapshot, rows: list[int]
+    ) -> tuple[npt.NDArray[np.int64], Status]:
+        """The weighted total score per row of `rows`."""
+        index = np.asarray(rows, dtype=np.int64)
+        total = np.zeros(len(rows), np.int64)
+        for plugin in self.points["score"]:
+            if plugin.NAME in state.skip_score_plugins:
+                continue
+            scores = self._plugin_scores(plugin, state, pod, snapshot, index)
+            if isinstance(scores, Status):
+                return total, scores
+            total += scores * self.weights.get(plugin.NAME, 1)
+        return total, Status()
+
+    def plugin_scores(
+        self, plugin: Any, state: CycleState, pod: Object, snapshot: Snapshot, rows: list[int]
+    ) -> npt.NDArray[np.int64] | Status:
+        """One plugin's normalised scores (for tests and the benchmark)."""
+        return self._plugin_scores(plugin, state, pod, snapshot, np.asarray(rows, np.int64))
+
+    def _plugin_scores(
+        self,
+        plugin: Any,
+        state: CycleState,
+        pod: Object,
+        snapshot: Snapshot,
+        index: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64] | Status:
+        name: str = plugin.NAME
+        if isinstance(plugin, ifs.VectorScorePlugin):
+            result = _guard(plugin, "Score", plugin.score_nodes, state, pod, snapshot, index)
+            if isinstance(result, Status):
+                return result
+            scores: npt.NDArray[np.int64] = np.asarray(result, dtype=np.int64)
+            if scores.shape != index.shape:
+                return error(f"Score plugin {name!r} returned {scores.shape} scores")
+        else:
+            values: list[int] = []
+            for row in index.tolist():
+                result = _guard(plugin, "Score", plugin.score, state, pod, snapshot.node_infos[row])
+                if isinstance(result, Status):
+                    return result
+                value, status = result
+                if not status.is_success():
+                    failed: Status = status.with_plugin(name)
+                    return failed
+                values.append(int(value))
+            scores = np.asarray(values, dtype=np.int64)
+        if isinstance(plugin, ifs.ScoreExtensions):
+            as_list = scores.tolist()
+            status = _status(
+                plugin,
+                "NormalizeScore",
+                _guard(plugin, "NormalizeScore", plugin.normalize_scores, state, pod, as_list),
+            )
+            if not status.is_success():
+                return status
+            scores = np.asarray(as_list, dtype=np.int64)
+        if len(scores) and (scores.min() < MIN_NODE_SCORE or scores.max() > MAX_NODE_SCORE):
+            bad = int(scores[(scores < MIN_NODE_SCORE) | (scores > MAX_NODE_SCORE)][0])
+            return error(
+                f"plugin {plugin.NAME!r} returns an invalid score {bad}, it should in the range "
+                f"of [{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] after normalizing"
+            )
+        return scores
+
+    def select_host(self, rows: list[int], totals: npt.NDArray[np.int64]) -> int:
+        """The row with the highest total; ties broken uniformly at random (upstream)."""
+        best = totals.max()
+        ties = [row for row, t in zip(rows, totals.tolist(), strict=True) if t == best]
+        return ties[self.rng.randrange(len(ties))] if len(ties) > 1 else ties[0]
+
+    # -- reserve, permit, binding ------------------------------------------------------------
+
+    def run_reserve(self, state: CycleState, pod: Object, node: str) -> Status:
+        for plugin in self.points["reserve"]:
+            status = _status(
+                plugin, "Reserve", _guard(plugin, "Reserve", plugin.reserve, state, pod, node)
+            )
+            if not status.is_success():
+                return status
+        return Status()
+
+    def run_unreserve(self, state: CycleState, pod: Object, node: str) -> None:
+        for plugin in reversed(self.points["reserve"]):
+            _guard(plugin, "Unreserve", plugin.unreserve, state, pod, node)
+
+    def run_permit(self, state: CycleState, pod: Object, node: str) -> tuple[Status, float]:
+        wait = 0.0
+        waiting = False
+        for plugin in self.points["permit"]:
+            result = _guard(plugin, "Permit", plugin.permit, state, pod, node)
+            if isinstance(result, Status):
+                return result, 0.0
+            status, timeout = result
+            status = _status(plugin, "Permit", status)
+            if status.is_wait():
+                waiting = True
+                wait = timeout if not wait else min(wait, timeout)
+            elif not status.is_success():
+                if not status.is_rejected():
+                    status.code = Code.ERROR
+                return status, 0.0
+        return (Status(Code.WAIT) if waiting else Status()), wait
+
+    async def run_pre_bind(self, state: CycleState, pod: Object, node: str) -> Status:
+        for plugin in self.points["preBind"]:
+            try:
+                status = _status(plugin, "PreBind", await plugin.pre_bind(state, pod, node))
+            except Exception as err:
+                log.exception("PreBind plugin %s failed", plugin.NAME)
+                return error(f"running PreBind plugin {plugin.NAME!r}: {err}")
+            if not status.is_success():
+                return status
+        return Status()
+
+    async def run_bind(self, state: CycleState, pod: Object, node: str) -> Status:
+        for plugin in self.points["bind"]:
+            try:
+                status = _status(plugin, "Bind", await plugin.bind(state, pod, node))
+            except Exception as err:
+                log.exception("Bind plugin %s failed", plugin.NAME)
+                return error(f"running Bind plugin {plugin.NAME!r}: {err}")
+            if status.is_skip():
+                continue
+            return status
+        return error("all bind plugins skipped the pod")
+
+    async def run_post_bind(self, state: CycleState, pod: Object, node: str) -> None:
+        for plugin in self.points["postBind"]:
+            try:
+                await plugin.post_bind(state, pod, node)
+            except Exception:
+                log.exception("PostBind plugin %s failed", plugin.NAME)

@@ -1,0 +1,281 @@
+"""InterPodAffinity: required and preferred pod affinity and anti-affinity.
+
+A term selects pods (`labelSelector`, plus `matchLabelKeys`/`mismatchLabelKeys` values of
+the incoming pod) in namespaces (`namespaces`, `namespaceSelector`; neither: the pod's own)
+and names a `topologyKey`; a node is "near" a pod when the node's value of that key equals the
+value on the pod's node.
+
+Filter (the counts are computed once in PreFilter over all nodes):
+- every required affinity term of the pod must have a matching pod near the node, else
+  UnschedulableAndUnresolvable "node(s) didn't match pod affinity rules"; except that when no
+  pod anywhere matches and the pod matches its own terms, the first pod of a group may go
+  anywhere with the topology key;
+- no required anti-affinity term of the pod may have a matching pod near the node, else
+  Unschedulable "node(s) didn't match pod anti-affinity rules";
+- no existing pod near the node may have a required anti-affinity term matching the pod,
+  else Unschedulable "node(s) didn't satisfy existing pods anti-affinity rules".
+
+Score: per topology domain, + weight for each existing pod matching one of the pod's
+preferred affinity terms, - weight for its preferred anti-affinity terms, and the same for
+existing pods' preferred terms matching this pod (their required affinity terms count with
+`hardPodAffinityWeight`); normalised min..max to 0..100.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from kube.api.meta import Object
+from kube.scheduler.framework.cycle_state import CycleState
+from kube.scheduler.framework.events import (
+    ASSIGNED_POD,
+    NODE,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+)
+from kube.scheduler.framework.interfaces import Plugin
+from kube.scheduler.framework.nodeinfo import NodeInfo
+from kube.scheduler.framework.snapshot import Snapshot
+from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
+from kube.scheduler.plugins.helpers import (
+    MAX_NODE_SCORE,
+    pod_labels,
+    pod_namespace,
+    selector_matches,
+    state_key,
+)
+
+NAME = "InterPodAffinity"
+ERR_REASON_AFFINITY = "node(s) didn't match pod affinity rules"
+ERR_REASON_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
+ERR_REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
+
+Pair = tuple[str, str]  # (topology key, value)
+
+
+@dataclass
+class Term:
+    topology_key: str
+    selector: dict[str, Any] | None
+    namespaces: set[str] | None  # None: every namespace
+    namespace_selector: dict[str, Any] | None
+    weight: int = 0
+
+    def matches(self, pod: Object, namespace_labels: Any) -> bool:
+        ns = pod_namespace(pod)
+        in_ns = self.namespaces is not None and ns in self.namespaces
+        if not in_ns and self.namespace_selector is not None:
+            labels = namespace_labels(ns)
+            in_ns = self.namespace_selector == {} or (
+                labels is not None and selector_matches(self.namespace_selector, labels)
+            )
+        if self.namespaces is None and self.namespace_selector is None:
+            in_ns = True
+        return in_ns and selector_matches(self.selector, pod_labels(pod))
+
+
+def _terms(pod: Object, kind: str, mode: str) -> list[Term]:
+    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
+    raw = affinity.get(f"{mode}DuringSchedulingIgnoredDuringExecution") or []
+    labels = pod_labels(pod)
+    out = []
+    for entry in raw:
+        weight = 0
+        term = entry
+        if mode == "preferred":
+            weight = int(entry.get("weight") or 0)
+            term = entry.get("podAffinityTerm") or {}
+        selector = term.get("labelSelector")
+        if selector is not None:
+            selector = dict(selector)
+            extra = [
+                {"key": k, "operator": "In", "values": [labels[k]]}
+                for k in term.get("matchLabelKeys") or []
+                if k in labels
+            ] + [
+                {"key": k, "operator": "NotIn", "values": [labels[k]]}
+                for k in term.get("mismatchLabelKeys") or []
+                if k in labels
+            ]
+            if extra:
+                selector["matchExpressions"] = [*(selector.get("matchExpressions") or []), *extra]
+        names = set(term.get("namespaces") or [])
+        ns_selector = term.get("namespaceSelector")
+        if not names and ns_selector is None:
+            names = {pod_namespace(pod)}
+        out.append(
+            Term(
+                topology_key=str(term.get("topologyKey") or ""),
+                selector=selector,
+                namespaces=names,
+                namespace_selector=ns_selector,
+                weight=weight,
+            )
+        )
+    return out
+
+
+@dataclass
+class _FilterState:
+    affinity: list[Term]
+    anti: list[Term]
+    affinity_counts: Counter[Pair] = field(default_factory=Counter)
+    anti_counts: Counter[Pair] = field(default_factory=Counter)
+    existing_anti_counts: Counter[Pair] = field(default_factory=Counter)
+
+    def clone(self) -> _FilterState:
+        return _FilterState(
+            self.affinity,
+            self.anti,
+            Counter(self.affinity_counts),
+            Counter(self.anti_counts),
+            Counter(self.existing_anti_counts),
+        )
+
+
+class InterPodAffinity(Plugin):
+    NAME = NAME
+
+    def __init__(self, args: dict[str, Any] | None = None, handle: Any = None) -> None:
+        super().__init__(args, handle)
+        self.hard_weight = int(self.args.get("hardPodAffinityWeight", 1))
+        self.ignore_existing_preferred = bool(self.args.get("ignorePreferredTermsOfExistingPods"))
+
+    def _ns_labels(self, ns: str) -> dict[str, str] | None:
+        if self.handle is None:
+            return None
+        result: dict[str, str] | None = self.handle.namespace_labels(ns)
+        return result
+
+    def _count(
+        self, data: _FilterState, pod: Object, other: Object, info: NodeInfo, d: int
+    ) -> None:
+        labels = info.labels
+        for term in data.affinity:
+            if term.topology_key in labels and term.matches(other, self._ns_labels):
+                data.affinity_counts[(term.topology_key, labels[term.topology_key])] += d
+        for term in data.anti:
+            if term.topology_key in labels and term.matches(other, self._ns_labels):
+                data.anti_counts[(term.topology_key, labels[term.topology_key])] += d
+        for term in _terms(other, "podAntiAffinity", "required"):
+            if term.topology_key in labels and term.matches(pod, self._ns_labels):
+                data.existing_anti_counts[(term.topology_key, labels[term.topology_key])] += d
+
+    def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        data = _FilterState(
+            _terms(pod, "podAffinity", "required"), _terms(pod, "podAntiAffinity", "required")
+        )
+        for info in snapshot.node_infos:
+            if data.affinity or data.anti:
+                others = list(info.pods.values())
+            else:
+                others = info.pods_with_required_anti_affinity()
+            for other in others:
+                self._count(data, pod, other.pod, info, 1)
+        if not data.affinity and not data.anti and not data.existing_anti_counts:
+            return skip()
+        state.write(state_key("PreFilter", NAME), data)
+        return Status()
+
+    def add_pod(self, state: CycleState, pod: Object, to_add: Object, info: NodeInfo) -> Status:
+        data = state.get(state_key("PreFilter", NAME))
+        if data is not None:
+            self._count(data, pod, to_add, info, 1)
+        return Status()
+
+    def remove_pod(
+        self, state: CycleState, pod: Object, to_remove: Object, info: NodeInfo
+    ) -> Status:
+        data = state.get(state_key("PreFilter", NAME))
+        if data is not None:
+            self._count(data, pod, to_remove, info, -1)
+        return Status()
+
+    def filter(self, state: CycleState, pod: Object, node_info: NodeInfo) -> Status:
+        data: _FilterState | None = state.get(state_key("PreFilter", NAME))
+        if data is None:
+            return Status()
+        labels = node_info.labels
+        # Existing pods' anti-affinity first, then the pod's affinity and anti-affinity.
+        for (key, value), count in data.existing_anti_counts.items():
+            if count > 0 and labels.get(key) == value:
+                return unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY)
+        if data.affinity:
+            satisfied = all(
+                t.topology_key in labels
+                and data.affinity_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
+                for t in data.affinity
+            )
+            if not satisfied:
+                no_match_anywhere = not any(v > 0 for v in data.affinity_counts.values())
+                self_match = all(t.matches(pod, self._ns_labels) for t in data.affinity)
+                has_keys = all(t.topology_key in labels for t in data.affinity)
+                if not (no_match_anywhere and self_match and has_keys):
+                    return unresolvable(ERR_REASON_AFFINITY)
+        for t in data.anti:
+            if t.topology_key in labels and (
+                data.anti_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
+            ):
+                return unschedulable(ERR_REASON_ANTI_AFFINITY)
+        return Status()
+
+    # -- score -----------------------------------------------------------------------------
+
+    def pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
+        preferred = _terms(pod, "podAffinity", "preferred")
+        preferred_anti = _terms(pod, "podAntiAffinity", "preferred")
+        snapshot = self.handle.snapshot if self.handle is not None else None
+        everyone = snapshot.node_infos if snapshot is not None else nodes
+        has_constraints = bool(preferred or preferred_anti)
+        scores: Counter[Pair] = Counter()
+        seen = False
+        for info in everyone:
+            labels = info.labels
+            candidates = info.pods.values() if has_constraints else info.pods_with_affinity()
+            for other in candidates:
+                seen = True
+                for term in preferred:
+                    if term.topology_key in labels and term.matches(other.pod, self._ns_labels):
+                        scores[(term.topology_key, labels[term.topology_key])] += term.weight
+                for term in preferred_anti:
+                    if term.topology_key in labels and term.matches(other.pod, self._ns_labels):
+                        scores[(term.topology_key, labels[term.topology_key])] -= term.weight
+                if self.hard_weight > 0:
+                    for term in _terms(other.pod, "podAffinity", "required"):
+                        if term.topology_key in labels and term.matches(pod, self._ns_labels):
+                            pair = (term.topology_key, labels[term.topology_key])
+                            scores[pair] += self.hard_weight
+                if not self.ignore_existing_preferred:
+                    for term in _terms(other.pod, "podAffinity", "preferred"):
+                        if term.topology_key in labels and term.matches(pod, self._ns_labels):
+                            scores[(term.topology_key, labels[term.topology_key])] += term.weight
+                    for term in _terms(other.pod, "podAntiAffinity", "preferred"):
+                        if term.topology_key in labels and term.matches(pod, self._ns_labels):
+                            scores[(term.topology_key, labels[term.topology_key])] -= term.weight
+        if not has_constraints and not seen:
+            return skip()
+        state.write(state_key("PreScore", NAME), scores)
+        return Status()
+
+    def score(self, state: CycleState, pod: Object, node_info: NodeInfo) -> tuple[int, Status]:
+        scores: Counter[Pair] = state.read(state_key("PreScore", NAME))
+        labels = node_info.labels
+        return sum(v for (key, value), v in scores.items() if labels.get(key) == value), Status()
+
+    def normalize_scores(self, state: CycleState, pod: Object, scores: list[int]) -> Status:
+        if not scores:
+            return Status()
+        low, high = min(scores), max(scores)
+        diff = high - low
+        for i, s in enumerate(scores):
+            scores[i] = int(MAX_NODE_SCORE * ((s - low) / diff)) if diff > 0 else 0
+        return Status()
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        return [
+            ClusterEventWithHint(ClusterEvent(ASSIGNED_POD, ActionType.all())),
+            ClusterEventWithHint(ClusterEvent(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL)),
+        ]

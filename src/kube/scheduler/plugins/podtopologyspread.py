@@ -1,0 +1,254 @@
+"""PodTopologySpread: keep matching pods spread over topology domains (zones, hosts, ...).
+
+Filter, for each `whenUnsatisfiable: DoNotSchedule` constraint: a node without the
+constraint's topology key is UnschedulableAndUnresolvable "node(s) didn't match pod topology
+spread constraints (missing required label)"; otherwise placing the pod in the node's domain
+must keep `matching pods in the domain + 1 (if the pod matches itself) - the minimum over the
+eligible domains <= maxSkew` (the minimum is 0 while fewer than `minDomains` domains exist),
+else Unschedulable "node(s) didn't match pod topology spread constraints". Eligible domains
+come from the nodes that pass the pod's node affinity / selector (`nodeAffinityPolicy:
+Honor`, the default) and, with `nodeTaintsPolicy: Honor`, whose taints the pod tolerates.
+Pods count when they are in the pod's namespace, not terminating, and match `labelSelector`
+plus the pod's own values of `matchLabelKeys`.
+
+Score, for `ScheduleAnyway` constraints: fewer matching pods in the node's domains is better
+(upstream's log-weighted counts, normalised so the emptiest gets 100). The cluster-level
+default constraints (`defaultingType: System`) need the owning Services and ReplicaSets,
+which this scheduler does not watch yet, so pods without constraints are not spread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from kube.api.meta import Object
+from kube.api.nodeaffinity import pod_admits_node
+from kube.api.taints import tolerated_by_any
+from kube.scheduler.framework.cycle_state import CycleState
+from kube.scheduler.framework.events import (
+    ASSIGNED_POD,
+    NODE,
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+)
+from kube.scheduler.framework.interfaces import Plugin
+from kube.scheduler.framework.nodeinfo import NodeInfo
+from kube.scheduler.framework.snapshot import Snapshot
+from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
+from kube.scheduler.plugins.helpers import (
+    MAX_NODE_SCORE,
+    is_terminating,
+    pod_labels,
+    pod_namespace,
+    selector_matches,
+    state_key,
+)
+
+NAME = "PodTopologySpread"
+ERR_REASON_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
+ERR_REASON_NODE_LABEL = ERR_REASON_CONSTRAINTS + " (missing required label)"
+HOSTNAME = "kubernetes.io/hostname"
+
+
+@dataclass
+class Constraint:
+    max_skew: int
+    topology_key: str
+    selector: dict[str, Any] | None  # None matches no pod
+    min_domains: int
+    honor_affinity: bool
+    honor_taints: bool
+
+
+def constraints(pod: Object, action: str) -> list[Constraint]:
+    out = []
+    labels = pod_labels(pod)
+    for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or []:
+        if (c.get("whenUnsatisfiable") or "DoNotSchedule") != action:
+            continue
+        selector = (
+            dict(c.get("labelSelector") or {}) if c.get("labelSelector") is not None else None
+        )
+        if selector is not None:
+            extra = [
+                {"key": k, "operator": "In", "values": [labels[k]]}
+                for k in c.get("matchLabelKeys") or []
+                if k in labels
+            ]
+            if extra:
+                selector["matchExpressions"] = [*(selector.get("matchExpressions") or []), *extra]
+        out.append(
+            Constraint(
+                max_skew=int(c.get("maxSkew") or 1),
+                topology_key=str(c.get("topologyKey") or ""),
+                selector=selector,
+                min_domains=int(c.get("minDomains") or 1),
+                honor_affinity=(c.get("nodeAffinityPolicy") or "Honor") == "Honor",
+                honor_taints=(c.get("nodeTaintsPolicy") or "Ignore") == "Honor",
+            )
+        )
+    return out
+
+
+def _eligible(pod: Object, c: Constraint, info: NodeInfo) -> bool:
+    node = info.node or {}
+    if c.honor_affinity and not pod_admits_node(pod, node):
+        return False
+    if c.honor_taints:
+        tolerations = (pod.get("spec") or {}).get("tolerations") or []
+        for taint in (node.get("spec") or {}).get("taints") or []:
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerated_by_any(
+                taint, tolerations
+            ):
+                return False
+    return True
+
+
+def _matching(pod: Object, c: Constraint, info: NodeInfo) -> int:
+    ns = pod_namespace(pod)
+    return sum(
+        1
+        for p in info.pods.values()
+        if pod_namespace(p.pod) == ns
+        and not is_terminating(p.pod)
+        and selector_matches(c.selector, pod_labels(p.pod))
+    )
+
+
+@dataclass
+class _FilterState:
+    constraints: list[Constraint]
+    counts: list[Counter[str]] = field(default_factory=list)  # per constraint: domain -> pods
+
+    def clone(self) -> _FilterState:
+        return _FilterState(self.constraints, [Counter(c) for c in self.counts])
+
+    def min_match(self, i: int) -> int:
+        counts = self.counts[i]
+        if len(counts) < self.constraints[i].min_domains:
+            return 0
+        return min(counts.values(), default=0)
+
+
+class PodTopologySpread(Plugin):
+    NAME = NAME
+
+    def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        hard = constraints(pod, "DoNotSchedule")
+        if not hard:
+            return skip()
+        data = _FilterState(hard, [Counter() for _ in hard])
+        for info in snapshot.node_infos:
+            labels = info.labels
+            for i, c in enumerate(hard):
+                if c.topology_key not in labels or not _eligible(pod, c, info):
+                    continue
+                data.counts[i][labels[c.topology_key]] += _matching(pod, c, info)
+        state.write(state_key("PreFilter", NAME), data)
+        return Status()
+
+    def _update(
+        self, state: CycleState, pod: Object, other: Object, info: NodeInfo, d: int
+    ) -> Status:
+        data: _FilterState | None = state.get(state_key("PreFilter", NAME))
+        if data is None or pod_namespace(other) != pod_namespace(pod):
+            return Status()
+        labels = info.labels
+        for i, c in enumerate(data.constraints):
+            if c.topology_key in labels and selector_matches(c.selector, pod_labels(other)):
+                data.counts[i][labels[c.topology_key]] += d
+        return Status()
+
+    def add_pod(self, state: CycleState, pod: Object, to_add: Object, info: NodeInfo) -> Status:
+        return self._update(state, pod, to_add, info, 1)
+
+    def remove_pod(
+        self, state: CycleState, pod: Object, to_remove: Object, info: NodeInfo
+    ) -> Status:
+        return self._update(state, pod, to_remove, info, -1)
+
+    def filter(self, state: CycleState, pod: Object, node_info: NodeInfo) -> Status:
+        data: _FilterState | None = state.get(state_key("PreFilter", NAME))
+        if data is None:
+            return Status()
+        labels = node_info.labels
+        own = pod_labels(pod)
+        for i, c in enumerate(data.constraints):
+            if c.topology_key not in labels:
+                return unresolvable(ERR_REASON_NODE_LABEL)
+            self_match = 1 if selector_matches(c.selector, own) else 0
+            match = data.counts[i].get(labels[c.topology_key], 0)
+            if match + self_match - data.min_match(i) > c.max_skew:
+                return unschedulable(ERR_REASON_CONSTRAINTS)
+        return Status()
+
+    # -- score -----------------------------------------------------------------------------
+
+    def pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
+        soft = constraints(pod, "ScheduleAnyway")
+        if not soft:
+            return skip()
+        snapshot = self.handle.snapshot if self.handle is not None else None
+        everyone = snapshot.node_infos if snapshot is not None else nodes
+        ignored = {n.name for n in nodes if any(c.topology_key not in n.labels for c in soft)}
+        counts: list[Counter[str]] = [Counter() for _ in soft]
+        domains: list[set[str]] = [set() for _ in soft]
+        for info in nodes:
+            if info.name in ignored:
+                continue
+            for i, c in enumerate(soft):
+                domains[i].add(info.labels[c.topology_key])
+        for info in everyone:
+            labels = info.labels
+            for i, c in enumerate(soft):
+                value = labels.get(c.topology_key)
+                if value is None or value not in domains[i] or not _eligible(pod, c, info):
+                    continue
+                counts[i][value] += _matching(pod, c, info)
+        weights = []
+        for i, c in enumerate(soft):
+            size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
+            weights.append(math.log(size + 2))
+        state.write(state_key("PreScore", NAME), (soft, counts, weights, ignored))
+        return Status()
+
+    def score(self, state: CycleState, pod: Object, node_info: NodeInfo) -> tuple[int, Status]:
+        soft, counts, weights, ignored = state.read(state_key("PreScore", NAME))
+        if node_info.name in ignored:
+            return -1, Status()
+        total = 0.0
+        for i, c in enumerate(soft):
+            value = node_info.labels.get(c.topology_key)
+            if value is not None:
+                total += float(counts[i].get(value, 0)) * weights[i] + float(c.max_skew - 1)
+        return math.floor(total + 0.5), Status()
+
+    def normalize_scores(self, state: CycleState, pod: Object, scores: list[int]) -> Status:
+        valid = [s for s in scores if s >= 0]
+        low, high = min(valid, default=0), max(valid, default=0)
+        for i, s in enumerate(scores):
+            if s < 0:
+                scores[i] = 0
+            elif high == 0:
+                scores[i] = MAX_NODE_SCORE
+            else:
+                scores[i] = MAX_NODE_SCORE * (high + low - s) // high
+        return Status()
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        return [
+            ClusterEventWithHint(ClusterEvent(ASSIGNED_POD, ActionType.all())),
+            ClusterEventWithHint(
+                ClusterEvent(
+                    NODE,
+                    ActionType.ADD
+                    | ActionType.DELETE
+                    | ActionType.UPDATE_NODE_LABEL
+                    | ActionType.UPDATE_NODE_TAINT,
+                )
+            ),
+        ]
