@@ -33,6 +33,7 @@ def test_doctor_lists_every_kernel_native_and_the_machine() -> None:
     checks = {c["name"]: c for c in report["machine"]}
     assert set(checks) == {
         "runc",
+        "container runtime",
         "etcd",
         "kubectl",
         "cgroups",
@@ -41,6 +42,10 @@ def test_doctor_lists_every_kernel_native_and_the_machine() -> None:
         "iptables",
     }
     assert checks["kubectl"]["ok"] is True
+    # Root with runc isolates pods; anywhere else `kube runtime` runs plain processes.
+    isolated = os.geteuid() == 0 and checks["runc"]["ok"]
+    assert checks["container runtime"]["ok"] is isolated
+    assert ("runc" if isolated else "process mode") in checks["container runtime"]["detail"]
     assert "v1.37" in str(checks["kubectl"]["detail"])
     for check in checks.values():
         assert check["detail"], check
