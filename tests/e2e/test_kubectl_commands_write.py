@@ -276,6 +276,19 @@ def test_diff_of_an_object_made_by_create_shows_only_the_change(k: Cluster) -> N
     assert "annotations: {}" not in result.stdout
 
 
+def test_a_number_in_configmap_data_is_refused_as_upstream_words_it(k: Cluster) -> None:
+    """The classic unquoted-port mistake: upstream's decoder refuses it, nothing is written."""
+    manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: port, namespace: {NS}}}\n"
+    for command in ("create", "apply"):
+        result = k.kubectl(command, "-f", "-", input=manifest + "data: {port: 8080}\n", check=False)
+        assert result.returncode == 1
+        assert (
+            'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal '
+            "number into Go struct field ConfigMap.data of type string"
+        ) in result.stderr
+    assert k.kubectl("get", "cm", "port", "-n", NS, "--ignore-not-found").stdout == ""
+
+
 def edit(k: Cluster, editor: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [KUBECTL, "--kubeconfig", str(k.kubeconfig), "edit", *args],
