@@ -155,3 +155,41 @@ async def test_missing_image_is_not_found(tmp_path: Path, busybox_archive: Path)
             "PullImage", pb.PullImageRequest(image=pb.ImageSpec(image=IMAGE))
         )
         assert found.image_ref.startswith("sha256:")
+
+
+async def test_over_its_memory_limit_a_container_is_oom_killed(
+    tmp_path: Path, busybox_archive: Path
+) -> None:
+    require_isolation()
+    async with cri_server(tmp_path / "rt", busybox_archive, "10.244.252.0/24") as cri:
+        sandbox_config = pb.PodSandboxConfig(
+            metadata=pb.PodSandboxMetadata(name="hog", uid="uid-oom", namespace="default"),
+            log_directory=str(tmp_path / "logs"),
+            linux=pb.LinuxPodSandboxConfig(cgroup_parent=f"/kube-test-{secrets.token_hex(4)}"),
+        )
+        run = await cri.call("RunPodSandbox", pb.RunPodSandboxRequest(config=sandbox_config))
+        config = pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="hog"),
+            image=pb.ImageSpec(image=IMAGE),
+            # tail keeps a line without a newline in memory: 256 MiB of zeros, one line.
+            command=["sh", "-c", "head -c 268435456 /dev/zero | tail"],
+            log_path="hog/0.log",
+            linux=pb.LinuxContainerConfig(
+                resources=pb.LinuxContainerResources(memory_limit_in_bytes=32 << 20)
+            ),
+        )
+        created = await cri.call(
+            "CreateContainer",
+            pb.CreateContainerRequest(
+                pod_sandbox_id=run.pod_sandbox_id, config=config, sandbox_config=sandbox_config
+            ),
+        )
+        cid = created.container_id
+        await cri.call("StartContainer", pb.StartContainerRequest(container_id=cid))
+        for _ in range(200):
+            state = await cri.call("ContainerStatus", pb.ContainerStatusRequest(container_id=cid))
+            if state.status.state == pb.CONTAINER_EXITED:
+                break
+            await asyncio.sleep(0.05)
+        assert state.status.state == pb.CONTAINER_EXITED
+        assert (state.status.reason, state.status.exit_code) == ("OOMKilled", 137)

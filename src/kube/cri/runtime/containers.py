@@ -50,6 +50,7 @@ from kube.cri.runtime.state import (
 log = logging.getLogger("kube.runtime.containers")
 
 RECORD = "container.json"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 CREATE_TIMEOUT = 30.0
 
 
@@ -194,6 +195,7 @@ class ContainerManager:
                 for m in request.mounts
             ],
             mode=self.mode,
+            cgroups_path=spec.cgroups_path if self.mode == "runc" else "",
         )
         try:
             record.rootfs_mounted = await asyncio.to_thread(
@@ -303,6 +305,8 @@ class ContainerManager:
                     record.exit_code = int(info["exit_code"])
                     record.finished_at = int(info["finished_at"])
                     record.reason = "Completed" if record.exit_code == 0 else "Error"
+                    if record.exit_code != 0 and oom_killed(record.cgroups_path):
+                        record.reason = "OOMKilled"
                     save(record, bundle, RECORD)
             elif record.started_at and not _alive(bundle / "shim.pid"):
                 record.exit_code = 255
@@ -432,3 +436,24 @@ def _alive(pid_file: Path) -> bool:
         return stat.read_text().split(") ", 1)[1][:1] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def oom_killed(cgroups_path: str) -> bool:
+    """Whether the kernel's OOM killer killed a process of the container's memory cgroup
+    (cgroups v1 `memory.oom_control`, v2 `memory.events`: the `oom_kill` counter)."""
+    if not cgroups_path:
+        return False
+    relative = cgroups_path.strip("/")
+    for events in (
+        CGROUP_ROOT / "memory" / relative / "memory.oom_control",
+        CGROUP_ROOT / relative / "memory.events",
+    ):
+        try:
+            lines = events.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
+                return True
+    return False

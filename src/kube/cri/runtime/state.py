@@ -68,6 +68,7 @@ class ContainerRecord:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     rootfs_mounted: bool = False
     mode: str = "runc"
+    cgroups_path: str = ""
 
 
 def save(record: SandboxRecord | ContainerRecord, directory: Path, name: str) -> None:
