@@ -518,6 +518,7 @@ def test_readyz_verbose(k: Cluster) -> None:
 
 
 def test_metrics_count_requests(k: Cluster) -> None:
+    k.kubectl("get", "pods", "-A")  # at least one pod LIST, whatever ran before
     out = k.kubectl("get", "--raw", "/metrics").stdout
     assert "# TYPE apiserver_request_total counter" in out
     pods_lists = [
