@@ -5,7 +5,7 @@ the incoming pod) in namespaces (`namespaces`, `namespaceSelector`; neither: the
 and names a `topologyKey`; a node is "near" a pod when the node's value of that key equals the
 value on the pod's node.
 
-Filter (the counts are computed once in PreFilter over all nodes):
+Filter (the counts are computed once in PreFilter over all nodes), in upstream's order:
 - every required affinity term of the pod must have a matching pod near the node, else
   UnschedulableAndUnresolvable "node(s) didn't match pod affinity rules"; except that when no
   pod anywhere matches and the pod matches its own terms, the first pod of a group may go
@@ -199,27 +199,27 @@ class InterPodAffinity(Plugin):
         if data is None:
             return Status()
         labels = node_info.labels
-        # Existing pods' anti-affinity first, then the pod's affinity and anti-affinity.
-        for (key, value), count in data.existing_anti_counts.items():
-            if count > 0 and labels.get(key) == value:
-                return unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY)
         if data.affinity:
+            if not all(t.topology_key in labels for t in data.affinity):
+                return unresolvable(ERR_REASON_AFFINITY)
             satisfied = all(
-                t.topology_key in labels
-                and data.affinity_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
+                data.affinity_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
                 for t in data.affinity
             )
-            if not satisfied:
-                no_match_anywhere = not any(v > 0 for v in data.affinity_counts.values())
-                self_match = all(t.matches(pod, self._ns_labels) for t in data.affinity)
-                has_keys = all(t.topology_key in labels for t in data.affinity)
-                if not (no_match_anywhere and self_match and has_keys):
-                    return unresolvable(ERR_REASON_AFFINITY)
+            # The first pod of a group with affinity to itself may go anywhere.
+            if not satisfied and not (
+                not any(v > 0 for v in data.affinity_counts.values())
+                and all(t.matches(pod, self._ns_labels) for t in data.affinity)
+            ):
+                return unresolvable(ERR_REASON_AFFINITY)
         for t in data.anti:
             if t.topology_key in labels and (
                 data.anti_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
             ):
                 return unschedulable(ERR_REASON_ANTI_AFFINITY)
+        for (key, value), count in data.existing_anti_counts.items():
+            if count > 0 and labels.get(key) == value:
+                return unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY)
         return Status()
 
     # -- score -----------------------------------------------------------------------------
