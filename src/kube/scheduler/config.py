@@ -303,5 +303,8 @@ def load(path: Path) -> Configuration:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+        problem = getattr(err, "problem", None) or "cannot parse"
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML: {problem}{where}") from err
     return parse(doc)

@@ -6,10 +6,11 @@ its per-node pure-Python reference is the plugin's own `filter`/`score` on one N
 random clusters and pods that both give the same mask, the same reasons and the same scores.
 
 The table follows kube.native's style: each row names the kernel, the language of the
-compiled version and where it will live (`kube.native._scheduler`, Cython over numpy
-memoryviews, not built yet). `resolve()` takes the compiled callable when its module imports
-and the numpy one otherwise (or when KUBE_NO_NATIVE names it or is 1), so the Cython versions
-drop in with no change to the plugins. Kernels take plain arrays and ints, never NodeInfo or
+compiled version and where it lives (`kube.native._scheduler`, src/_native/scheduler.pyx,
+Cython over typed memoryviews). `resolve()` takes the compiled callable when its module
+imports and the numpy one otherwise, or when `KUBE_NO_NATIVE=1` or
+`KUBE_NO_NATIVE_SCHEDULER=fit_filter,...` says so; `kernel_status()` tells which one each
+kernel got and why. Kernels take plain arrays and ints, never NodeInfo or
 the matrix object, so the compiled versions can share the signature:
 
 - `fit_filter(allocatable, requested, pod_count, request, cols) -> codes`: bit c set where
@@ -189,19 +190,28 @@ KERNELS: Final[tuple[Kernel[Any], ...]] = (
 _STATUS: dict[str, Resolved] = {}
 
 
-def _disabled() -> set[str]:
-    value = (os.environ.get("KUBE_NO_NATIVE") or "").strip()
-    if value in ("", "0"):
-        return set()
-    if value == "1":
-        return {k.name for k in KERNELS}
-    return {name.strip() for name in value.split(",")}
+def disabled(no_native: str | None, no_native_scheduler: str | None) -> frozenset[str]:
+    """The kernels sent to numpy: all with KUBE_NO_NATIVE=1, or those KUBE_NO_NATIVE_SCHEDULER
+    names (comma-separated; an unknown name raises KeyError listing the known ones)."""
+    if (no_native or "").strip() == "1":
+        return frozenset(k.name for k in KERNELS)
+    known = {k.name for k in KERNELS}
+    names = {n.strip() for n in (no_native_scheduler or "").split(",") if n.strip()}
+    unknown = names - known
+    if unknown:
+        raise KeyError(f"unknown scheduler kernel(s) {sorted(unknown)}; known: {sorted(known)}")
+    return frozenset(names)
+
+
+_DISABLED: Final = disabled(
+    os.environ.get("KUBE_NO_NATIVE"), os.environ.get("KUBE_NO_NATIVE_SCHEDULER")
+)
 
 
 def resolve(k: Kernel[Any]) -> Callable[..., Any]:
     """The compiled kernel if it is built and not disabled, else the numpy one."""
-    if k.name in _disabled():
-        _STATUS[k.name] = Resolved(k.name, "numpy", "KUBE_NO_NATIVE set")
+    if k.name in _DISABLED:
+        _STATUS[k.name] = Resolved(k.name, "numpy", "KUBE_NO_NATIVE(_SCHEDULER) set")
         reference: Callable[..., Any] = k.reference
         return reference
     try:
@@ -220,6 +230,12 @@ def kernel_status() -> list[Resolved]:
 
 
 _BY_NAME: Final = {k.name: resolve(k) for k in KERNELS}
+
+
+def numpy_version(name: str) -> Callable[..., Any]:
+    """The numpy implementation of a kernel, whatever was resolved (tests, benchmarks)."""
+    found: Callable[..., Any] = next(k.reference for k in KERNELS if k.name == name)
+    return found
 
 
 def get(name: str) -> Callable[..., Any]:
