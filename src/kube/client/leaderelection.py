@@ -307,20 +307,27 @@ class LeaderElector:
             return True
         try:
             async with asyncio.timeout(self.renew_deadline):
-                self._lease = await self.client.get(LEASES, self.name, self.namespace)
-                if _record_of(self._lease).get("holderIdentity") != self.identity:
-                    self._observe(_record_of(self._lease))
-                    return True
-                stamp = micro_time()
-                await self._update(
-                    {
-                        "holderIdentity": "",
-                        "leaseDurationSeconds": 1,
-                        "acquireTime": stamp,
-                        "renewTime": stamp,
-                        "leaseTransitions": self._observed.get("leaseTransitions") or 0,
-                    }
-                )
+                while True:
+                    self._lease = await self.client.get(LEASES, self.name, self.namespace)
+                    if _record_of(self._lease).get("holderIdentity") != self.identity:
+                        self._observe(_record_of(self._lease))
+                        return True
+                    stamp = micro_time()
+                    try:
+                        await self._update(
+                            {
+                                "holderIdentity": "",
+                                "leaseDurationSeconds": 1,
+                                "acquireTime": stamp,
+                                "renewTime": stamp,
+                                "leaseTransitions": self._observed.get("leaseTransitions") or 0,
+                            }
+                        )
+                    except APIError as err:
+                        if err.code != 409:
+                            raise
+                        continue  # a renewal in flight moved it on: read again, still ours?
+                    break
         except (APIError, TimeoutError, OSError) as err:
             log.error("failed to release lock %s: %s", self.description, err)
             return False
