@@ -195,6 +195,7 @@ class Scheduler:
         if _assigned(new):
             if not _assigned(old):
                 self.queue.delete(old)
+                self._forget_nomination(new)
             if _finished(new):
                 self.cache.remove_pod(new)
                 self.queue.move_all(ClusterEvent(ASSIGNED_POD, ActionType.DELETE), old, None)
@@ -214,8 +215,14 @@ class Scheduler:
             return
         self.queue.update(old, new)
 
+    def _forget_nomination(self, pod: Object) -> None:
+        key = pod_key(pod)
+        for fwk in self.frameworks.values():
+            fwk.handle.nominated.pop(key, None)
+
     def on_pod_delete(self, obj: Object | DeletedFinalStateUnknown) -> None:
         pod = obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj
+        self._forget_nomination(pod)
         if _assigned(pod):
             self.cache.remove_pod(pod)
             self.queue.move_all(ClusterEvent(ASSIGNED_POD, ActionType.DELETE), pod, None)
