@@ -1373,6 +1373,15 @@ def _managed_entries(obj: Object) -> Any:
     return meta.get("managedFields") if isinstance(meta, dict) else None
 
 
+def _with_own_metadata(obj: Object) -> Object:
+    """A copy of `obj` whose top level and metadata are its own (the rest is shared)."""
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        out["metadata"] = dict(meta)
+    return out
+
+
 def _remove_managed_fields(obj: Object) -> None:
     meta = obj.get("metadata")
     if isinstance(meta, dict):
@@ -1569,13 +1578,16 @@ def record_update(
     resource). `now` is the RFC 3339 time stamped on the entry, if it changed anything.
     As upstream's UpdateNoErrors, a failure drops managedFields rather than the write.
     """
-    result = copy.deepcopy(new)
+    # Only metadata.managedFields is written here: copying the top level and metadata keeps
+    # the arguments unchanged without a deep copy (which was a fifth of a create's CPU). The
+    # result shares the rest of its tree with `new`.
+    result = _with_own_metadata(new)
     try:
         managers, times, read = _live_or_new_record(old, result, bool(subresource))
         _remove_managed_fields(result)
         if not managers and old is not None:
             return result  # not tracked: its managedFields were cleared (skipNonApplied)
-        live: Any = copy.deepcopy(old) if old is not None else schema.zero()
+        live: Any = _with_own_metadata(old) if old is not None else schema.zero()
         if isinstance(live, dict):
             _remove_managed_fields(live)
         identifier = _identifier(manager or "unknown", "Update", api_version, subresource)

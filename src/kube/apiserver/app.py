@@ -34,6 +34,7 @@ from kube.version import KUBERNETES_GIT_VERSION, KUBERNETES_MAJOR, KUBERNETES_MI
 log = logging.getLogger("kube.apiserver")
 
 USER_KEY = web.RequestKey("user", UserInfo)
+INFO_KEY = web.RequestKey("requestinfo", RequestInfo)  # parsed once by the chain
 
 
 class Authorizer(Protocol):
@@ -151,6 +152,7 @@ class APIServer:
     ) -> web.StreamResponse:
         started = time.perf_counter()
         info = parse(request.method, request.path, request.query)
+        request[INFO_KEY] = info
         response: web.StreamResponse | None = None
         user: UserInfo | None = None
         try:
@@ -190,7 +192,7 @@ class APIServer:
         return response
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
-        info = parse(request.method, request.path, request.query)
+        info = request.get(INFO_KEY) or parse(request.method, request.path, request.query)
         if info.is_resource:
             return await self._resource(request, info)
         return await self._non_resource(request)
