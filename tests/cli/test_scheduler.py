@@ -95,3 +95,48 @@ def test_flags_and_the_file_make_the_config(kubeconfig: Path, tmp_path: Path) ->
         50.0,
         100,
     )
+
+
+class Spread:
+    """An out-of-tree Score plugin for the --plugin tests."""
+
+    NAME = "SpreadByName"
+
+    def __init__(self, args: dict[str, object], handle: object) -> None:
+        self.args = args
+
+    def score(self, state: object, pod: object, node_info: object) -> tuple[int, object]:
+        raise NotImplementedError
+
+
+def test_plugin_flag_registers_a_class_enabled_by_name(kubeconfig: Path, tmp_path: Path) -> None:
+    path = config_file(
+        tmp_path,
+        "profiles: [{plugins: {score: {enabled: [{name: SpreadByName, weight: 3}]}}}]\n",
+    )
+    argv = ["scheduler", "--kubeconfig", str(kubeconfig), "--config", str(path)]
+    argv += ["--plugin", f"{__name__}:Spread"]
+    config = scheduler.configure(build_parser().parse_args(argv))
+    assert config.registry["SpreadByName"] is Spread
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nomodule_xyz:Thing", "cannot import nomodule_xyz"),
+        ("os:nothing_here", "os has no nothing_here"),
+        ("os:path", "is not a plugin class with a NAME"),
+        ("justamodule", "use module:Class"),
+        (f"{__name__}:Duplicate", "a plugin named PrioritySort already exists"),
+    ],
+)
+def test_bad_plugins_are_refused(
+    capsys: pytest.CaptureFixture[str], kubeconfig: Path, spec: str, message: str
+) -> None:
+    code, err = run(capsys, "--kubeconfig", str(kubeconfig), "--plugin", spec)
+    assert code == 2
+    assert message in err
+
+
+class Duplicate:
+    NAME = "PrioritySort"

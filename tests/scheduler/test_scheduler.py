@@ -262,3 +262,63 @@ async def test_a_plugin_that_raises_fails_the_pod_not_the_scheduler() -> None:
         ("p", "Warning", "FailedScheduling", "running Filter plugin 'Exploding': boom")
     ]
     assert s.queue.backoff_keys() == ["default/p"]
+
+
+class PackByLabel:
+    """An out-of-tree Score plugin: nodes labelled pack=yes get 100, others 0."""
+
+    NAME = "PackByLabel"
+
+    def __init__(self, args: dict, handle: Any) -> None:
+        self.label = args.get("label", "pack")
+
+    def score(self, state: CycleState, p: dict, node_info: Any) -> tuple[int, Any]:
+        from kube.scheduler.framework.status import Status
+
+        return (100 if node_info.labels.get(self.label) == "yes" else 0), Status()
+
+
+class NoOddNodes:
+    """An out-of-tree vectorised Filter plugin over the node matrix."""
+
+    NAME = "NoOddNodes"
+
+    def __init__(self, args: dict, handle: Any) -> None:
+        pass
+
+    def filter_nodes(self, state: CycleState, p: dict, snapshot: Any) -> Any:
+        import numpy as np
+
+        from kube.scheduler.framework.interfaces import NodeMask
+        from kube.scheduler.framework.status import unresolvable
+
+        odd = np.array([int(name[-1]) % 2 for name in snapshot.matrix.names], np.int64)
+        return NodeMask(odd, lambda code: unresolvable("node(s) had an odd name"))
+
+    def filter(self, state: CycleState, p: dict, node_info: Any) -> Any:
+        from kube.scheduler.framework.status import Status, unresolvable
+
+        return unresolvable("node(s) had an odd name") if int(node_info.name[-1]) % 2 else Status()
+
+
+def test_out_of_tree_plugins_change_placement() -> None:
+    registry = in_tree_registry()
+    registry.register("PackByLabel", PackByLabel)
+    registry.register("NoOddNodes", NoOddNodes)
+    profile = Profile(
+        plugins={
+            "score": PluginSet(enabled=[PluginRef("PackByLabel", 50)]),
+            "filter": PluginSet(enabled=[PluginRef("NoOddNodes")]),
+        },
+        plugin_config={"PackByLabel": {"label": "pack"}},
+    )
+    nodes = [
+        node(f"n{i}", cpu="8" if i == 0 else "2", labels={"pack": "yes"} if i >= 2 else {})
+        for i in range(4)
+    ]
+    plain, _ = scheduler_with(nodes)
+    assert place(plain, pod("p", cpu="1")) == "n0"  # the emptiest
+    s = Scheduler(None, Configuration(profiles=[profile]), registry=registry, seed=1)
+    for n in nodes:
+        s.on_node_add(n)
+    assert place(s, pod("p", cpu="1")) == "n2"  # labelled, and even

@@ -6,6 +6,8 @@ percentageOfNodesToScore, backoff), and schedules only while holding the Lease
 `kube-system/kube-scheduler` (`--leader-elect`, on by default, with upstream's
 `--leader-elect-*` flags; the file's `leaderElection` section is read too). Client throttling
 is upstream's 50 requests/s with bursts of 100 (`--kube-api-qps`, `--kube-api-burst`).
+Out-of-tree plugins come from the entry point group `kube.scheduler.plugins` and from
+`--plugin module:Class`, and are enabled by name in the configuration like a built-in.
 
 Each leading term starts from fresh informers and an empty cache. Losing the Lease ends the
 process with status 1 ("leaderelection lost") as upstream; inside `kube server` the scheduler
@@ -29,7 +31,9 @@ from kube.client.informer import SharedInformerFactory
 from kube.client.leaderelection import LeaderElector, validate
 from kube.client.rest import RESTClient
 from kube.scheduler.config import ConfigError, Configuration, load
+from kube.scheduler.framework.registry import DuplicatePluginError, Registry
 from kube.scheduler.framework.runtime import PluginNotFound
+from kube.scheduler.plugins import PluginLoadError, in_tree_registry, registry_with
 from kube.scheduler.scheduler import Scheduler
 
 log = logging.getLogger("kube.scheduler")
@@ -51,6 +55,7 @@ class SchedulerConfig:
     lease_namespace: str = "kube-system"
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
+    registry: Registry = field(default_factory=in_tree_registry)
 
 
 class LeadershipLost(Exception):
@@ -69,7 +74,7 @@ async def run_scheduler(
         recorder.start()
 
         async def lead() -> None:
-            scheduler = Scheduler(rest, config.config, recorder=recorder)
+            scheduler = Scheduler(rest, config.config, registry=config.registry, recorder=recorder)
             await scheduler.run(SharedInformerFactory(rest))
 
         try:
@@ -123,6 +128,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="true|false",
         help="schedule only while holding the leader Lease (default true)",
     )
+    parser.add_argument(
+        "--plugin",
+        metavar="MODULE:CLASS",
+        action="append",
+        default=[],
+        help="an out-of-tree plugin class to register (repeatable); enable it by name in --config",
+    )
     parser.add_argument("--leader-elect-lease-duration", type=go_duration, default=None)
     parser.add_argument("--leader-elect-renew-deadline", type=go_duration, default=None)
     parser.add_argument("--leader-elect-retry-period", type=go_duration, default=None)
@@ -155,8 +167,13 @@ def configure(args: argparse.Namespace) -> SchedulerConfig:
     except (KubeconfigError, OSError) as err:
         raise UsageError(f"--kubeconfig: {err}") from err
     try:
+        registry = registry_with(list(args.plugin))
+    except (PluginLoadError, DuplicatePluginError) as err:
+        raise UsageError(str(err)) from err
+    try:
         config = load(args.config) if args.config is not None else Configuration()
-        Scheduler(None, config)  # every profile's plugins must exist and fit their points
+        # Every profile's plugins must exist and implement the points they are enabled at.
+        Scheduler(None, config, registry=registry)
     except (ConfigError, PluginNotFound, ValueError) as err:
         raise UsageError(f"--config: {err}") from err
     le = config.leader_election
@@ -187,6 +204,7 @@ def configure(args: argparse.Namespace) -> SchedulerConfig:
         ),
         qps=float(DEFAULT_QPS if qps is None else qps),
         burst=int(DEFAULT_BURST if burst is None else burst),
+        registry=registry,
     )
     try:
         validate(result.lease_duration, result.renew_deadline, result.retry_period)
