@@ -206,6 +206,11 @@ class _Cursor:
     async def next(self, seconds: float) -> Change | object | None:
         """The next change, None on timeout, or `_Cursor._END` when the stream ended."""
         if self.pending is None:
+            # A change already queued is taken without a task and a timed wait per event.
+            poll = getattr(self.changes, "poll", None)
+            ready = poll() if poll is not None else None
+            if isinstance(ready, Change):
+                return ready
             self.pending = asyncio.ensure_future(self.changes.__anext__())
         done, _ = await asyncio.wait({self.pending}, timeout=seconds)
         if not done:

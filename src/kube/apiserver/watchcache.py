@@ -757,6 +757,16 @@ class CacheWatcher:
             finally:
                 self._waiter = None
 
+    def poll(self) -> Change | None:
+        """The next queued change without waiting, or None if there is none yet."""
+        if not self.queue:
+            return None
+        change = self.queue.popleft()
+        if self.allowance:
+            self.allowance -= 1
+        self.since = max(self.since, change.revision)
+        return change
+
     def progress(self) -> int:
         """The revision this watcher has seen everything up to (for bookmarks)."""
         if self.queue or self.terminated:
@@ -827,6 +837,12 @@ class CachedWatch:
             self.storage = self.fallback()
             return
         self.watcher = cache.subscribe(self.namespace, since, self.selection)
+
+    def poll(self) -> Change | None:
+        """A change already queued for this watch, without waiting (the streaming fast path)."""
+        if self.closed or self.watcher is None:
+            return None
+        return self.watcher.poll()
 
     def progress(self) -> int | None:
         return self.watcher.progress() if self.watcher is not None else None
