@@ -249,7 +249,15 @@ class Handlers:
         """Upstream's NamespaceLifecycle: no new objects in missing or terminating namespaces."""
         if self.namespaces is None or not namespace:
             return
-        ns = await self.namespaces().get("", namespace)
+        store = self.namespaces()
+        # As upstream's admission plugin: the cached namespace when there is one (a create
+        # need not read storage), a live read when the cache has not seen it (just created).
+        cache = store.cache
+        entry = cache.objects.get(store.resource.key("", namespace)) if cache else None
+        if cache is not None and cache.is_ready and entry is not None:
+            ns = entry.object
+        else:
+            ns = await store.get("", namespace)
         if (ns.get("status") or {}).get("phase") == "Terminating" or ns["metadata"].get(
             "deletionTimestamp"
         ):
