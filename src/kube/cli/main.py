@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kube.cli import controller_manager, doctor, kubelet, runtime, scheduler, server, version
+from kube.cli import controller_manager, doctor, kubelet, runtime, scheduler, server, sim, version
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("image", help="import, list and remove the runtime's images")
     runtime.add_image_arguments(p)
     p.set_defaults(func=runtime.run_image)
+
+    p = commands.add_parser("sim", help="run hollow nodes: a synthetic cluster")
+    sim.add_arguments(p)
 
     p = commands.add_parser("version", help="print the version")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")

@@ -1,0 +1,1 @@
+"""Synthetic clusters: hollow nodes that look like kubelets to the API (kubemark, kwok)."""
