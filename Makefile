@@ -10,7 +10,7 @@ DATA_DIR ?= $(HOME)/.kube-py
 NATIVE_SRC := $(wildcard src/_native/*.pyx src/_native/*.pxd src/_native/*.cpp) \
               $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock rust/pyproject.toml $(wildcard proto/*/*/*/*/*.proto) $(wildcard proto/*/*.proto) setup.py
 
-.PHONY: run test setup lint typecheck layers unit bench bench-check bench-api clean doctor
+.PHONY: run test setup lint typecheck layers unit bench bench-check bench-api bench-controllers clean doctor
 
 run: setup
 	$(VENV)/bin/kube server --data-dir $(DATA_DIR)
@@ -77,6 +77,11 @@ bench: setup
 # The API server against the issue's targets (BENCH_API_ARGS=--quick for a short run).
 bench-api: setup
 	$(PY) -m bench.api_report $(BENCH_API_ARGS)
+
+# A 10,000-replica Deployment's pods, controllers unthrottled (BENCH_CONTROLLERS_ARGS to change).
+BENCH_CONTROLLERS_ARGS ?= --replicas 10000 --unthrottled
+bench-controllers: setup
+	$(PY) -m bench.controller_report $(BENCH_CONTROLLERS_ARGS)
 
 clean:
 	rm -rf .stamps build src/kube/*.so src/kube/*/*.so src/kube/_generated rust/target
