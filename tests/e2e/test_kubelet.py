@@ -3,7 +3,9 @@
 What a user sees with kubectl: the node registers Ready with its labels, capacity and Lease; a
 pod bound to it runs busybox httpd in its own network namespace and answers on its pod IP from
 the node; a crashing container is restarted; a missing image is reported with upstream's reason;
-`kubectl delete pod` stops the pod gracefully and the object goes away.
+`kubectl delete pod` stops the pod gracefully and the object goes away; `kubectl logs` (with
+`--tail`, `--timestamps`) and `kubectl exec` (output and exit codes) reach the container through
+the API server's proxy to the kubelet's server.
 
 Runs where the machine can isolate (root and runc, as in CI). The bridge (`kube-e<hex>`) and
 every pod namespace and veth are made by the test's runtime and removed by name at the end,
@@ -13,6 +15,7 @@ even when a test fails; traffic goes only to pod addresses on that bridge.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import subprocess
@@ -186,6 +189,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                     str(work / "pods"),
                     "--cgroup-root",
                     f"/kubepods-{name}",
+                    # The kubelet's server (logs, exec) on loopback, where the API server
+                    # reaches it through the node's InternalIP.
+                    "--node-ip",
+                    "127.0.0.1",
+                    "--address",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
                 ],
                 work / "kubelet.log",
             )
@@ -349,3 +360,55 @@ def test_missing_image_with_pull_policy_never(node: Node) -> None:
     )
     assert node.get("pod", "noimage")["status"]["phase"] == "Pending"
     node.kubectl("delete", "pod", "noimage", "--wait=true", "--timeout=60s")
+
+
+def test_logs_and_exec_through_the_api_server(node: Node) -> None:
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    port = node.get("node", node.name)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    assert port > 0
+    script = "echo one; echo two >&2; echo three; sleep 3600"
+    container = {"name": "talk", "image": IMAGE, "command": ["sh", "-c", script]}
+    node.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=_pod("talk", node.name, container, terminationGracePeriodSeconds=1),
+    )
+    _wait_for(lambda: _running(node, "talk"), 60, "pod talk Running")
+    assert _wait_for(lambda: node.kubectl("logs", "talk") == "one\ntwo\nthree\n", 15, "the log")
+    assert node.kubectl("logs", "talk", "--tail=1") == "three\n"
+    stamped = node.kubectl("logs", "talk", "--timestamps").splitlines()
+    assert [line.split(" ", 1)[1] for line in stamped] == ["one", "two", "three"]
+    for line in stamped:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", line.split(" ")[0])
+
+    wrong = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "logs", "talk", "-c", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert wrong.returncode == 1
+    assert "container nope is not valid for pod talk" in wrong.stderr
+
+    hi = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "exec", "talk", "--", "echo", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
+    script = "echo out; echo err >&2; exit 3"
+    failed = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "exec", "talk", "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert failed.returncode == 3
+    assert failed.stdout == "out\n"
+    assert "err\n" in failed.stderr
+    assert "command terminated with exit code 3" in failed.stderr
+    node.kubectl("delete", "pod", "talk", "--wait=true", "--timeout=60s")

@@ -31,7 +31,7 @@ from kube.apiserver.strategies import strategy_for
 from kube.apiserver.subresources import SERVED, Subresources
 from kube.apiserver.watchcache import Reflector, WatchCache
 from kube.auth.authn import StaticTokenFile
-from kube.auth.certs import default_hosts, ensure_pki
+from kube.auth.certs import default_hosts, ensure_client_cert, ensure_pki
 from kube.auth.kubeconfig import write_admin_kubeconfig
 from kube.auth.serviceaccount import ServiceAccountAuthenticator, TokenIssuer, TokenVerifier
 from kube.auth.tls import server_ssl_context
@@ -147,6 +147,16 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
     """Serve until cancelled; `ready` is set once the listener accepts requests."""
     hosts = [*default_hosts(options.kubernetes_service_ip), *options.extra_sans]
     pki = await asyncio.to_thread(ensure_pki, options.data_dir / "tls", hosts=hosts)
+    # What the API server presents to kubelets (pods/log, pods/exec): upstream's identity.
+    kubelet_key = pki.dir / "apiserver-kubelet-client.key"
+    await asyncio.to_thread(
+        ensure_client_cert,
+        pki.dir,
+        "apiserver-kubelet-client",
+        pki.ca,
+        "kube-apiserver-kubelet-client",
+        ["system:masters"],
+    )
     services = ServiceAllocator(options.service_cluster_ip_range, options.service_node_port_range)
     stores = Stores(backend, REGISTRY, services)
     services.load((await stores.for_resource("", "v1", "services").list(None)).items)
@@ -172,7 +182,12 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
         authentication=Authentication(token_file=token_file, service_accounts=service_accounts),
         health=health,
         namespaces=lambda: stores.for_resource("", "v1", "namespaces"),
-        subresources=Subresources(stores, stores.for_resource, issuer=issuer),
+        subresources=Subresources(
+            stores,
+            stores.for_resource,
+            issuer=issuer,
+            kubelet_client_cert=(pki.dir / "apiserver-kubelet-client.crt", kubelet_key),
+        ),
     )
     ssl_context = server_ssl_context(
         pki.serving_cert_path, pki.serving_key_path, client_ca_file=pki.ca_cert_path

@@ -18,6 +18,7 @@ checked that the subresource serves the verb.
 - `pods/eviction`: delete a pod unless a PodDisruptionBudget forbids it, taking one disruption
   from the budget's status (upstream's EvictionREST, checks in the same order).
 - `serviceaccounts/token`: a TokenRequest answered with a signed token (`kube.auth.serviceaccount`).
+- `pods/log`, `pods/exec`: proxied to the kubelet of the pod's node (`kube.apiserver.proxy`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import copy
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +44,7 @@ from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_pa
 from kube.api.validation import field
 from kube.apiserver import handlers, namespaces, negotiation
 from kube.apiserver.patchschema import patch_meta
+from kube.apiserver.proxy import KubeletProxy
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.store import ObjectStore
 from kube.auth.serviceaccount import (
@@ -63,7 +66,7 @@ Lookup = Callable[[RequestInfo], ObjectStore]
 StoreFor = Callable[[str, str, str], ObjectStore]
 
 # The subresources the server answers (besides `status`, which the generic verbs serve).
-SERVED = frozenset({"scale", "binding", "eviction", "token", "finalize"})
+SERVED = frozenset({"scale", "binding", "eviction", "token", "finalize", "log", "exec"})
 
 RETRIES = 5
 # Upstream's MaxDisruptedPodSize: past this many unconfirmed evictions a budget refuses more.
@@ -334,6 +337,7 @@ class Subresources:
         *,
         issuer: TokenIssuer | None = None,
         audiences: Sequence[str] = (ISSUER,),
+        kubelet_client_cert: tuple[Path, Path] | None = None,
     ) -> None:
         self.lookup = lookup
         self.store_for = store_for
@@ -351,6 +355,10 @@ class Subresources:
         self.routes[("", "v1", "bindings", "")] = {"create": self.bind}
         self.routes[("", "v1", "pods", "eviction")] = {"create": self.evict}
         self.routes[("", "v1", "serviceaccounts", "token")] = {"create": self.token}
+        # Logs and exec: proxied to the pod's kubelet (kube.apiserver.proxy).
+        kubelet = KubeletProxy(store_for, kubelet_client_cert)
+        self.routes[("", "v1", "pods", "log")] = {"get": kubelet.log}
+        self.routes[("", "v1", "pods", "exec")] = {"get": kubelet.exec, "create": kubelet.exec}
         # Namespaces: DELETE marks them Terminating; finalize (kube.apiserver.namespaces).
         self.routes[("", "v1", "namespaces", "")] = {
             "delete": lambda r, i: namespaces.delete(self.lookup(i), r, i)

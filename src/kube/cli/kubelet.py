@@ -50,6 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cgroup-root", default="/kubepods", help="the parent of the pods' cgroups"
     )
     parser.add_argument("--max-pods", type=int, default=110)
+    parser.add_argument(
+        "--address", default="0.0.0.0", help="the IP the kubelet's HTTPS server listens on"
+    )
+    parser.add_argument("--port", type=int, default=10250, help="its port (0: any free one)")
+    parser.add_argument("--tls-cert-file", type=Path, default=None, metavar="PATH")
+    parser.add_argument("--tls-private-key-file", type=Path, default=None, metavar="PATH")
+    parser.add_argument(
+        "--client-ca-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="require client certificates signed by this CA (the API server's)",
+    )
 
 
 class UsageError(Exception):
@@ -91,6 +104,11 @@ def configure(args: argparse.Namespace) -> KubeletConfig:
         runtime_endpoint=args.container_runtime_endpoint,
         pod_logs_dir=args.pod_logs_dir,
         cgroup_root=args.cgroup_root,
+        address=args.address,
+        port=args.port,
+        tls_cert_file=args.tls_cert_file,
+        tls_private_key_file=args.tls_private_key_file,
+        client_ca_file=args.client_ca_file,
     )
 
 

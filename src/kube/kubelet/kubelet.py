@@ -27,9 +27,10 @@ from kube.api.resources import resource
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
-from kube.kubelet.node import NodeAgent, NodeConfig
+from kube.kubelet.node import KUBELET_PORT, NodeAgent, NodeConfig
 from kube.kubelet.pleg import PLEG
 from kube.kubelet.pods import PodSyncer
+from kube.kubelet.server import CRIContainers, KubeletServer, serve, ssl_context
 from kube.kubelet.status import comparable
 
 log = logging.getLogger("kube.kubelet")
@@ -47,6 +48,12 @@ class KubeletConfig:
     runtime_endpoint: str
     pod_logs_dir: Path = Path("/var/log/pods")
     cgroup_root: str = "/kubepods"
+    # The HTTPS server (logs, exec): kube.kubelet.server.
+    address: str = "0.0.0.0"
+    port: int = KUBELET_PORT
+    tls_cert_file: Path | None = None
+    tls_private_key_file: Path | None = None
+    client_ca_file: Path | None = None
 
 
 @dataclass
@@ -205,6 +212,19 @@ class Kubelet:
         runtime_name = version.runtime_name
         node = self.config.node
         await self.check_runtime()
+        config = self.config
+        context = await asyncio.to_thread(
+            ssl_context,
+            config.tls_cert_file,
+            config.tls_private_key_file,
+            config.client_ca_file,
+            node.root_dir / "pki",
+            [node.name, node.node_ip, "localhost", "127.0.0.1"],
+        )
+        server = KubeletServer(
+            CRIContainers(self.cri), require_client_cert=config.client_ca_file is not None
+        )
+        runner, node.kubelet_port = await serve(server, config.address, config.port, context)
         agent = NodeAgent(
             self.client,
             node,
@@ -262,3 +282,4 @@ class Kubelet:
                 if worker.task is not None:
                     worker.task.cancel()
             await self.informer.stop()
+            await runner.cleanup()

@@ -92,6 +92,7 @@ class NodeConfig:
     cpu: str = ""
     memory: str = ""
     max_pods: int = MAX_PODS
+    kubelet_port: int = KUBELET_PORT  # where the API server reaches this kubelet's server
 
 
 def capacity(config: NodeConfig) -> dict[str, str]:
@@ -164,7 +165,7 @@ def node_status(
             {"type": "InternalIP", "address": config.node_ip},
             {"type": "Hostname", "address": config.name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.kubelet_port}},
         "nodeInfo": {
             "machineID": machine_id,
             "systemUUID": _read("/sys/class/dmi/id/product_uuid") or machine_id,
