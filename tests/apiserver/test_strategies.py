@@ -362,3 +362,25 @@ def test_pods_get_default_toleration_seconds_for_not_ready_and_unreachable_nodes
     everything = {"operator": "Exists"}
     pod = prepare("Pod", {"metadata": {"name": "p"}, "spec": {"tolerations": [everything]}})
     assert pod["spec"]["tolerations"] == [everything]
+
+
+async def test_a_node_registers_with_its_status_other_kinds_start_empty(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "db.sqlite")
+    await backend.start()
+    try:
+        nodes = ObjectStore(backend, REGISTRY.get("", "v1", "nodes"), strategy_for("Node", True))
+        status = {"capacity": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}
+        node = await nodes.create("", {"metadata": {"name": "n1"}, "status": status})
+        assert node["status"]["capacity"] == {"cpu": "4"}
+        pods = ObjectStore(backend, REGISTRY.get("", "v1", "pods"), strategy_for("Pod", True))
+        pod = await pods.create(
+            "default",
+            {
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+                "status": {"phase": "Running"},
+            },
+        )
+        assert pod["status"]["phase"] == "Pending"
+    finally:
+        await backend.close()

@@ -88,6 +88,9 @@ class Strategy:
     has_status: bool = True
     # Whether `metadata.generation` is kept (kinds with a spec that controllers observe).
     tracks_generation: bool = True
+    # Whether a create keeps the status it was sent (a Node registers with its status, as
+    # upstream's node strategy allows); other kinds start from an empty status.
+    keeps_status: bool = False
     # Called on the new object before it is validated and written.
     prepare_create: Callable[[Object], None] | None = None
     prepare_update: Callable[[Object, Object], None] | None = None
@@ -371,7 +374,7 @@ class ObjectStore:
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
-        if self.strategy.has_status and "status" in obj:
+        if self.strategy.has_status and "status" in obj and not self.strategy.keeps_status:
             obj["status"] = {}
         if self.strategy.prepare_create is not None:
             self.strategy.prepare_create(obj)

@@ -245,6 +245,7 @@ def strategy_for(
     return Strategy(
         has_status=has_status,
         tracks_generation=tracks_generation,
+        keeps_status=(group, kind) == ("", "Node"),
         prepare_create=prepare_create if has_defaults or create_rule is not None else None,
         prepare_update=prepare_update if has_defaults or update_rule is not None else None,
         validate=validate,
