@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kube.native import KERNELS
+from kube.scheduler.kernels import KERNELS as SCHEDULER_KERNELS
 
 KUBE = str(Path(sys.executable).parent / "kube")
 
@@ -28,7 +29,9 @@ def doctor(env: dict[str, str] | None = None) -> dict[str, list[dict[str, object
 def test_doctor_lists_every_kernel_native_and_the_machine() -> None:
     report = doctor({"KUBE_NO_NATIVE": ""})
     kernels = {k["name"]: k for k in report["kernels"]}
-    assert set(kernels) == {k.name for k in KERNELS}
+    assert set(kernels) == {k.name for k in KERNELS} | {
+        f"scheduler.{k.name}" for k in SCHEDULER_KERNELS
+    }
     assert all(k["implementation"] == "native" for k in kernels.values()), kernels
     checks = {c["name"]: c for c in report["machine"]}
     assert set(checks) == {

@@ -19,7 +19,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from kube.native import kernel_status
+from kube.native import KernelStatus, kernel_status
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,26 @@ MACHINE_CHECKS: list[Callable[[], Check]] = [
 ]
 
 
+def all_kernels() -> list[KernelStatus]:
+    """The kernels of `kube.native` and the scheduler's node-matrix kernels, one table."""
+    from kube.scheduler import kernels as scheduler_kernels
+
+    rows = list(kernel_status())
+    for k in scheduler_kernels.kernel_status():
+        rows.append(
+            KernelStatus(
+                f"scheduler.{k.name}",
+                "cython",
+                scheduler_kernels.NATIVE_MODULE,
+                "native" if k.implementation == "native" else "reference",
+                k.reason,
+            )
+        )
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
-    kernels = kernel_status()
+    kernels = all_kernels()
     machine = [check() for check in MACHINE_CHECKS]
     if args.output == "json":
         doc = {"kernels": [asdict(k) for k in kernels], "machine": [asdict(c) for c in machine]}
