@@ -310,3 +310,34 @@ def test_availability_waits_for_min_ready_seconds() -> None:
         {"spec": {"replicas": 1, "minReadySeconds": 30, "template": {}}}, [pod], None, now
     )
     assert status == {"replicas": 1, "fullyLabeledReplicas": 1, "readyReplicas": 1}
+
+
+async def test_a_taken_generated_name_is_tried_again_not_reported(
+    client: RESTClient, bare_cluster: Path
+) -> None:
+    """A generateName clash (409 AlreadyExists) costs one more create, not a failed sync."""
+    ns = await namespace(client)
+    async with recording_controllers(bare_cluster, "replicaset") as (ctx, events):
+        real_create = ctx.client.create
+        clashes = [2]  # the next two pod creates "collide", as a random suffix can
+
+        async def create(resource: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
+            target = args[0] if args else kwargs.get("namespace")
+            if resource.plural == "pods" and target == ns and clashes[0]:
+                clashes[0] -= 1
+                raise APIError(409, "AlreadyExists", 'pods "web-b2c4d" already exists')
+            return await real_create(resource, obj, *args, **kwargs)
+
+        ctx.client.create = create  # type: ignore[method-assign]
+        await client.create(RS, replica_set("web", 3), ns)
+
+        async def settled() -> Any:
+            status = (await client.get(RS, "web", ns)).get("status", {})
+            return status if status.get("replicas") == 3 else None
+
+        status = await eventually(settled)
+        assert "conditions" not in status
+        assert len(await pods_of(client, ns)) == 3
+        assert clashes == [0]
+        assert events.messages("FailedCreate", "web", ns) == []
+        assert len(events.messages("SuccessfulCreate", "web", ns)) == 3
