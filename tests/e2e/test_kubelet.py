@@ -366,7 +366,8 @@ def test_logs_and_exec_through_the_api_server(node: Node) -> None:
     _wait_for(lambda: _ready_node(node), 30, "node Ready")
     port = node.get("node", node.name)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
     assert port > 0
-    script = "echo one; echo two >&2; echo three; sleep 3600"
+    # Pauses keep the order of the lines across the stdout and stderr pipes.
+    script = "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600"
     container = {"name": "talk", "image": IMAGE, "command": ["sh", "-c", script]}
     node.kubectl(
         "apply",
@@ -411,4 +412,14 @@ def test_logs_and_exec_through_the_api_server(node: Node) -> None:
     assert failed.stdout == "out\n"
     assert "err\n" in failed.stderr
     assert "command terminated with exit code 3" in failed.stderr
+    # -i: stdin goes to the command through the runtime's streaming exec.
+    piped = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "exec", "-i", "talk", "--", "cat"],
+        input="piped in\nline two\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (piped.returncode, piped.stdout) == (0, "piped in\nline two\n"), piped.stderr
     node.kubectl("delete", "pod", "talk", "--wait=true", "--timeout=60s")

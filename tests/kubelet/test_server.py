@@ -60,6 +60,11 @@ class FakeContainers:
         self.commands.append(cmd)
         return self.results.get(cmd[0], ExecResult(b"", b"", 0))
 
+    async def exec_url(
+        self, container_id: str, cmd: list[str], tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> str | None:
+        return None  # no streaming runtime: ExecSync
+
 
 @pytest.fixture
 def log_file(tmp_path: Path) -> Path:

@@ -8,12 +8,15 @@ container's log as plain text, read from its CRI log file (`follow`, `tailLines`
 and the result as a metav1.Status on channel 3 (Success, or Failure with reason
 NonZeroExitCode and the exit code as a cause), then the socket closes.
 
-Exec runs the command with the CRI's ExecSync (the built-in runtime, containerd and CRI-O all
-serve it): the output is sent when the command ends, and stdin is not forwarded (interactive
-`-it` needs the CRI streaming Exec, not done yet). The server is TLS: a serving certificate from
-`--tls-cert-file/--tls-private-key-file`, else a self-signed one kept under the root dir (the API
-server does not verify it, as upstream's default). With `--client-ca-file` a request must carry a
-client certificate signed by that CA (the API server's kubelet client certificate), else 401.
+Exec asks the runtime for a streaming URL (CRI `Exec`, as containerd and CRI-O answer it) and
+relays the client's WebSocket to it frame by frame, so stdin (`-i`), a tty (`-t`, resizes) and
+output as it comes all work; a runtime without streaming (UNIMPLEMENTED) gets ExecSync, whose
+output is sent when the command ends, with stdin ignored.
+
+The server is TLS: a serving certificate from `--tls-cert-file/--tls-private-key-file`, else a
+self-signed one kept under the root dir (the API server does not verify it, as upstream's
+default). With `--client-ca-file` a request must carry a client certificate signed by that CA
+(the API server's kubelet client certificate), else 401.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 import grpc
 from aiohttp import WSMsgType, web
 
@@ -84,6 +88,12 @@ class Containers(Protocol):
 
     async def exec_sync(self, container_id: str, cmd: list[str]) -> ExecResult: ...
 
+    async def exec_url(
+        self, container_id: str, cmd: list[str], tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> str | None:
+        """The runtime's streaming URL for this exec (CRI Exec), or None to use ExecSync."""
+        ...
+
 
 class CRIContainers:
     """`Containers` over a CRI runtime: containers found by upstream's io.kubernetes.* labels."""
@@ -133,6 +143,22 @@ class CRIContainers:
             deadline=24 * 3600,
         )
         return ExecResult(answer.stdout, answer.stderr, answer.exit_code)
+
+    async def exec_url(
+        self, container_id: str, cmd: list[str], tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> str | None:
+        request = pb.ExecRequest(
+            container_id=container_id, cmd=cmd, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+        try:
+            answer = await self.cri.call("Exec", request, deadline=30)
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            raise
+        url = str(answer.url)
+        # A runtime may answer a path on its streaming server's base URL; only http(s) is used.
+        return url if url.startswith(("http://", "https://")) else None
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -432,6 +458,12 @@ class KubeletServer:
         ref = await self.containers.find(namespace, pod, name, False)
         if ref is None:
             return _status(404, "NotFound", f'container not found ("{name}")')
+        try:
+            url = await self.containers.exec_url(ref.id, cmd, tty, stdin, stdout, stderr)
+        except grpc.aio.AioRpcError as err:
+            return _status(500, "InternalError", str(err.details() or err.code()))
+        if url is not None:
+            return await self._stream(request, ws, url)
         await ws.prepare(request)
         drain = asyncio.create_task(self._drain(ws))
         try:
@@ -456,12 +488,62 @@ class KubeletServer:
             await ws.close()
         return ws
 
+    async def _stream(
+        self, request: web.Request, ws: web.WebSocketResponse, url: str
+    ) -> web.StreamResponse:
+        """Relays the client's WebSocket to the runtime's streaming URL, same subprotocol."""
+        offered = [
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip() in PROTOCOLS
+        ]
+        async with aiohttp.ClientSession() as session:
+            try:
+                runtime = await session.ws_connect(url, protocols=offered, max_msg_size=0)
+            except aiohttp.ClientError as err:
+                return _status(500, "InternalError", f"error dialing the runtime: {err}")
+            chosen = runtime.protocol
+            client = web.WebSocketResponse(protocols=(chosen,) if chosen else (), max_msg_size=0)
+            await client.prepare(request)
+            await relay(client, runtime)
+            return client
+
     @staticmethod
     async def _drain(ws: web.WebSocketResponse) -> None:
         """Reads (and drops) what the client sends: stdin, resizes, v5 stream closes."""
         async for message in ws:
             if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 return
+
+
+async def relay(client: web.WebSocketResponse, other: aiohttp.ClientWebSocketResponse) -> None:
+    """Copies frames both ways until either side closes, then closes the other."""
+
+    async def copy(
+        source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+        sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    ) -> None:
+        async for message in source:
+            if message.type == WSMsgType.BINARY:
+                await sink.send_bytes(message.data)
+            elif message.type == WSMsgType.TEXT:
+                await sink.send_str(message.data)
+            else:
+                break
+
+    tasks = [asyncio.create_task(copy(other, client)), asyncio.create_task(copy(client, other))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+                await task
+        with contextlib.suppress(ConnectionResetError):
+            await client.close()
+        with contextlib.suppress(ConnectionResetError):
+            await other.close()
 
 
 # -- TLS ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from kube.cri.runtime.runtime import RUNTIME_NAME, NotFound, Runtime, SandboxReq
 from kube.cri.runtime.sandbox import NetworkError
 from kube.cri.runtime.spec import Mount, Resources
 from kube.cri.runtime.state import ContainerRecord, SandboxRecord
+from kube.cri.runtime.streaming import ExecRequest, StreamingServer, exec_command
 from kube.version import __version__
 
 log = logging.getLogger("kube.runtime.server")
@@ -53,6 +54,10 @@ async def _guard(context: Any, call: Callable[[], Awaitable[_T]]) -> _T:
     raise AssertionError("unreachable")
 
 
+async def _found(runtime: Runtime, container_id: str) -> ContainerRecord:
+    return runtime.container(container_id)
+
+
 def _labels_match(labels: dict[str, str], selector: Any) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
@@ -60,8 +65,9 @@ def _labels_match(labels: dict[str, str], selector: Any) -> bool:
 class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
     """runtime.v1.RuntimeService over a `Runtime`."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, streaming: StreamingServer | None = None) -> None:
         self.runtime = runtime
+        self.streaming = streaming
 
     async def Version(self, request: Any, context: Any) -> Any:
         return pb.VersionResponse(
@@ -315,6 +321,30 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code
         )
 
+    async def Exec(self, request: Any, context: Any) -> Any:
+        """A one-time URL on the streaming server (kube.cri.runtime.streaming)."""
+        if self.streaming is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no streaming server")
+        if not request.cmd:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cmd must not be empty")
+        if not (request.stdin or request.stdout or request.stderr):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "one of stdin, stdout, or stderr must be set"
+            )
+        assert self.streaming is not None
+        record = await _guard(context, lambda: _found(self.runtime, request.container_id))
+        url = self.streaming.prepare(
+            ExecRequest(
+                record.id,
+                list(request.cmd),
+                bool(request.tty),
+                bool(request.stdin),
+                bool(request.stdout),
+                bool(request.stderr),
+            )
+        )
+        return pb.ExecResponse(url=url)
+
     async def ReopenContainerLog(self, request: Any, context: Any) -> Any:
         return pb.ReopenContainerLogResponse()
 
@@ -414,7 +444,10 @@ async def serve(runtime: Runtime, endpoint: str, ready: asyncio.Event | None = N
     if path.exists() or path.is_symlink():
         path.unlink()
     server = grpc.aio.server()
-    pb_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(runtime), server)  # type: ignore[no-untyped-call]
+    streaming = StreamingServer(exec_command(runtime))
+    await streaming.start()
+    servicer = RuntimeServicer(runtime, streaming)
+    pb_grpc.add_RuntimeServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     pb_grpc.add_ImageServiceServicer_to_server(ImageServicer(runtime), server)  # type: ignore[no-untyped-call]
     server.add_insecure_port(f"unix://{path}")
     await server.start()
@@ -425,5 +458,6 @@ async def serve(runtime: Runtime, endpoint: str, ready: asyncio.Event | None = N
     try:
         await server.wait_for_termination()
     finally:
+        await streaming.stop()
         await server.stop(grace=1.0)
         path.unlink(missing_ok=True)
