@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import signal
@@ -34,6 +35,8 @@ from kube.auth.kubeconfig import KubeconfigError
 from kube.client.rest import RESTClient
 from kube.sim import shape as sh
 from kube.sim.hollow import NODES, HollowCluster, SimConfig
+
+log = logging.getLogger("kube.sim")
 
 SERVER_START_TIMEOUT = 120.0
 
@@ -160,6 +163,7 @@ async def _run_nodes(
     sim = HollowCluster(client, config)
     started = time.monotonic()
     ready_after: float | None = None
+    registered_after: float | None = None
     task = asyncio.create_task(sim.run())
     console = Console(stderr=True)
     progress = Progress(
@@ -177,6 +181,9 @@ async def _run_nodes(
             if deadline is not None and time.monotonic() >= deadline:
                 break
             progress.update(bar_id, completed=len(sim.ready))
+            if registered_after is None and sim.registered == config.nodes:
+                registered_after = time.monotonic() - started
+                log.info("all %d nodes registered in %.1fs", config.nodes, registered_after)
             if ready_after is None and sim.all_ready.is_set():
                 ready_after = time.monotonic() - started
                 progress.update(bar_id, completed=config.nodes)

@@ -107,6 +107,7 @@ class HollowCluster:
         self.ready: set[str] = set()
         self.all_ready = asyncio.Event()
         self.errors = 0
+        self.registered = 0  # nodes whose Node and Lease this process has written
         self._busy: set[str] = set()  # pod uids with an action in flight
         self._finishing: set[str] = set()  # pod uids with a run-for timer
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -194,6 +195,7 @@ class HollowCluster:
             await self._report_status(node)
         await self._renew_lease(node)
         node.registered = True
+        self.registered += 1
         self._count_ready(node, self.node_informer.indexer.get(node.name))
 
     async def _report_status(self, node: HollowNode) -> None:
@@ -249,6 +251,9 @@ class HollowCluster:
         if failed != node.failed:
             log.info("hollow node %s %s", name, "failed" if failed else "recovered")
             node.failed = failed
+            if not failed:  # catch up with what its pods did while it was down
+                for pod in self.pod_informer.indexer.by_index(NODE_NAME_INDEX, name):
+                    self._pod_seen(pod)
         self._count_ready(node, obj)
 
     def _count_ready(self, node: HollowNode, obj: Object | None) -> None:
@@ -303,6 +308,10 @@ class HollowCluster:
             await self._patch_status(current, status)
         finally:
             self._busy.discard(uid)
+            # Deleted while starting: the delete's event was skipped while busy, finish it now.
+            latest = self.pod_informer.indexer.get(f"{meta.get('namespace')}/{meta.get('name')}")
+            if latest is not None and (latest.get("metadata") or {}).get("deletionTimestamp"):
+                self._pod_seen(latest)
 
     async def _succeed_after(self, pod: Object, uid: str, seconds: float) -> None:
         meta = pod.get("metadata") or {}
