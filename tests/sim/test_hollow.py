@@ -177,6 +177,23 @@ async def test_failed_node_stops_renewing_its_lease(client: RESTClient, bare_clu
         assert await renew_time(victim) == frozen
         assert await renew_time(healthy) != other
 
+        # What the node lifecycle controller does to a silent node; then the node comes back.
+        unknown = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}
+        await client.patch(
+            NODES, victim, {"status": {"conditions": [unknown]}}, subresource="status"
+        )
+        await asyncio.sleep(0.5)
+        assert not ready(await client.get(NODES, victim))  # a failed node does not answer
+        code = await asyncio.to_thread(
+            kube_main, ["sim", "fail-node", "--recover", victim, "--kubeconfig", str(bare_cluster)]
+        )
+        assert code == 0
+
+        async def back() -> bool:
+            return ready(await client.get(NODES, victim)) and await renew_time(victim) != frozen
+
+        assert await eventually(back, seconds=5)
+
 
 async def _true(value: bool) -> bool:
     return value

@@ -77,6 +77,7 @@ class HollowNode:
     conditions: list[Any] = field(default_factory=list)
     failed: bool = False
     registered: bool = False
+    reporting: bool = False
     next_slot: int = 0
     renewals: int = 0
 
@@ -199,7 +200,11 @@ class HollowCluster:
         self._count_ready(node, self.node_informer.indexer.get(node.name))
 
     async def _report_status(self, node: HollowNode) -> None:
-        status = sh.node_status(node.name, node.index, self.config.shape, node.conditions)
+        seen = self.node_informer.indexer.get(node.name)
+        previous = (seen.get("status") or {}).get("conditions") if seen else None
+        status = sh.node_status(
+            node.name, node.index, self.config.shape, previous or node.conditions
+        )
         answer = await self._call(
             lambda: self.client.patch(NODES, node.name, {"status": status}, subresource="status")
         )
@@ -255,6 +260,20 @@ class HollowCluster:
                 for pod in self.pod_informer.indexer.by_index(NODE_NAME_INDEX, name):
                     self._pod_seen(pod)
         self._count_ready(node, obj)
+        if node.registered and not node.failed and not node.reporting and not node_is_ready(obj):
+            # Someone (the node lifecycle controller) says we are not Ready: as a kubelet
+            # whose status differs from the API's, report at once rather than in 60 s.
+            node.reporting = True
+            self._spawn(self._report_now(node))
+
+    async def _report_now(self, node: HollowNode) -> None:
+        try:
+            await self._report_status(node)
+        except (errors.APIError, OSError) as err:
+            self.errors += 1
+            log.warning("status of %s failed: %s", node.name, err)
+        finally:
+            node.reporting = False
 
     def _count_ready(self, node: HollowNode, obj: Object | None) -> None:
         """Ready = registered with its Lease here and seen Ready by the cluster (the watch)."""
