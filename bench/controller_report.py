@@ -320,7 +320,7 @@ def table(f: dict[str, Any]) -> Table:
     out.add_row("CPU, other processes (cores)", flag, f"<= {BUSY_MACHINE}", "")
     out.add_row("events dropped (recorder queue full)", str(f["events_dropped"]), "", "")
     errors = ", ".join(f"{n}: {what}" for what, n in f["create_errors"].items()) or "none"
-    out.add_row("failed pod creates (each aborts a sync)", errors, "none", "")
+    out.add_row("pod creates refused (409s are retried)", errors, "", "")
     return out
 
 
