@@ -422,4 +422,60 @@ def test_logs_and_exec_through_the_api_server(node: Node) -> None:
         check=False,
     )
     assert (piped.returncode, piped.stdout) == (0, "piped in\nline two\n"), piped.stderr
+    _tty_exec(node)
     node.kubectl("delete", "pod", "talk", "--wait=true", "--timeout=60s")
+
+
+def _tty_exec(node: Node) -> None:
+    """`exec -it` as the Python client does it: a terminal in the container (runc's console
+    socket), keystrokes in, a resize on channel 4, the exit Status on channel 3."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    with client.ApiClient(config.new_client_from_config(str(node.kubeconfig)).configuration) as api:
+        session = stream(
+            client.CoreV1Api(api).connect_get_namespaced_pod_exec,
+            "talk",
+            "default",
+            command=["sh", "-c", "read line; echo got $line; stty size; tty"],
+            stdin=True,
+            stdout=True,
+            stderr=False,
+            tty=True,
+            _preload_content=False,
+        )
+        try:
+            session.write_channel(4, json.dumps({"Width": 120, "Height": 40}))
+            session.write_stdin("typed\n")
+            out = ""
+            deadline = time.monotonic() + 15
+            while session.is_open() and time.monotonic() < deadline:
+                session.update(timeout=1)
+                if session.peek_stdout():
+                    out += session.read_stdout()
+            out = (out + session.read_stdout(timeout=1)).replace("\r\n", "\n")
+            assert session.returncode == 0
+        finally:
+            session.close()
+    assert "got typed\n" in out
+    assert "40 120\n" in out
+    assert "/dev/pts/" in out
+
+
+def test_exec_into_a_pod_with_no_node_is_refused(node: Node) -> None:
+    container = {"name": "c", "image": IMAGE}
+    pod = json.loads(_pod("unbound", node.name, container))
+    del pod["spec"]["nodeName"]
+    pod["spec"]["nodeSelector"] = {"example.com/nowhere": "true"}  # no scheduler places it
+    node.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    done = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "exec", "unbound", "--", "true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "pod unbound does not have a host assigned" in done.stderr
+    assert node.kubectl("logs", "unbound") == ""  # upstream: no node, an empty log
+    node.kubectl("delete", "pod", "unbound", "--wait=true", "--timeout=60s")

@@ -5,16 +5,18 @@ RPC only registers the request under a one-time token (valid 1 minute) and retur
 `http://127.0.0.1:<port>/exec/<token>`; the kubelet then opens a WebSocket there with the
 client's subprotocol (`v5.channel.k8s.io` / `v4.channel.k8s.io`) and relays the client's
 frames. The command runs as `runc exec` with pipes for stdin, stdout and stderr, or, with a
-tty, on a pseudo-terminal whose master runc hands back over `--console-socket` (resizes on
-channel 4 set its window size). Process mode runs the command on pipes or a local pty the same
-way. When the command ends its metav1.Status goes on channel 3 and the socket closes.
+tty, as `runc exec -t` on a pseudo-terminal of ours, which runc bridges to the one it makes in
+the container (a resize on channel 4 sets our terminal's size and sends runc SIGWINCH, which
+copies it in; runc only hands a console's master out over `--console-socket` when it detaches,
+and then its exit code is lost). Process mode runs the command on pipes or
+our pty directly. When the command ends its metav1.Status goes on channel 3 and the socket
+closes.
 
 Listens on loopback only: the kubelet is on the same machine.
 """
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import fcntl
@@ -23,14 +25,13 @@ import logging
 import os
 import pty
 import secrets
-import socket
+import signal
 import struct
-import tempfile
 import termios
 import time
+import tty
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -47,8 +48,8 @@ STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 TOKEN_TTL = 60.0
 READ = 32 * 1024
 
-# (container id, tty, console socket path or None) -> (argv, cwd)
-Command = Callable[[str, list[str], bool, str | None], Awaitable[tuple[list[str], str | None]]]
+# (container id, command, tty) -> (argv, cwd)
+Command = Callable[[str, list[str], bool], Awaitable[tuple[list[str], str | None]]]
 
 
 @dataclass(frozen=True)
@@ -87,18 +88,14 @@ def _set_size(fd: int, data: bytes) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _receive_fd(listener: socket.socket) -> int:
-    """The pty master runc sends over its console socket (SCM_RIGHTS)."""
-    connection, _ = listener.accept()
-    with connection:
-        fds = array.array("i")
-        _msg, ancdata, _flags, _addr = connection.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    if not fds:
-        raise ContainerError("runc sent no console")
-    return int(fds[0])
+def _frame(message: Any) -> bytes | None:
+    """A client frame as bytes: binary, or text (the Python client sends its writes of `str`
+    as text frames, the channel byte first, as upstream's server accepts)."""
+    if message.type == WSMsgType.BINARY and message.data:
+        return bytes(message.data)
+    if message.type == WSMsgType.TEXT and message.data:
+        return str(message.data).encode()
+    return None
 
 
 class StreamingServer:
@@ -149,10 +146,11 @@ class StreamingServer:
                 code = await self._run_pipes(ws, entry[1])
             status = exit_status(code, entry[1].cmd)
         except (ContainerError, OSError) as err:
+            log.warning("exec in %s failed: %r", entry[1].container_id, err)
             status = {
                 "metadata": {},
                 "status": "Failure",
-                "message": str(err),
+                "message": str(err) or type(err).__name__,
                 "reason": "InternalError",
                 "code": 500,
             }
@@ -162,7 +160,7 @@ class StreamingServer:
         return ws
 
     async def _run_pipes(self, ws: web.WebSocketResponse, req: ExecRequest) -> int:
-        argv, cwd = await self.command(req.container_id, req.cmd, False, None)
+        argv, cwd = await self.command(req.container_id, req.cmd, False)
         pipe = asyncio.subprocess.PIPE
         process = await asyncio.create_subprocess_exec(
             *argv,
@@ -181,11 +179,12 @@ class StreamingServer:
 
         async def feed() -> None:
             async for message in ws:
-                if message.type != WSMsgType.BINARY or not message.data:
+                frame = _frame(message)
+                if frame is None:
                     if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                         break
                     continue
-                channel, data = message.data[0], message.data[1:]
+                channel, data = frame[0], frame[1:]
                 if channel == STDIN and process.stdin is not None and data:
                     process.stdin.write(data)
                     with contextlib.suppress(ConnectionResetError):
@@ -204,44 +203,24 @@ class StreamingServer:
         finally:
             feeder.cancel()
             if process.returncode is None:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.wait()
 
     async def _run_tty(self, ws: web.WebSocketResponse, req: ExecRequest) -> int:
         loop = asyncio.get_running_loop()
-        with tempfile.TemporaryDirectory(prefix="kube-console-") as directory:
-            console = str(Path(directory) / "console.sock")
-            argv, cwd = await self.command(req.container_id, req.cmd, True, console)
-            if argv and "--console-socket" in argv:
-                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                listener.bind(console)
-                listener.listen(1)
-                process = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.PIPE,
-                    cwd=cwd,
-                )
-                try:
-                    master = await asyncio.wait_for(
-                        asyncio.to_thread(_receive_fd, listener), timeout=10
-                    )
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
-                    assert process.stderr is not None
-                    raise ContainerError(
-                        (await process.stderr.read()).decode().strip() or "no console"
-                    ) from None
-                finally:
-                    listener.close()
-            else:
-                master, slave = pty.openpty()
-                process = await asyncio.create_subprocess_exec(
-                    *argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, start_new_session=True
-                )
-                os.close(slave)
+        argv, cwd = await self.command(req.container_id, req.cmd, True)
+        master, slave = pty.openpty()
+        tty.setraw(slave)  # runc (or the command) sets the terminal up; echo once, not twice
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, start_new_session=True
+            )
+        except OSError:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
         os.set_blocking(master, False)
         output: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -263,16 +242,20 @@ class StreamingServer:
 
         async def feed() -> None:
             async for message in ws:
-                if message.type != WSMsgType.BINARY or not message.data:
+                frame = _frame(message)
+                if frame is None:
                     if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                         break
                     continue
-                channel, data = message.data[0], message.data[1:]
+                channel, data = frame[0], frame[1:]
                 if channel == STDIN and data:
                     with contextlib.suppress(OSError):
                         os.write(master, data)
                 elif channel == RESIZE:
                     _set_size(master, data)
+                    # runc copies its terminal's size into the container's on SIGWINCH.
+                    with contextlib.suppress(ProcessLookupError):
+                        process.send_signal(signal.SIGWINCH)
 
         feeder = asyncio.create_task(feed())
         pumper = asyncio.create_task(pump())
@@ -287,23 +270,22 @@ class StreamingServer:
             loop.remove_reader(master)
             os.close(master)
             if process.returncode is None:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.wait()
 
 
 def exec_command(runtime: Runtime) -> Command:
-    """How the runtime runs an exec: `runc exec` (with `-t --console-socket` for a tty), or
-    in process mode the command resolved inside the container's root directory."""
+    """How the runtime runs an exec: `runc exec` (`-t` for a tty), or in process mode the
+    command resolved inside the container's root directory."""
 
-    async def command(
-        container_id: str, cmd: list[str], tty: bool, console: str | None
-    ) -> tuple[list[str], str | None]:
+    async def command(container_id: str, cmd: list[str], tty: bool) -> tuple[list[str], str | None]:
         record = runtime.container(container_id)
         containers = runtime.containers
         if containers.state(record) != CONTAINER_RUNNING:
             raise ContainerError(f"container {record.id} is not running")
         if containers.mode == "runc":
-            flags = ["-t", "--console-socket", console] if tty and console else []
+            flags = ["-t"] if tty else []
             root = str(containers.runc_root)
             return [containers.runc, "--root", root, "exec", *flags, record.id, *cmd], None
         rootfs = containers.bundle(record.id) / "rootfs"
