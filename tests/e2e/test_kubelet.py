@@ -18,9 +18,11 @@ import json
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -197,6 +199,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                     "127.0.0.1",
                     "--port",
                     "0",
+                    # Only the API server (its kubelet client certificate) may use it.
+                    "--client-ca-file",
+                    str(work / "server" / "tls" / "ca.crt"),
                 ],
                 work / "kubelet.log",
             )
@@ -366,6 +371,13 @@ def test_logs_and_exec_through_the_api_server(node: Node) -> None:
     _wait_for(lambda: _ready_node(node), 30, "node Ready")
     port = node.get("node", node.name)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
     assert port > 0
+    anonymous = ssl.create_default_context()
+    anonymous.check_hostname, anonymous.verify_mode = False, ssl.CERT_NONE
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(
+            f"https://127.0.0.1:{port}/containerLogs/default/talk/talk", context=anonymous
+        )
+    assert refused.value.code == 401
     # Pauses keep the order of the lines across the stdout and stderr pipes.
     script = "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600"
     container = {"name": "talk", "image": IMAGE, "command": ["sh", "-c", script]}
