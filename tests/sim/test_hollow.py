@@ -32,8 +32,11 @@ NAMESPACES = resource("namespaces")
 
 
 @contextlib.asynccontextmanager
-async def hollow(client: RESTClient, nodes: int, **options: Any) -> AsyncIterator[HollowCluster]:
-    """Run `nodes` hollow nodes (fast heartbeats, names unique to the test) until the block ends."""
+async def hollow(kubeconfig: Path, nodes: int, **options: Any) -> AsyncIterator[HollowCluster]:
+    """Run `nodes` hollow nodes (fast heartbeats, names unique to the test) until the block ends.
+
+    They speak protobuf, as `kube sim up` does by default; the test reads back in JSON.
+    """
     config = SimConfig(
         nodes=nodes,
         prefix=f"hollow-{uuid.uuid4().hex[:6]}-",
@@ -42,15 +45,16 @@ async def hollow(client: RESTClient, nodes: int, **options: Any) -> AsyncIterato
         lease_interval=0.5,
         **options,
     )
-    sim = HollowCluster(client, config)
-    task = asyncio.create_task(sim.run())
-    try:
-        await asyncio.wait_for(sim.all_ready.wait(), 30)
-        yield sim
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with RESTClient.from_kubeconfig(kubeconfig, qps=None, protobuf=True) as client:
+        sim = HollowCluster(client, config)
+        task = asyncio.create_task(sim.run())
+        try:
+            await asyncio.wait_for(sim.all_ready.wait(), 30)
+            yield sim
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def namespace(client: RESTClient) -> str:
@@ -70,8 +74,10 @@ def ready(node: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 
 
-async def test_twenty_nodes_register_ready_with_leases(client: RESTClient) -> None:
-    async with hollow(client, 20, zones=3) as sim:
+async def test_twenty_nodes_register_ready_with_leases(
+    client: RESTClient, bare_cluster: Path
+) -> None:
+    async with hollow(bare_cluster, 20, zones=3) as sim:
         nodes = (await client.list(NODES, label_selector="sim.kube.io/hollow=true"))["items"]
         ours = sorted((n for n in nodes if n["metadata"]["name"] in sim.nodes), key=_index)
         assert len(ours) == 20
@@ -98,9 +104,11 @@ def _index(node: dict[str, Any]) -> int:
     return int(node["metadata"]["name"].rsplit("-", 1)[1])
 
 
-async def test_bound_pod_runs_with_an_ip_and_deleted_pod_disappears(client: RESTClient) -> None:
+async def test_bound_pod_runs_with_an_ip_and_deleted_pod_disappears(
+    client: RESTClient, bare_cluster: Path
+) -> None:
     ns = await namespace(client)
-    async with hollow(client, 2) as sim:
+    async with hollow(bare_cluster, 2) as sim:
         node = sorted(sim.nodes)[1]
         await client.create(PODS, pod("web", node), ns)
 
@@ -132,9 +140,9 @@ async def test_bound_pod_runs_with_an_ip_and_deleted_pod_disappears(client: REST
         assert await eventually(gone, seconds=5)
 
 
-async def test_run_for_pod_finishes_succeeded(client: RESTClient) -> None:
+async def test_run_for_pod_finishes_succeeded(client: RESTClient, bare_cluster: Path) -> None:
     ns = await namespace(client)
-    async with hollow(client, 1) as sim:
+    async with hollow(bare_cluster, 1) as sim:
         node = next(iter(sim.nodes))
         await client.create(PODS, pod("job", node, {"sim.kube.io/run-for": "1s"}), ns)
 
@@ -151,7 +159,7 @@ async def test_run_for_pod_finishes_succeeded(client: RESTClient) -> None:
 
 
 async def test_failed_node_stops_renewing_its_lease(client: RESTClient, bare_cluster: Path) -> None:
-    async with hollow(client, 3) as sim:
+    async with hollow(bare_cluster, 3) as sim:
         victim, healthy = sorted(sim.nodes)[:2]
 
         async def renew_time(name: str) -> str:

@@ -98,6 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--concurrency", type=_positive_int, default=64, help="API requests in flight at most"
     )
+    up.add_argument(
+        "--protobuf",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="speak protobuf to the API server, as kubelets do (--no-protobuf: JSON)",
+    )
     up.add_argument("--no-progress", action="store_true", help="no progress bar")
     up.set_defaults(func=run_up)
 
@@ -145,7 +151,11 @@ async def _up(args: argparse.Namespace, config: SimConfig) -> int:
             kubeconfig = Path(args.kubeconfig or default_kubeconfig())
         try:
             client = RESTClient.from_kubeconfig(
-                kubeconfig, qps=None, user_agent="kube-sim", connections=config.concurrency
+                kubeconfig,
+                qps=None,
+                user_agent="kube-sim",
+                connections=config.concurrency,
+                protobuf=args.protobuf,
             )
         except (KubeconfigError, OSError) as err:
             print(f"kube sim up: {err}", file=sys.stderr)
