@@ -378,6 +378,7 @@ def test_logs_and_exec_through_the_api_server(node: Node) -> None:
             f"https://127.0.0.1:{port}/containerLogs/default/talk/talk", context=anonymous
         )
     assert refused.value.code == 401
+    refused.value.close()  # an HTTPError holds the open response (and its TLS socket)
     # Pauses keep the order of the lines across the stdout and stderr pipes.
     script = "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600"
     container = {"name": "talk", "image": IMAGE, "command": ["sh", "-c", script]}
