@@ -450,7 +450,7 @@ def _tty_exec(node: Node) -> None:
             client.CoreV1Api(api).connect_get_namespaced_pod_exec,
             "talk",
             "default",
-            command=["sh", "-c", "read line; echo got $line; stty size; tty"],
+            command=["sh", "-c", "read line; echo got $line; sleep 1; stty size; tty"],
             stdin=True,
             stdout=True,
             stderr=False,
@@ -458,6 +458,8 @@ def _tty_exec(node: Node) -> None:
             _preload_content=False,
         )
         try:
+            # The resize travels beside stdin (channel 4 vs 0), so the command waits a second
+            # before it reads the size rather than racing the resize.
             session.write_channel(4, json.dumps({"Width": 120, "Height": 40}))
             session.write_stdin("typed\n")
             out = ""
