@@ -154,6 +154,24 @@ async def test_generate_name(configmaps: ObjectStore) -> None:
     assert (await configmaps.get("default", name))["metadata"]["uid"] == created["metadata"]["uid"]
 
 
+async def test_a_generated_name_that_is_taken_is_drawn_again(
+    configmaps: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upstream's RetryGenerateName: up to 8 draws, then 409 AlreadyExists."""
+    from kube.apiserver import store as store_module
+
+    await configmaps.create("default", cm("web-taken"))
+    draws = iter(["web-taken", "web-taken", "web-fresh"])
+    monkeypatch.setattr(store_module, "generate_name", lambda base: next(draws))
+    created = await configmaps.create("default", cm(generateName="web-"))
+    assert created["metadata"]["name"] == "web-fresh"
+
+    monkeypatch.setattr(store_module, "generate_name", lambda base: "web-taken")
+    with pytest.raises(APIError) as clash:
+        await configmaps.create("default", cm(generateName="web-"))
+    assert (clash.value.code, clash.value.reason) == (409, "AlreadyExists")
+
+
 async def test_an_explicit_name_wins_over_generate_name(configmaps: ObjectStore) -> None:
     created = await configmaps.create("default", cm("fixed", generateName="web-"))
     assert created["metadata"]["name"] == "fixed"

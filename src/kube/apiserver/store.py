@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 # Written by the server only; a client's values for these are ignored on create and update.
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 UNCONDITIONAL_UPDATE_RETRIES = 5
+GENERATE_NAME_ATTEMPTS = 8
 NAMESPACE_MISMATCH = (
     "the namespace of the provided object does not match the namespace sent on the request"
 )
@@ -363,8 +364,10 @@ class ObjectStore:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
+        generated_name = False
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = generate_name(str(meta["generateName"]))
+            generated_name = True
         for name in (*SYSTEM_FIELDS, "resourceVersion"):
             meta.pop(name, None)
         drop_empty_metadata(obj)
@@ -390,17 +393,28 @@ class ObjectStore:
             if allocator is not None:
                 allocator.release(obj)
             return obj
-        key = self._key(namespace, meta["name"])
-        try:
-            kv = await self.backend.create(key, self.encode(obj))
-        except BaseException as err:
-            if allocator is not None:
-                allocator.release(obj)
-            if isinstance(err, KeyExistsError):
+        attempt = 1
+        while True:
+            key = self._key(namespace, meta["name"])
+            try:
+                kv = await self.backend.create(key, self.encode(obj))
+            except KeyExistsError:
+                if generated_name and attempt < GENERATE_NAME_ATTEMPTS:
+                    # Upstream's RetryGenerateName: a random suffix that is taken is drawn
+                    # again (the refused write stored nothing), up to 8 tries in all.
+                    attempt += 1
+                    meta["name"] = generate_name(str(meta["generateName"]))
+                    continue
+                if allocator is not None:
+                    allocator.release(obj)
                 raise errors.already_exists(
                     self.resource.group, self.resource.plural, meta["name"]
                 ) from None
-            raise
+            except BaseException:
+                if allocator is not None:
+                    allocator.release(obj)
+                raise
+            break
         meta["resourceVersion"] = str(kv.mod_revision)
         return obj
 
