@@ -34,7 +34,7 @@ from typing import Any
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory
-from kube.client.leaderelection import LeaderElector, validate
+from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
 from kube.client.rest import RESTClient
 from kube.controllers.base import ControllerContext
 from kube.controllers.manager import enabled, run_controllers
@@ -127,10 +127,6 @@ class ManagerConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-class LeadershipLost(Exception):
-    """The Lease could not be renewed in time; upstream exits with "leaderelection lost"."""
-
-
 async def run_manager(
     config: ManagerConfig,
     ready: asyncio.Event | None = None,
@@ -159,28 +155,19 @@ async def run_manager(
             raise RuntimeError("the controllers stopped on their own")
 
         try:
-            if not config.leader_elect:
-                if ready is not None:
-                    ready.set()
-                await lead()
-                return
-            elector = LeaderElector(
+            await lead_while_elected(
                 rest,
+                lead,
+                elect=config.leader_elect,
                 namespace=config.lease_namespace,
                 name=config.lease_name,
                 lease_duration=config.lease_duration,
                 renew_deadline=config.renew_deadline,
                 retry_period=config.retry_period,
                 recorder=recorder,
+                ready=ready,
+                rejoin=rejoin,
             )
-            log.info("leader election id %s", elector.identity)
-            if ready is not None:
-                ready.set()
-            while True:
-                await elector.run(lead)
-                log.error("leaderelection lost")
-                if not rejoin:
-                    raise LeadershipLost("leaderelection lost")
         finally:
             await recorder.stop()
 

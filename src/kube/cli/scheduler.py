@@ -28,7 +28,7 @@ from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.cli.controller_manager import go_bool, go_duration
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory
-from kube.client.leaderelection import LeaderElector, validate
+from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
 from kube.client.rest import RESTClient
 from kube.scheduler.config import ConfigError, Configuration, load
 from kube.scheduler.framework.registry import DuplicatePluginError, Registry
@@ -58,10 +58,6 @@ class SchedulerConfig:
     registry: Registry = field(default_factory=in_tree_registry)
 
 
-class LeadershipLost(Exception):
-    """The Lease could not be renewed in time."""
-
-
 async def run_scheduler(
     config: SchedulerConfig, ready: asyncio.Event | None = None, *, rejoin: bool = False
 ) -> None:
@@ -78,28 +74,19 @@ async def run_scheduler(
             await scheduler.run(SharedInformerFactory(rest))
 
         try:
-            if not config.leader_elect:
-                if ready is not None:
-                    ready.set()
-                await lead()
-                return
-            elector = LeaderElector(
+            await lead_while_elected(
                 rest,
+                lead,
+                elect=config.leader_elect,
                 namespace=config.lease_namespace,
                 name=config.lease_name,
                 lease_duration=config.lease_duration,
                 renew_deadline=config.renew_deadline,
                 retry_period=config.retry_period,
                 recorder=recorder,
+                ready=ready,
+                rejoin=rejoin,
             )
-            log.info("leader election id %s", elector.identity)
-            if ready is not None:
-                ready.set()
-            while True:
-                await elector.run(lead)
-                log.error("leaderelection lost")
-                if not rejoin:
-                    raise LeadershipLost("leaderelection lost")
         finally:
             await recorder.stop()
 

@@ -345,3 +345,51 @@ def _record_of(lease: Object) -> dict[str, Any]:
     record = {key: spec.get(key) for key in keys}
     record["leaseTransitions"] = spec.get("leaseTransitions") or 0
     return record
+
+
+class LeadershipLost(Exception):
+    """The Lease could not be renewed in time; upstream exits with "leaderelection lost"."""
+
+
+async def lead_while_elected(
+    client: RESTClient,
+    lead: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    elect: bool,
+    namespace: str,
+    name: str,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
+    recorder: Recorder | None = None,
+    ready: asyncio.Event | None = None,
+    rejoin: bool = False,
+) -> None:
+    """A component's main loop: `lead()` at once (`elect` False), or whenever this process
+    holds the Lease `namespace/name`. `ready` is set once it is leading or standing by.
+
+    Losing the Lease raises LeadershipLost (upstream's components exit), unless `rejoin`:
+    then it stands by again, as a component inside `kube server` does.
+    """
+    if not elect:
+        if ready is not None:
+            ready.set()
+        await lead()
+        return
+    elector = LeaderElector(
+        client,
+        namespace=namespace,
+        name=name,
+        lease_duration=lease_duration,
+        renew_deadline=renew_deadline,
+        retry_period=retry_period,
+        recorder=recorder,
+    )
+    log.info("leader election id %s", elector.identity)
+    if ready is not None:
+        ready.set()
+    while True:
+        await elector.run(lead)
+        log.error("leaderelection lost")
+        if not rejoin:
+            raise LeadershipLost("leaderelection lost")
