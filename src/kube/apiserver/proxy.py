@@ -14,7 +14,6 @@ when it has one, which a kubelet started with `--client-ca-file` requires.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
@@ -23,11 +22,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from kube.api import errors
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.store import ObjectStore
+from kube.client.websocket import relay
 
 __all__ = ["KubeletProxy", "container_for", "kubelet_address"]
 
@@ -185,43 +185,7 @@ class KubeletProxy:
             chosen = upstream.protocol
             client = web.WebSocketResponse(protocols=(chosen,) if chosen else (), max_msg_size=0)
             await client.prepare(request)
-            await _relay(client, upstream)
+            await relay(client, upstream)
             return client
         finally:
             await session.close()
-
-
-async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    """Copies frames both ways until either side closes, then closes the other."""
-
-    async def down() -> None:
-        async for message in upstream:
-            if message.type == WSMsgType.BINARY:
-                await client.send_bytes(message.data)
-            elif message.type == WSMsgType.TEXT:
-                await client.send_str(message.data)
-            else:
-                break
-
-    async def up() -> None:
-        async for message in client:
-            if message.type == WSMsgType.BINARY:
-                await upstream.send_bytes(message.data)
-            elif message.type == WSMsgType.TEXT:
-                await upstream.send_str(message.data)
-            else:
-                break
-
-    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-                await task
-        with contextlib.suppress(ConnectionResetError):
-            await client.close()
-        with contextlib.suppress(ConnectionResetError):
-            await upstream.close()

@@ -41,6 +41,7 @@ from aiohttp import WSMsgType, web
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.auth.certs import create_ca, issue_serving_cert
 from kube.auth.tls import server_ssl_context
+from kube.client.websocket import relay
 from kube.cri.client import RuntimeClient, not_found
 from kube.cri.runtime.logs import parse_line
 
@@ -514,36 +515,6 @@ class KubeletServer:
         async for message in ws:
             if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 return
-
-
-async def relay(client: web.WebSocketResponse, other: aiohttp.ClientWebSocketResponse) -> None:
-    """Copies frames both ways until either side closes, then closes the other."""
-
-    async def copy(
-        source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-        sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    ) -> None:
-        async for message in source:
-            if message.type == WSMsgType.BINARY:
-                await sink.send_bytes(message.data)
-            elif message.type == WSMsgType.TEXT:
-                await sink.send_str(message.data)
-            else:
-                break
-
-    tasks = [asyncio.create_task(copy(other, client)), asyncio.create_task(copy(client, other))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-                await task
-        with contextlib.suppress(ConnectionResetError):
-            await client.close()
-        with contextlib.suppress(ConnectionResetError):
-            await other.close()
 
 
 # -- TLS ----------------------------------------------------------------------------------
