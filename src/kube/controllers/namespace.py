@@ -31,8 +31,6 @@ from kube.api.meta import Object, now_rfc3339, parse_rfc3339
 from kube.api.registry import Resource
 from kube.api.resources import REGISTRY, resolve
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler
-from kube.client.rest import JSON
-from kube.codec import jsonc
 from kube.controllers.base import Controller
 from kube.controllers.manager import register
 
@@ -366,14 +364,7 @@ class NamespaceController(Controller):
         """upstream's deleteAllContentForGroupVersionResource."""
         estimate = await self._estimate(resource, namespace, deleted_at)
         if "deletecollection" in resource.verbs:
-            await self.client.request(
-                "DELETE",
-                resource.path(namespace),
-                body=jsonc.dumps(
-                    {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-                ),
-                content_type=JSON,
-            )
+            await self.client.deletecollection(resource, namespace, propagation_policy="Background")
         elif "list" in resource.verbs:
             for item in await self._list(resource, namespace):
                 try:
