@@ -30,6 +30,7 @@ from kube.api.selectors import SelectorError, from_label_selector
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, object_key, split_key
 from kube.controllers.base import Controller
 from kube.controllers.manager import register
+from kube.controllers.pods import controller_of, is_pod_ready
 from kube.native import match_labels
 
 PDBS = resource("poddisruptionbudgets")
@@ -42,12 +43,7 @@ DISRUPTED_POD_TIMEOUT = 120.0
 
 
 def _ready(pod: Object) -> bool:
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
+    return not (pod.get("metadata") or {}).get("deletionTimestamp") and is_pod_ready(pod)
 
 
 def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
@@ -55,13 +51,6 @@ def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
         fraction = int(value[:-1]) * total / 100
         return math.ceil(fraction) if round_up else math.floor(fraction)
     return int(value)
-
-
-def _controller_ref(obj: Object) -> dict[str, Any] | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return dict(ref)
-    return None
 
 
 class DisruptionController(Controller):
@@ -113,7 +102,7 @@ class DisruptionController(Controller):
             rs = self.replicasets.lister().get(name, namespace)
             if rs is None:
                 return None
-            owner = _controller_ref(rs)
+            owner = controller_of(rs)
             if owner is not None and owner.get("kind") == "Deployment":
                 deployment = self.deployments.lister().get(str(owner.get("name")), namespace)
                 if deployment is not None:
@@ -154,7 +143,7 @@ class DisruptionController(Controller):
             expected = 0
             seen: set[tuple[str, str]] = set()
             for pod in pods:
-                ref = _controller_ref(pod)
+                ref = controller_of(pod)
                 if ref is None:
                     failed = True
                     continue

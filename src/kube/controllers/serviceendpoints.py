@@ -23,6 +23,7 @@ from typing import Any
 
 from kube.api.meta import Object
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer, object_key
+from kube.controllers.pods import is_pod_ready
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,6 @@ def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def pod_ready(pod: Object) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
 def resolve_port(pod: Object, service_port: dict[str, Any]) -> int | None:
     """The pod's port for a Service port (upstream's podutil.FindPort)."""
     target = service_port.get("targetPort", service_port.get("port"))
@@ -120,7 +114,7 @@ def endpoints_for(service: Object, pods: Iterable[Object]) -> list[Endpoint]:
                     )
                 )
         terminating = bool(meta.get("deletionTimestamp"))
-        ready = pod_ready(pod)
+        ready = is_pod_ready(pod)
         out.append(
             Endpoint(
                 ip=str(ip),
