@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kube.cli import controller_manager, doctor, kubelet, runtime, scheduler, server, sim, version
+from kube.cli import (
+    bench,
+    controller_manager,
+    doctor,
+    kubelet,
+    runtime,
+    scheduler,
+    server,
+    sim,
+    version,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -56,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("sim", help="run hollow nodes: a synthetic cluster")
     sim.add_arguments(p)
+
+    p = commands.add_parser("bench", help="run a benchmark against a real cluster")
+    bench.add_arguments(p)
 
     p = commands.add_parser("version", help="print the version")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
