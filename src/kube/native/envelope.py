@@ -20,126 +20,32 @@ so golden `.pb` files re-encode byte for byte.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NoReturn
+
+from kube.native.wire import LENGTH_DELIMITED, WireReader
 
 __all__ = ["MAGIC", "decode_envelope", "encode_envelope"]
 
 MAGIC: Final = b"k8s\x00"
 
-_MAX_FIELD_NUMBER: Final = (1 << 29) - 1
-_UINT64_MASK: Final = (1 << 64) - 1
 _MALFORMED: Final = "malformed Kubernetes protobuf envelope: "
 
-_LENGTH_DELIMITED: Final = 2
-_START_GROUP: Final = 3
-_END_GROUP: Final = 4
 
+class _Reader(WireReader):
+    """A cursor over the whole input or one embedded TypeMeta; errors name the envelope."""
 
-class _Reader:
-    """A cursor over `data[:end]`: the whole input, or one embedded TypeMeta."""
+    __slots__ = ()
 
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int, end: int) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = end
-
-    def at_end(self) -> bool:
-        return self.pos >= self.end
-
-    def varint(self) -> int:
-        offset = self.pos
-        value = 0
-        for i in range(10):
-            if self.pos >= self.end:
-                raise ValueError(f"{_MALFORMED}truncated varint at offset {offset}")
-            byte = self.data[self.pos]
-            self.pos += 1
-            value |= (byte & 0x7F) << (7 * i)
-            if byte < 0x80:
-                return value & _UINT64_MASK  # a tenth byte's high bits fall off, as in Go
-        raise ValueError(f"{_MALFORMED}varint longer than 10 bytes at offset {offset}")
-
-    def tag(self) -> tuple[int, int, int]:
-        """(field number, wire type, offset of the tag)."""
-        offset = self.pos
-        key = self.varint()
-        field = key >> 3
-        if field == 0 or field > _MAX_FIELD_NUMBER:
-            raise ValueError(f"{_MALFORMED}invalid field number {field} at offset {offset}")
-        return field, key & 7, offset
-
-    def take(self, field: int, offset: int, need: int) -> int:
-        """Advances over `need` bytes of a field and returns where they start."""
-        left = self.end - self.pos
-        if need > left:
-            raise ValueError(
-                f"{_MALFORMED}field {field} at offset {offset} needs {need} bytes, only {left} left"
-            )
-        start = self.pos
-        self.pos += need
-        return start
-
-    def length_delimited(self, field: int, offset: int) -> tuple[int, int]:
-        length = self.varint()
-        start = self.take(field, offset, length)
-        return start, self.pos
-
-    def skip_scalar(self, field: int, wire_type: int, offset: int) -> None:
-        if wire_type == 0:
-            self.varint()
-        elif wire_type == 1:
-            self.take(field, offset, 8)
-        elif wire_type == _LENGTH_DELIMITED:
-            self.length_delimited(field, offset)
-        elif wire_type == 5:
-            self.take(field, offset, 4)
-        elif wire_type == _END_GROUP:
-            raise ValueError(
-                f"{_MALFORMED}end group {field} at offset {offset} without a start group"
-            )
-        else:
-            raise ValueError(f"{_MALFORMED}invalid wire type {wire_type} at offset {offset}")
-
-    def skip(self, field: int, wire_type: int, offset: int) -> None:
-        """Skips a field of an unknown number, whatever its wire type."""
-        if wire_type != _START_GROUP:
-            self.skip_scalar(field, wire_type, offset)
-            return
-        # A group: read tags until its end group, nested groups on a stack (no recursion).
-        open_groups = [(field, offset)]
-        while open_groups:
-            group, group_offset = open_groups[-1]
-            if self.at_end():
-                raise ValueError(
-                    f"{_MALFORMED}group {group} at offset {group_offset} is not terminated"
-                )
-            inner, inner_type, inner_offset = self.tag()
-            if inner_type == _START_GROUP:
-                open_groups.append((inner, inner_offset))
-            elif inner_type == _END_GROUP and inner == group:
-                open_groups.pop()
-            elif inner_type == _END_GROUP:
-                raise ValueError(
-                    f"{_MALFORMED}end group {inner} at offset {inner_offset} "
-                    f"does not close group {group}"
-                )
-            else:
-                self.skip_scalar(inner, inner_type, inner_offset)
+    def fail(self, problem: str) -> NoReturn:
+        raise ValueError(f"{_MALFORMED}{problem}")
 
     def string(self, field: int, offset: int, name: str) -> str:
         start, end = self.length_delimited(field, offset)
-        try:
-            return self.data[start:end].decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(
-                f"{_MALFORMED}field {name} at offset {offset} is not valid UTF-8"
-            ) from None
+        return self.text(start, end, name, offset)
 
 
 def _expect_length_delimited(wire_type: int, offset: int, name: str) -> None:
-    if wire_type != _LENGTH_DELIMITED:
+    if wire_type != LENGTH_DELIMITED:
         raise ValueError(
             f"{_MALFORMED}field {name} at offset {offset} has wire type {wire_type}, expected 2"
         )

@@ -38,19 +38,18 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import orjson
 
 from kube.native import proto_schema as schema
 from kube.native.envelope import MAGIC, decode_envelope, encode_envelope
+from kube.native.wire import UINT64_MASK, WireReader
 
 __all__ = ["MAX_DEPTH", "decode_object", "encode_object"]
 
 MAX_DEPTH: Final = 100  # nested messages and envelopes, so hostile input cannot exhaust the stack
 
-_UINT64: Final = (1 << 64) - 1
-_MAX_FIELD_NUMBER: Final = (1 << 29) - 1
 _ZERO_TIME: Final = -62135596800  # 0001-01-01T00:00:00Z: Go's zero time.Time, JSON null
 _VARINT_KINDS: Final = frozenset((schema.BOOL, schema.INT32, schema.INT64))
 _KEEP_KINDS: Final = frozenset((schema.STRING, schema.BOOL, schema.INT32, schema.INT64))
@@ -147,93 +146,13 @@ class _DecodeError(ValueError):
     """A malformed message: `problem` at `offset` (into the object's raw bytes)."""
 
 
-class _Reader:
-    """A cursor over `data[:end]`: one message of the raw object bytes."""
+class _Reader(WireReader):
+    """A cursor over one message of the raw object bytes; errors are `_DecodeError`s."""
 
-    __slots__ = ("data", "end", "pos")
+    __slots__ = ()
 
-    def __init__(self, data: bytes, pos: int, end: int) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = end
-
-    def varint(self) -> int:
-        offset = self.pos
-        value = 0
-        for i in range(10):
-            if self.pos >= self.end:
-                raise _DecodeError(f"truncated varint at offset {offset}")
-            byte = self.data[self.pos]
-            self.pos += 1
-            value |= (byte & 0x7F) << (7 * i)
-            if byte < 0x80:
-                return value & _UINT64
-        raise _DecodeError(f"varint longer than 10 bytes at offset {offset}")
-
-    def tag(self) -> tuple[int, int, int]:
-        offset = self.pos
-        key = self.varint()
-        field = key >> 3
-        if field == 0 or field > _MAX_FIELD_NUMBER:
-            raise _DecodeError(f"invalid field number {field} at offset {offset}")
-        return field, key & 7, offset
-
-    def take(self, field: int, offset: int, need: int) -> int:
-        left = self.end - self.pos
-        if need > left:
-            raise _DecodeError(
-                f"field {field} at offset {offset} needs {need} bytes, only {left} left"
-            )
-        start = self.pos
-        self.pos += need
-        return start
-
-    def length_delimited(self, field: int, offset: int) -> tuple[int, int]:
-        length = self.varint()
-        start = self.take(field, offset, length)
-        return start, self.pos
-
-    def skip_scalar(self, field: int, wire_type: int, offset: int) -> None:
-        if wire_type == 0:
-            self.varint()
-        elif wire_type == 1:
-            self.take(field, offset, 8)
-        elif wire_type == 2:
-            self.length_delimited(field, offset)
-        elif wire_type == 5:
-            self.take(field, offset, 4)
-        elif wire_type == 4:
-            raise _DecodeError(f"end group {field} at offset {offset} without a start group")
-        else:
-            raise _DecodeError(f"invalid wire type {wire_type} at offset {offset}")
-
-    def skip(self, field: int, wire_type: int, offset: int) -> None:
-        """Skips a field this message does not know, groups included (nested, no recursion)."""
-        if wire_type != 3:
-            self.skip_scalar(field, wire_type, offset)
-            return
-        open_groups = [(field, offset)]
-        while open_groups:
-            group, group_offset = open_groups[-1]
-            if self.pos >= self.end:
-                raise _DecodeError(f"group {group} at offset {group_offset} is not terminated")
-            inner, inner_type, inner_offset = self.tag()
-            if inner_type == 3:
-                open_groups.append((inner, inner_offset))
-            elif inner_type == 4 and inner == group:
-                open_groups.pop()
-            elif inner_type == 4:
-                raise _DecodeError(
-                    f"end group {inner} at offset {inner_offset} does not close group {group}"
-                )
-            else:
-                self.skip_scalar(inner, inner_type, inner_offset)
-
-    def text(self, start: int, end: int, name: str, offset: int) -> str:
-        try:
-            return self.data[start:end].decode("utf-8")
-        except UnicodeDecodeError:
-            raise _DecodeError(f"field {name} at offset {offset} is not valid UTF-8") from None
+    def fail(self, problem: str) -> NoReturn:
+        raise _DecodeError(problem)
 
 
 def _int32(value: int) -> int:
@@ -642,7 +561,7 @@ def _encode_field(f: _Field, value: object, depth: int) -> bytes:
         low, high = _INT_RANGE[kind]
         if not low <= value <= high:
             raise _EncodeError(f"{value} is out of range for {_INT_NAME[kind]}")
-        return f.key + _varint(value & _UINT64)
+        return f.key + _varint(value & UINT64_MASK)
     if kind == schema.MAP:
         return _encode_map(f, value, depth)
     return _length_delimited(f.key, _encode_payload(f, value, depth))
@@ -670,7 +589,7 @@ def _encode_payload(f: _Field, value: object, depth: int) -> bytes:
         seconds, nanos = parsed
         if seconds == _ZERO_TIME and nanos == 0:
             return b""
-        return b"\x08" + _varint(seconds & _UINT64) + b"\x10" + _varint(nanos)
+        return b"\x08" + _varint(seconds & UINT64_MASK) + b"\x10" + _varint(nanos)
     if kind == schema.QUANTITY:
         return _length_delimited(b"\x0a", _utf8(_quantity(value)))
     if kind == schema.INT_OR_STRING:
@@ -680,7 +599,7 @@ def _encode_payload(f: _Field, value: object, depth: int) -> bytes:
             raise _type_error("integer or string", value)
         if not -(1 << 31) <= value < 1 << 31:
             raise _EncodeError(f"{value} is out of range for int32")
-        return b"\x08\x00\x10" + _varint(value & _UINT64) + b"\x1a\x00"
+        return b"\x08\x00\x10" + _varint(value & UINT64_MASK) + b"\x1a\x00"
     if kind == schema.STRING_LIST:
         if not isinstance(value, list):
             raise _type_error("array", value)
