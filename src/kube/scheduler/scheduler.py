@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -160,6 +161,12 @@ class Scheduler:
         self._pod_lister: Any = None
         self._binding: set[asyncio.Task[None]] = set()
         self._status_writes: set[asyncio.Task[None]] = set()
+        # Seconds spent per phase, summed over all pods (read by `kube bench scheduler`):
+        # queue (added/requeued -> popped, scheduler clock), filter (PreFilter + Filter),
+        # score (PreScore + Score + host selection), bind (PreBind + Bind, wall time).
+        self.phase_seconds: dict[str, float] = dict.fromkeys(
+            ("queue", "filter", "score", "bind"), 0.0
+        )
 
     def _framework(self, profile: Profile, seed: int | None) -> Framework:
         recorder = self.recorder.with_component(profile.scheduler_name)
@@ -310,6 +317,7 @@ class Scheduler:
 
     async def schedule_one(self) -> None:
         info = await self.queue.pop()
+        self.phase_seconds["queue"] += self.clock.now() - info.timestamp
         pod = info.pod
         fwk = self.frameworks.get(scheduler_name(pod))
         if fwk is None or _terminating(pod) or self.cache.is_assumed(pod):
@@ -382,6 +390,7 @@ class Scheduler:
         n = len(snapshot)
         if n == 0:
             return None, None, Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, [NO_NODES_AVAILABLE])
+        started = time.perf_counter()
         diagnosis = Diagnosis(num_all_nodes=n)
         diagnosis._names = snapshot.matrix.names
         status = fwk.run_pre_filter(state, pod, snapshot)
@@ -409,6 +418,8 @@ class Scheduler:
         if not status.is_success():
             return None, None, status
         self.next_start_node_index = (start + processed) % n
+        filtered = time.perf_counter()
+        self.phase_seconds["filter"] += filtered - started
         if not feasible:
             return None, diagnosis, Status(Code.UNSCHEDULABLE, ["no fit"])
         if len(feasible) == 1:
@@ -420,7 +431,9 @@ class Scheduler:
         totals, status = fwk.run_score(state, pod, snapshot, feasible)
         if not status.is_success():
             return None, None, status
-        return snapshot.node_infos[fwk.select_host(feasible, totals)].name, None, Status()
+        host = snapshot.node_infos[fwk.select_host(feasible, totals)].name
+        self.phase_seconds["score"] += time.perf_counter() - filtered
+        return host, None, Status()
 
     async def _binding_cycle(
         self,
@@ -437,9 +450,11 @@ class Scheduler:
                 # No in-tree plugin waits; an out-of-tree Permit's pod is allowed after the
                 # timeout only if nothing rejected it meanwhile (no waiting-pod API yet).
                 await self.clock.sleep(wait)
+            binding = time.perf_counter()
             status = await fwk.run_pre_bind(state, assumed, host)
             if status.is_success():
                 status = await fwk.run_bind(state, assumed, host)
+            self.phase_seconds["bind"] += time.perf_counter() - binding
         except asyncio.CancelledError:
             self.cache.forget_pod(assumed)
             self.queue.done(info.key)
