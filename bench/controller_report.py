@@ -55,7 +55,7 @@ from kube.api.errors import APIError
 from kube.api.meta import Object
 from kube.api.resources import resource
 from kube.client.events import EventRecorder
-from kube.client.informer import EventHandler, SharedInformerFactory
+from kube.client.informer import EventHandler, SharedInformerFactory, trim_managed_fields
 from kube.client.rest import RESTClient
 from kube.controllers.base import ControllerContext
 from kube.controllers.manager import run_controllers
@@ -190,7 +190,9 @@ async def measure(
         create_errors = _count_create_errors(rest)
         recorder = EventRecorder(rest, "kube-controller-manager")
         recorder.start()
-        ctx = ControllerContext(rest, SharedInformerFactory(rest), recorder)
+        ctx = ControllerContext(
+            rest, SharedInformerFactory(rest, transform=trim_managed_fields), recorder
+        )
         ctx.informers.informer(PODS).add_event_handler(EventHandler(on_add=pod_added))
         ready = asyncio.Event()
         running = asyncio.create_task(run_controllers(ctx, CONTROLLERS, ready))

@@ -15,6 +15,7 @@ from kube.client.informer import (
     Indexer,
     Informer,
     object_key,
+    trim_managed_fields,
 )
 from kube.client.rest import WatchEvent
 
@@ -150,6 +151,35 @@ async def test_resync_redelivers_every_object_to_handlers_that_ask() -> None:
         assert resynced == []
         await clock.advance(1)
         assert sorted(resynced) == ["default/a", "default/b"]
+    finally:
+        await informer.stop()
+
+
+async def test_a_transform_strips_managed_fields_before_handlers_and_the_cache() -> None:
+    managed = [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1"}]
+    a, b = pod("a", 1), pod("b", 3)
+    for obj in (a, b):
+        obj["metadata"]["managedFields"] = managed
+    b_deleted = pod("b", 4)
+    b_deleted["metadata"]["managedFields"] = managed
+    client = ScriptedClient(
+        [([*initial(a, rv=1), WatchEvent("ADDED", b), WatchEvent("DELETED", b_deleted)], None)]
+    )
+    informer = Informer(client, PODS, transform=trim_managed_fields)  # type: ignore[arg-type]
+    seen: list[dict[str, Any]] = []
+    informer.add_event_handler(EventHandler(on_add=seen.append, on_delete=seen.append))
+    informer.start()
+    try:
+        for _ in range(100):
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert [o["metadata"]["name"] for o in seen] == ["a", "b", "b"]
+        assert all("managedFields" not in o["metadata"] for o in seen)
+        cached = informer.lister().get("a", "default")
+        assert cached is not None
+        assert "managedFields" not in cached["metadata"]
+        assert informer.lister().get("b", "default") is None
     finally:
         await informer.stop()
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.client.events import EventRecorder
-from kube.client.informer import SharedInformerFactory
+from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
 from kube.client.rest import RESTClient
 from kube.controllers.base import ControllerContext
@@ -147,7 +147,12 @@ async def run_manager(
         recorder.start()
 
         async def lead() -> None:
-            ctx = ControllerContext(rest, SharedInformerFactory(rest), recorder, options=options)
+            ctx = ControllerContext(
+                rest,
+                SharedInformerFactory(rest, transform=trim_managed_fields),
+                recorder,
+                options=options,
+            )
             if not config.controllers:
                 log.info("leading with no controllers to run")
                 await asyncio.Event().wait()

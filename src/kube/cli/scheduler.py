@@ -27,7 +27,7 @@ from pathlib import Path
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.cli.controller_manager import go_bool, go_duration
 from kube.client.events import EventRecorder
-from kube.client.informer import SharedInformerFactory
+from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
 from kube.client.rest import RESTClient
 from kube.scheduler.config import ConfigError, Configuration, load
@@ -71,7 +71,7 @@ async def run_scheduler(
 
         async def lead() -> None:
             scheduler = Scheduler(rest, config.config, registry=config.registry, recorder=recorder)
-            await scheduler.run(SharedInformerFactory(rest))
+            await scheduler.run(SharedInformerFactory(rest, transform=trim_managed_fields))
 
         try:
             await lead_while_elected(

@@ -69,6 +69,24 @@ def node_name_index(pod: Object) -> list[str]:
     return [str(node)] if node else []
 
 
+Transform = Callable[[Object], Object]
+
+
+def trim_managed_fields(obj: Object) -> Object:
+    """Drops `metadata.managedFields` (client-go's TrimManagedFields transform).
+
+    Controllers and the scheduler never read them, and they are often the largest part of an
+    object: kube-controller-manager and kube-scheduler strip them before caching. Writing an
+    object back without them keeps the server's record (the API server keeps the live
+    managedFields when an update omits them). The object is the informer's own copy, fresh
+    from decoding, so it is changed in place.
+    """
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+    return obj
+
+
 @dataclass(frozen=True)
 class DeletedFinalStateUnknown:
     """An object deleted while the watch was down: its key and the last state this side saw."""
@@ -183,8 +201,12 @@ class Informer:
         indexers: dict[str, IndexFunc] | None = None,
         clock: Clock | None = None,
         use_watch_list: bool = True,
+        transform: Transform | None = None,
     ) -> None:
+        """`transform`, when given, rewrites each object before it is stored or handed to
+        handlers (client-go's SetTransform), e.g. `trim_managed_fields`."""
         self.resource = resource
+        self.transform = transform
         self.indexer = Indexer(indexers)
         self.clock = clock or RealClock()
         self.handlers: list[EventHandler] = []
@@ -263,6 +285,8 @@ class Informer:
 
     def replace(self, objects: list[Object], resource_version: str) -> None:
         """A new snapshot: adds, updates (changed resourceVersion) and the deletes it implies."""
+        if self.transform is not None:
+            objects = [self.transform(o) for o in objects]
         fresh = {object_key(o): o for o in objects}
         for key in [k for k in self.indexer.keys() if k not in fresh]:  # noqa: SIM118
             gone = self.indexer.remove(key)
@@ -276,6 +300,8 @@ class Informer:
                 self._dispatch_update(old, obj)
 
     def add(self, obj: Object) -> None:
+        if self.transform is not None:
+            obj = self.transform(obj)
         old = self.indexer.put(obj)
         if old is None:
             self._dispatch_add(obj)
@@ -286,6 +312,8 @@ class Informer:
         self.add(obj)
 
     def delete(self, obj: Object) -> None:
+        if self.transform is not None:
+            obj = self.transform(obj)
         self.indexer.remove(object_key(obj))
         self._dispatch_delete(obj)
 
@@ -347,9 +375,12 @@ class SharedInformerFactory:
         namespace: str | None = None,
         clock: Clock | None = None,
         use_watch_list: bool = True,
+        transform: Transform | None = None,
     ) -> None:
+        """`transform` is given to every informer made here (see `Informer`)."""
         self.client = client
         self.namespace = namespace
+        self.transform = transform
         self.clock = clock or RealClock()
         self.use_watch_list = use_watch_list
         self._informers: dict[tuple[str, str, str, str], Informer] = {}
@@ -365,6 +396,7 @@ class SharedInformerFactory:
                 namespace=self.namespace,
                 clock=self.clock,
                 use_watch_list=self.use_watch_list,
+                transform=self.transform,
             )
             self._informers[key] = found
             if self._started:
