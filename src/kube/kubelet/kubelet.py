@@ -24,6 +24,7 @@ import grpc
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.api import errors
 from kube.api.resources import resource
+from kube.client.events import EventRecorder
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
@@ -32,6 +33,7 @@ from kube.kubelet.pleg import PLEG
 from kube.kubelet.pods import PodSyncer
 from kube.kubelet.server import CRIContainers, KubeletServer, serve, ssl_context
 from kube.kubelet.status import comparable
+from kube.kubelet.volumes import VolumeManager
 
 log = logging.getLogger("kube.kubelet")
 
@@ -243,6 +245,8 @@ class Kubelet:
             )
             await self.check_runtime()
             await agent.report_status()
+        events = EventRecorder(self.client, "kubelet", node.name)
+        events.start()
         self.syncer = PodSyncer(
             self.cri,
             node_name=node.name,
@@ -250,6 +254,7 @@ class Kubelet:
             pod_logs_dir=str(self.config.pod_logs_dir),
             runtime_name=runtime_name,
             cgroup_root=self.config.cgroup_root,
+            volumes=VolumeManager(self.client, node.root_dir, recorder=events.event),
         )
         self.informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={node.name}")
         self.informer.add_event_handler(

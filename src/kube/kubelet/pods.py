@@ -27,6 +27,7 @@ from kube.api.meta import now_rfc3339
 from kube.api.quantity import QuantityError, parse
 from kube.cri.client import RuntimeClient
 from kube.kubelet.status import ContainerInfo, pod_status
+from kube.kubelet.volumes import MountError, VolumeManager
 
 log = logging.getLogger("kube.kubelet.pods")
 
@@ -149,6 +150,7 @@ class PodSyncer:
         pod_logs_dir: str,
         runtime_name: str,
         cgroup_root: str = "/kubepods",
+        volumes: VolumeManager | None = None,
     ) -> None:
         self.cri = cri
         self.node_name = node_name
@@ -158,6 +160,7 @@ class PodSyncer:
         self.cgroup_root = cgroup_root.rstrip("/")
         self.backoff = Backoff()
         self.image_failures: dict[str, int] = {}
+        self.volumes = volumes
 
     # -- runtime views ---------------------------------------------------------------------
 
@@ -324,9 +327,12 @@ class PodSyncer:
             },
             log_path=f"{container['name']}/{attempt}.log",
             stdin=bool(container.get("stdin")),
+            stdin_once=bool(container.get("stdinOnce")),
             tty=bool(container.get("tty")),
         )
         config.linux.resources.CopyFrom(linux_resources(container))
+        if self.volumes is not None:
+            config.mounts.extend(self.volumes.mounts(pod, container))
         security = container.get("securityContext") or {}
         pod_security = spec.get("securityContext") or {}
         user = security.get("runAsUser", pod_security.get("runAsUser"))
@@ -382,6 +388,21 @@ class PodSyncer:
         """One pass; (the status to report, seconds until a backoff expires or None)."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
         uid = meta["uid"]
+        if self.volumes is not None:
+            try:
+                await self.volumes.setup(pod)
+            except MountError:  # as upstream: no sandbox, the pod stays ContainerCreating
+                status = pod_status(
+                    pod,
+                    sandbox_ready=False,
+                    pod_ip="",
+                    host_ip=self.node_ip,
+                    containers=await self.containers(uid),
+                    waiting={},
+                    runtime=self.runtime_name,
+                    now=now_rfc3339(),
+                )
+                return status, 2.0
         sandbox = await self.ensure_sandbox(pod)
         containers = await self.containers(uid)
         waiting: dict[str, tuple[str, str]] = {}
@@ -467,4 +488,6 @@ class PodSyncer:
                 "RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox.id)
             )
         self.backoff.forget(f"{uid}/")
+        if self.volumes is not None:
+            await self.volumes.teardown(uid)
         return final
