@@ -12,7 +12,9 @@ import argparse
 import importlib
 
 # name -> (module in kube.perf, help). Add a row to add a subcommand.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "scheduler": ("scheduler_perf", "scheduler_perf workloads against a real API server"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
