@@ -45,6 +45,20 @@ setup: .stamps/system .stamps/venv .stamps/native .stamps/busybox-image
 	$(PY) setup.py -q build_ext --inplace
 	@touch $@
 
+# The drop-in scheduler plugins of examples/ (Python, Cython, Rust), installed editable into the
+# venv so their entry points are found; cargo stays offline (crates from the local cache).
+EXAMPLES := python-plugin cython-plugin rust-plugin
+EXAMPLE_PACKAGES := examples/python-plugin/kube_example_gpu examples/cython-plugin/kube_example_pack \
+                    examples/rust-plugin/python/kube_example_rust
+EXAMPLES_SRC := $(wildcard examples/*/pyproject.toml examples/*/setup.py examples/*/Cargo.toml \
+                examples/*/Cargo.lock examples/*/src/*.rs examples/*/*/*.py examples/*/*/*.pyx \
+                examples/*/python/*/*.py)
+.stamps/examples: $(EXAMPLES_SRC) .stamps/venv
+	@for e in $(EXAMPLES); do \
+	  CARGO_NET_OFFLINE=true $(PIP) install --no-build-isolation --no-deps -e examples/$$e || exit 1; \
+	done
+	@touch $@
+
 # The test image localhost/busybox:latest, built from Debian's busybox-static and imported into
 # the built-in runtime's default store (kube image import; the tests build their own copy).
 .stamps/busybox-image: tools/build_busybox_image.py .stamps/native .stamps/system
@@ -55,16 +69,17 @@ setup: .stamps/system .stamps/venv .stamps/native .stamps/busybox-image
 	@touch $@
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 
 typecheck: setup
 	$(VENV)/bin/mypy
+	MYPYPATH=src $(VENV)/bin/mypy $(EXAMPLE_PACKAGES)
 
 layers: setup
 	$(VENV)/bin/lint-imports
 
-unit: setup
+unit: setup .stamps/examples
 	KUBE_REQUIRE_NATIVE=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 doctor: setup
