@@ -10,7 +10,7 @@ DATA_DIR ?= $(HOME)/.kube-py
 NATIVE_SRC := $(wildcard src/_native/*.pyx src/_native/*.pxd src/_native/*.cpp) \
               $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock rust/pyproject.toml $(wildcard proto/*/*/*/*/*.proto) $(wildcard proto/*/*.proto) setup.py
 
-.PHONY: run test setup lint typecheck layers unit bench bench-check bench-api bench-controllers clean doctor
+.PHONY: run test setup lint typecheck layers unit bench bench-check bench-api bench-controllers clean doctor bench-ratios loadtest loadtest-smoke
 
 run: setup
 	$(VENV)/bin/kube server --data-dir $(DATA_DIR)
@@ -32,12 +32,12 @@ setup: .stamps/system .stamps/venv .stamps/native .stamps/busybox-image
 	else echo "not root or no apt-get: skipping Debian packages (kube doctor shows what is missing)"; fi
 	@touch $@
 
-# The virtualenv with build tools, runtime and test dependencies.
+# The virtualenv with build tools, runtime and test dependencies (and locust, for the load test).
 .stamps/venv: pyproject.toml
 	@mkdir -p .stamps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install "pip>=24" "setuptools>=68" "wheel>=0.41" "cython>=3.0" "pybind11>=2.12" "maturin>=1.5" "grpcio-tools>=1.66"
-	$(PIP) install --no-build-isolation -e ".[test]"
+	$(PIP) install --no-build-isolation -e ".[test,load]"
 	@touch $@ .stamps/native
 
 # Native builds: Cython/pybind11 extensions, the Rust crate (maturin) and protobuf modules, in place.
@@ -88,6 +88,32 @@ doctor: setup
 bench: setup
 	@mkdir -p bench/results
 	$(VENV)/bin/pytest -q bench --benchmark-only --benchmark-json=bench/results/latest.json $(PYTEST_ARGS)
+
+# The performance gate (bench/check.py): ratio floors and median regressions against bench/baselines/.
+bench-check: bench
+	$(PY) -m bench.check --results bench/results/latest.json $(BENCH_CHECK_ARGS)
+
+# Ratio checks only (native against reference in one run: independent of the machine's speed),
+# few rounds so it fits in CI (.ci/run); about 30 s.
+BENCH_RATIO_FILES := bench/test_native_kernels.py bench/test_protobuf_codec.py \
+                     bench/test_scheduler_kernels.py bench/test_watchcache.py
+bench-ratios: setup
+	@mkdir -p bench/results
+	KUBE_REQUIRE_NATIVE=1 $(VENV)/bin/pytest -q $(BENCH_RATIO_FILES) --benchmark-only \
+	  --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-json=bench/results/ratios.json
+	$(PY) -m bench.check --ratios-only --results bench/results/ratios.json
+
+# Locust (bench/locustfile.py) headless against a running cluster: `make run` in another shell, or
+# KUBECONFIG=... for another cluster. LOADTEST_ARGS replaces the defaults (200 users, 60 s).
+LOADTEST_ARGS ?= --users 200 --spawn-rate 50 --run-time 60s
+LOADTEST_KUBECONFIG ?= $(or $(KUBECONFIG),$(DATA_DIR)/admin.kubeconfig)
+loadtest: setup
+	$(VENV)/bin/locust -f bench/locustfile.py --headless --only-summary \
+	  --kubeconfig $(LOADTEST_KUBECONFIG) $(LOADTEST_ARGS)
+
+# The locust smoke test alone (a few users for a few seconds against a fresh `kube server`).
+loadtest-smoke: setup
+	KUBE_REQUIRE_NATIVE=1 $(VENV)/bin/pytest -q tests/bench/test_locustfile.py
 
 # The API server against the issue's targets (BENCH_API_ARGS=--quick for a short run).
 bench-api: setup

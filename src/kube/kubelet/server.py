@@ -389,13 +389,21 @@ def _status(code: int, reason: str, message: str) -> web.Response:
 class KubeletServer:
     """The routes of the kubelet's server over a `Containers`."""
 
-    def __init__(self, containers: Containers, *, require_client_cert: bool = False) -> None:
+    def __init__(
+        self,
+        containers: Containers,
+        *,
+        require_client_cert: bool = False,
+        summary: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    ) -> None:
         self.containers = containers
         self.require_client_cert = require_client_cert
+        self.summary = summary  # /stats/summary (kube.kubelet.stats)
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._authenticate])
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/stats/summary", self.stats_summary)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self.exec)
         return app
@@ -413,6 +421,16 @@ class KubeletServer:
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def stats_summary(self, request: web.Request) -> web.Response:
+        """The stats/v1alpha1 Summary (`only_cpu_and_memory` is accepted; all is answered)."""
+        if self.summary is None:
+            return web.Response(status=404, text="404 page not found\n")
+        try:
+            body = await self.summary()
+        except grpc.aio.AioRpcError as err:
+            return web.Response(status=500, text=f"failed to get stats: {err.details()}\n")
+        return web.Response(text=json.dumps(body), content_type="application/json")
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
         namespace, pod, name = (request.match_info[k] for k in ("namespace", "pod", "container"))

@@ -29,6 +29,7 @@ from kube.cri.runtime.runtime import RUNTIME_NAME, NotFound, Runtime, SandboxReq
 from kube.cri.runtime.sandbox import NetworkError
 from kube.cri.runtime.spec import Mount, Resources
 from kube.cri.runtime.state import ContainerRecord, SandboxRecord
+from kube.cri.runtime.stats import CpuRate, read_usage
 from kube.cri.runtime.streaming import ExecRequest, StreamingServer, exec_command
 from kube.version import __version__
 
@@ -68,6 +69,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
     def __init__(self, runtime: Runtime, streaming: StreamingServer | None = None) -> None:
         self.runtime = runtime
         self.streaming = streaming
+        self.cpu_rate = CpuRate()
 
     async def Version(self, request: Any, context: Any) -> Any:
         return pb.VersionResponse(
@@ -347,6 +349,64 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     async def ReopenContainerLog(self, request: Any, context: Any) -> Any:
         return pb.ReopenContainerLogResponse()
+
+    # -- stats (kube.cri.runtime.stats) ----------------------------------------------------
+
+    def _stats(self, record: ContainerRecord) -> Any:
+        """CPU and memory of one container from its cgroup (empty where there is none)."""
+        now = time.time_ns()
+        stats = pb.ContainerStats(
+            attributes=pb.ContainerAttributes(
+                id=record.id,
+                metadata=pb.ContainerMetadata(name=record.name, attempt=record.attempt),
+                labels=record.labels,
+                annotations=record.annotations,
+            )
+        )
+        if not record.cgroups_path:
+            return stats
+        usage = read_usage(record.cgroups_path, now)
+        if usage.cpu_ns is not None:
+            stats.cpu.timestamp = now
+            stats.cpu.usage_core_nano_seconds.value = usage.cpu_ns
+            rate = self.cpu_rate.rate(record.id, now, usage.cpu_ns)
+            if rate is not None:
+                stats.cpu.usage_nano_cores.value = rate
+        if usage.memory_usage is not None:
+            memory = stats.memory
+            memory.timestamp = now
+            memory.usage_bytes.value = usage.memory_usage
+            memory.working_set_bytes.value = usage.working_set or 0
+            for name, value in (
+                ("rss_bytes", usage.rss),
+                ("page_faults", usage.page_faults),
+                ("major_page_faults", usage.major_page_faults),
+                ("available_bytes", usage.available),
+            ):
+                if value is not None:
+                    getattr(memory, name).value = value
+        return stats
+
+    async def ContainerStats(self, request: Any, context: Any) -> Any:
+        record = await _guard(context, lambda: _found(self.runtime, request.container_id))
+        return pb.ContainerStatsResponse(stats=self._stats(record))
+
+    async def ListContainerStats(self, request: Any, context: Any) -> Any:
+        """Stats of the running containers the filter selects (id/sandbox prefixes, labels)."""
+        wanted = request.filter
+        found = []
+        for record in list(self.runtime.container_records.values()):
+            if wanted.id and not record.id.startswith(wanted.id):
+                continue
+            if wanted.pod_sandbox_id and not record.sandbox_id.startswith(wanted.pod_sandbox_id):
+                continue
+            if not _labels_match(record.labels, wanted.label_selector):
+                continue
+            if self.runtime.container_state(record) != pb.CONTAINER_RUNNING:
+                continue
+            found.append(self._stats(record))
+        self.cpu_rate.forget(set(self.runtime.container_records))
+        return pb.ListContainerStatsResponse(stats=found)
 
 
 class ImageServicer(pb_grpc.ImageServiceServicer):
