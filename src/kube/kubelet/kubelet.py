@@ -32,6 +32,7 @@ from kube.kubelet.node import KUBELET_PORT, NodeAgent, NodeConfig
 from kube.kubelet.pleg import PLEG
 from kube.kubelet.pods import PodSyncer
 from kube.kubelet.server import CRIContainers, KubeletServer, serve, ssl_context
+from kube.kubelet.stats import SummaryProvider
 from kube.kubelet.status import comparable
 from kube.kubelet.volumes import VolumeManager
 
@@ -224,7 +225,9 @@ class Kubelet:
             [node.name, node.node_ip, "localhost", "127.0.0.1"],
         )
         server = KubeletServer(
-            CRIContainers(self.cri), require_client_cert=config.client_ca_file is not None
+            CRIContainers(self.cri),
+            require_client_cert=config.client_ca_file is not None,
+            summary=SummaryProvider(self.cri, node.name, node.root_dir).summary,
         )
         runner, node.kubelet_port = await serve(server, config.address, config.port, context)
         agent = NodeAgent(
