@@ -152,6 +152,7 @@ class FieldType:
         "_list_element",
         "_map_element",
         "_schema",
+        "_zero_value",
         "is_list",
         "is_map",
         "keys",
@@ -187,6 +188,7 @@ class FieldType:
         self._fields: dict[str, FieldType | None] = {}
         self._map_element: FieldType | _Missing | None = element if schema is None else MISSING
         self._list_element: FieldType | _Missing | None = element if schema is None else MISSING
+        self._zero_value: Object | None = None
 
     def __repr__(self) -> str:
         shape = [
@@ -282,8 +284,12 @@ class FieldType:
     def zero(self) -> Object:
         """The Go zero value of this struct as its JSON would read: what kube-apiserver compares
         a created object with (`spec: {}` for non-pointer structs, null for non-omitempty
-        pointers and slices). Only the fields that decide ownership markers matter here."""
-        return self._zero(0) if self.is_struct else {}
+        pointers and slices). Only the fields that decide ownership markers matter here.
+
+        Computed once per type and shared by every create: callers only read it."""
+        if self._zero_value is None:
+            self._zero_value = self._zero(0) if self.is_struct else {}
+        return self._zero_value
 
     def _zero(self, depth: int) -> Object:
         props = self._properties()
@@ -1587,9 +1593,11 @@ def record_update(
         _remove_managed_fields(result)
         if not managers and old is not None:
             return result  # not tracked: its managedFields were cleared (skipNonApplied)
-        live: Any = _with_own_metadata(old) if old is not None else schema.zero()
-        if isinstance(live, dict):
-            _remove_managed_fields(live)
+        live: Any = schema.zero()  # shared: compared with, never changed
+        if old is not None:
+            live = _with_own_metadata(old)
+            if isinstance(live, dict):
+                _remove_managed_fields(live)
         identifier = _identifier(manager or "unknown", "Update", api_version, subresource)
         current = "\x00current-operation"
         managers = _smd_update(live, result, schema, api_version, managers, current, ignored)

@@ -250,11 +250,14 @@ class Handlers:
         if self.namespaces is None or not namespace:
             return
         store = self.namespaces()
-        # As upstream's admission plugin: the cached namespace when there is one (a create
-        # need not read storage), a live read when the cache has not seen it (just created).
+        # As upstream's admission plugin, which keeps a namespace informer: the cached
+        # namespace when there is one (a create need not read storage; the cache is filled on
+        # first use if nothing has listed namespaces yet), a live read when the cache has not
+        # seen it (just created) or cannot be filled.
         cache = store.cache
+        ready = cache is not None and (cache.is_ready or await cache.ready())
         entry = cache.objects.get(store.resource.key("", namespace)) if cache else None
-        if cache is not None and cache.is_ready and entry is not None:
+        if ready and entry is not None:
             ns = entry.object
         else:
             ns = await store.get("", namespace)

@@ -8,6 +8,11 @@ container's log as plain text, read from its CRI log file (`follow`, `tailLines`
 and the result as a metav1.Status on channel 3 (Success, or Failure with reason
 NonZeroExitCode and the exit code as a cause), then the socket closes.
 
+`/attach/{ns}/{pod}/{container}` is the same WebSocket onto the container's own stdio (CRI
+`Attach`); `/portForward/{ns}/{pod}` accepts `SPDY/3.1+portforward.k8s.io` (a SPDY session
+tunnelled in binary messages, as kubectl sends it) for the pod's sandbox (CRI `PortForward`).
+Both are relayed to the runtime's streaming URL like exec's.
+
 Exec asks the runtime for a streaming URL (CRI `Exec`, as containerd and CRI-O answer it) and
 relays the client's WebSocket to it frame by frame, so stdin (`-i`), a tty (`-t`, resizes) and
 output as it comes all work; a runtime without streaming (UNIMPLEMENTED) gets ExecSync, whose
@@ -49,6 +54,7 @@ log = logging.getLogger("kube.kubelet.server")
 
 # Newest first: aiohttp picks the first of ours the client offers.
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+PORT_FORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 FOLLOW_POLL = 0.1
 RUNNING_CHECK = 1.0
@@ -94,6 +100,18 @@ class Containers(Protocol):
     ) -> str | None:
         """The runtime's streaming URL for this exec (CRI Exec), or None to use ExecSync."""
         ...
+
+    async def attach_url(
+        self, container_id: str, tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> str | None:
+        """The runtime's streaming URL for an attach (CRI Attach); None: not supported."""
+        ...
+
+    async def port_forward_url(self, namespace: str, pod: str) -> str | None:
+        """The runtime's URL for a port-forward into the pod's ready sandbox (CRI PortForward);
+        None: no such sandbox."""
+        ...
+
 
 
 class CRIContainers:
@@ -160,6 +178,42 @@ class CRIContainers:
         url = str(answer.url)
         # A runtime may answer a path on its streaming server's base URL; only http(s) is used.
         return url if url.startswith(("http://", "https://")) else None
+
+    async def attach_url(
+        self, container_id: str, tty: bool, stdin: bool, stdout: bool, stderr: bool
+    ) -> str | None:
+        request = pb.AttachRequest(
+            container_id=container_id, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+        try:
+            answer = await self.cri.call("Attach", request, deadline=30)
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            raise
+        url = str(answer.url)
+        return url if url.startswith(("http://", "https://")) else None
+
+    async def port_forward_url(self, namespace: str, pod: str) -> str | None:
+        labels = {POD_NAMESPACE: namespace, POD_NAME: pod}
+        answer = await self.cri.call(
+            "ListPodSandbox",
+            pb.ListPodSandboxRequest(
+                filter=pb.PodSandboxFilter(
+                    label_selector=labels,
+                    state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY),
+                )
+            ),
+        )
+        if not answer.items:
+            return None
+        newest = max(answer.items, key=lambda s: (s.metadata.attempt, s.created_at))
+        forward = await self.cri.call(
+            "PortForward", pb.PortForwardRequest(pod_sandbox_id=newest.id), deadline=30
+        )
+        url = str(forward.url)
+        return url if url.startswith(("http://", "https://")) else None
+
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -406,6 +460,8 @@ class KubeletServer:
         app.router.add_get("/stats/summary", self.stats_summary)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self.exec)
+        app.router.add_route("*", "/attach/{namespace}/{pod}/{container}", self.attach)
+        app.router.add_route("*", "/portForward/{namespace}/{pod}", self.port_forward)
         return app
 
     @web.middleware
@@ -507,14 +563,57 @@ class KubeletServer:
             await ws.close()
         return ws
 
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        namespace, pod, name = (request.match_info[k] for k in ("namespace", "pod", "container"))
+        try:
+            stdin, stdout, stderr, tty = (
+                _flag(request.query, k) for k in ("stdin", "stdout", "stderr", "tty")
+            )
+        except BadRequest as err:
+            return _status(400, "BadRequest", str(err))
+        if not (stdin or stdout or stderr):
+            return _status(
+                400, "BadRequest", "you must specify at least 1 of stdin, stdout, stderr"
+            )
+        ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
+        if not ws.can_prepare(request).ok:
+            return _status(400, "BadRequest", "Upgrade request required")
+        ref = await self.containers.find(namespace, pod, name, False)
+        if ref is None:
+            return _status(404, "NotFound", f'container not found ("{name}")')
+        try:
+            url = await self.containers.attach_url(ref.id, tty, stdin, stdout, stderr)
+        except grpc.aio.AioRpcError as err:
+            return _status(500, "InternalError", str(err.details() or err.code()))
+        if url is None:
+            return _status(500, "InternalError", "the container runtime does not support attach")
+        return await self._stream(request, ws, url)
+
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        namespace, pod = request.match_info["namespace"], request.match_info["pod"]
+        ws = web.WebSocketResponse(protocols=PORT_FORWARD_PROTOCOLS, max_msg_size=0)
+        if not ws.can_prepare(request).ok:
+            return _status(400, "BadRequest", "Upgrade request required")
+        try:
+            url = await self.containers.port_forward_url(namespace, pod)
+        except grpc.aio.AioRpcError as err:
+            return _status(500, "InternalError", str(err.details() or err.code()))
+        if url is None:
+            return _status(404, "NotFound", f'pod "{pod}" not found')
+        return await self._stream(request, ws, url, PORT_FORWARD_PROTOCOLS)
+
     async def _stream(
-        self, request: web.Request, ws: web.WebSocketResponse, url: str
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        url: str,
+        protocols: tuple[str, ...] = PROTOCOLS,
     ) -> web.StreamResponse:
         """Relays the client's WebSocket to the runtime's streaming URL, same subprotocol."""
         offered = [
             p.strip()
             for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
-            if p.strip() in PROTOCOLS
+            if p.strip() in protocols
         ]
         async with aiohttp.ClientSession() as session:
             try:

@@ -30,7 +30,14 @@ from kube.cri.runtime.sandbox import NetworkError
 from kube.cri.runtime.spec import Mount, Resources
 from kube.cri.runtime.state import ContainerRecord, SandboxRecord
 from kube.cri.runtime.stats import CpuRate, read_usage
-from kube.cri.runtime.streaming import ExecRequest, StreamingServer, exec_command
+from kube.cri.runtime.streaming import (
+    AttachRequest,
+    ExecRequest,
+    PortForwardRequest,
+    StreamingServer,
+    attach_socket,
+    exec_command,
+)
 from kube.version import __version__
 
 log = logging.getLogger("kube.runtime.server")
@@ -218,6 +225,8 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             readonly_rootfs=security.readonly_rootfs,
             privileged=security.privileged,
             tty=config.tty,
+            stdin=config.stdin,
+            stdin_once=config.stdin_once,
         )
         if self.runtime.images.resolve(container_request.image) is None:
             await context.abort(
@@ -346,6 +355,37 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             )
         )
         return pb.ExecResponse(url=url)
+
+    async def Attach(self, request: Any, context: Any) -> Any:
+        """A one-time URL where the container's stdio is relayed (kube.cri.runtime.streaming)."""
+        if self.streaming is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no streaming server")
+        if not (request.stdin or request.stdout or request.stderr):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "one of stdin, stdout, or stderr must be set"
+            )
+        assert self.streaming is not None
+        record = await _guard(context, lambda: _found(self.runtime, request.container_id))
+        attach = AttachRequest(
+            record.id, bool(request.tty), bool(request.stdin), bool(request.stdout),
+            bool(request.stderr),
+        )  # fmt: skip
+        return pb.AttachResponse(url=self.streaming.prepare(attach))
+
+    async def PortForward(self, request: Any, context: Any) -> Any:
+        """A one-time URL for a SPDY port-forward session into the sandbox's network."""
+        if self.streaming is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no streaming server")
+        assert self.streaming is not None
+
+        async def sandbox() -> SandboxRecord:
+            return self.runtime.sandbox(request.pod_sandbox_id)
+
+        record = await _guard(context, sandbox)
+        netns = "" if record.host_network else record.netns_path
+        describe = f"pod {record.namespace}/{record.name}" if record.name else "pod"
+        forward = PortForwardRequest(record.id, netns, describe)
+        return pb.PortForwardResponse(url=self.streaming.prepare(forward))
 
     async def ReopenContainerLog(self, request: Any, context: Any) -> Any:
         return pb.ReopenContainerLogResponse()
@@ -504,7 +544,7 @@ async def serve(runtime: Runtime, endpoint: str, ready: asyncio.Event | None = N
     if path.exists() or path.is_symlink():
         path.unlink()
     server = grpc.aio.server()
-    streaming = StreamingServer(exec_command(runtime))
+    streaming = StreamingServer(exec_command(runtime), attach_socket=attach_socket(runtime))
     await streaming.start()
     servicer = RuntimeServicer(runtime, streaming)
     pb_grpc.add_RuntimeServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
