@@ -374,19 +374,25 @@ async def churn_pods(
 
 
 async def sample(tracker: Tracker, total: int, progress: Progress, task: Any) -> list[int]:
-    """Measured pods bound in each second, like upstream's throughput collector."""
+    """Measured pods bound in each whole second, like upstream's throughput collector.
+
+    Polled every 100 ms so a short run ends when its last pod is bound, not at the next
+    second; the last, partial second is not a sample (it would read as a slowdown).
+    """
     samples: list[int] = []
+    at_second, next_second = 0, time.monotonic() + 1.0
     last, last_change = 0, time.monotonic()
     while tracker.counts["measured"] < total:
-        await asyncio.sleep(1.0)
-        done = tracker.counts["measured"]
-        samples.append(done - last)
+        await asyncio.sleep(0.1)
+        now, done = time.monotonic(), tracker.counts["measured"]
+        if now >= next_second:
+            samples.append(done - at_second)
+            at_second, next_second = done, next_second + 1.0
+            progress.update(task, completed=done, rate=f"{samples[-1]} pods/s")
         if done != last:
-            last_change = time.monotonic()
-        elif time.monotonic() - last_change > STALL_TIMEOUT_S:
+            last, last_change = done, now
+        elif now - last_change > STALL_TIMEOUT_S:
             break
-        last = done
-        progress.update(task, completed=done, rate=f"{samples[-1]} pods/s")
     progress.update(task, completed=tracker.counts["measured"])
     return samples
 
