@@ -25,6 +25,7 @@ NAME = "localhost/busybox:latest"
 APPLETS = (
     "sh", "httpd", "wget", "nc", "sleep", "cat", "echo", "ls", "env", "hostname", "id",
     "kill", "mkdir", "ps", "rm", "true", "false", "test", "grep", "head", "tail", "touch",
+    "tar",
 )  # fmt: skip
 DIRECTORIES = ("bin", "dev", "etc", "proc", "root", "sys", "tmp", "var", "var/www")
 MTIME = 0

@@ -1,11 +1,16 @@
-"""`pods/log` and `pods/exec`: the API server's proxy to the kubelet of the pod's node.
+"""`pods/log`, `pods/exec`, `pods/attach` and `pods/portforward`: the API server's proxy to the
+kubelet of the pod's node.
 
 As upstream's pod registry (pkg/registry/core/pod/strategy.go LogLocation, ExecLocation): the
 pod's container is checked first (one container may be implied; otherwise it must be named
 and exist), then the kubelet is found from the pod's node: its `status.addresses` InternalIP and
 `status.daemonEndpoints.kubeletEndpoint.Port`. The log is a plain-text stream copied through;
 exec is a WebSocket relayed frame by frame between the client and the kubelet's
-`/exec/{ns}/{pod}/{container}`, with the subprotocol the kubelet picked (v5/v4.channel.k8s.io).
+`/exec/{ns}/{pod}/{container}`, with the subprotocol the kubelet picked (v5/v4.channel.k8s.io);
+attach the same to `/attach/{ns}/{pod}/{container}`. Port-forward (no container) relays to
+`/portForward/{ns}/{pod}`: kubectl's `SPDY/3.1+portforward.k8s.io` WebSocket carries a SPDY
+session in its binary messages, which passes through unread (upstream's API server unwraps it
+onto a SPDY upgrade to the kubelet instead; the kubelet here accepts the tunnel as is).
 
 The kubelet's serving certificate is not verified (upstream's default, with
 `--kubelet-certificate-authority` unset); the API server presents its kubelet client certificate
@@ -36,6 +41,7 @@ StoreFor = Callable[[str, str, str], ObjectStore]
 LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime",
               "limitBytes")  # fmt: skip
 EXEC_PARAMS = ("command", "stdin", "stdout", "stderr", "tty")
+ATTACH_PARAMS = ("stdin", "stdout", "stderr", "tty")
 CONNECT_TIMEOUT = 10.0
 
 
@@ -108,11 +114,13 @@ class KubeletProxy:
         return self._ssl
 
     async def _target(
-        self, info: RequestInfo, container: str, what: str
+        self, info: RequestInfo, container: str | None, what: str
     ) -> tuple[dict[str, Any], str, str] | None:
-        """(pod, container, kubelet base URL); None for a log of a pod with no node yet."""
+        """(pod, container, kubelet URL with `{}` for the route); None for a log of a pod with
+        no node yet. A `container` of None (port-forward) names none."""
         pod = await self.store_for("", "v1", "pods").get(info.namespace, info.name)
-        container = container_for(pod, container)
+        if container is not None:
+            container = container_for(pod, container)
         node_name = str((pod.get("spec") or {}).get("nodeName") or "")
         if not node_name:
             if what == "log":
@@ -122,8 +130,11 @@ class KubeletProxy:
         host, port = kubelet_address(node)
         if ":" in host:
             host = f"[{host}]"
-        path = "/".join(quote(p, safe="") for p in (info.namespace, info.name, container))
-        return pod, container, f"https://{host}:{port}/{{}}/{path}"
+        parts = (info.namespace, info.name) if container is None else (
+            info.namespace, info.name, container
+        )  # fmt: skip
+        path = "/".join(quote(p, safe="") for p in parts)
+        return pod, container or "", f"https://{host}:{port}/{{}}/{path}"
 
     async def log(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         query = request.query
@@ -155,13 +166,26 @@ class KubeletProxy:
             raise errors.internal(f'Get "{url}": {err}') from err
 
     async def exec(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        return await self._connect(request, info, "exec", EXEC_PARAMS)
+
+    async def attach(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        return await self._connect(request, info, "attach", ATTACH_PARAMS)
+
+    async def port_forward(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        return await self._connect(request, info, "portForward", ())
+
+    async def _connect(
+        self, request: web.Request, info: RequestInfo, route: str, names: tuple[str, ...]
+    ) -> web.StreamResponse:
+        """A connect subresource: the client's WebSocket relayed to the kubelet's `route`."""
         query = request.query
-        target = await self._target(info, query.get("container", ""), "exec")
+        container = None if route == "portForward" else query.get("container", "")
+        target = await self._target(info, container, route)
         assert target is not None
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise errors.bad_request("Upgrade request required")
-        params = [(k, v) for k in EXEC_PARAMS for v in query.getall(k, [])]
-        url = target[2].format("exec") + "?" + urlencode(params)
+        params = [(k, v) for k in names for v in query.getall(k, [])]
+        url = target[2].format(route) + ("?" + urlencode(params) if params else "")
         offered = [
             p.strip()
             for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")

@@ -18,7 +18,8 @@ checked that the subresource serves the verb.
 - `pods/eviction`: delete a pod unless a PodDisruptionBudget forbids it, taking one disruption
   from the budget's status (upstream's EvictionREST, checks in the same order).
 - `serviceaccounts/token`: a TokenRequest answered with a signed token (`kube.auth.serviceaccount`).
-- `pods/log`, `pods/exec`: proxied to the kubelet of the pod's node (`kube.apiserver.proxy`).
+- `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`: proxied to the kubelet of the
+  pod's node (`kube.apiserver.proxy`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ Lookup = Callable[[RequestInfo], ObjectStore]
 StoreFor = Callable[[str, str, str], ObjectStore]
 
 # The subresources the server answers (besides `status`, which the generic verbs serve).
-SERVED = frozenset({"scale", "binding", "eviction", "token", "finalize", "log", "exec"})
+SERVED = frozenset(
+    {"scale", "binding", "eviction", "token", "finalize", "log", "exec", "attach", "portforward"}
+)
 
 RETRIES = 5
 # Upstream's MaxDisruptedPodSize: past this many unconfirmed evictions a budget refuses more.
@@ -359,6 +362,14 @@ class Subresources:
         kubelet = KubeletProxy(store_for, kubelet_client_cert)
         self.routes[("", "v1", "pods", "log")] = {"get": kubelet.log}
         self.routes[("", "v1", "pods", "exec")] = {"get": kubelet.exec, "create": kubelet.exec}
+        self.routes[("", "v1", "pods", "attach")] = {
+            "get": kubelet.attach,
+            "create": kubelet.attach,
+        }
+        self.routes[("", "v1", "pods", "portforward")] = {
+            "get": kubelet.port_forward,
+            "create": kubelet.port_forward,
+        }
         # Namespaces: DELETE marks them Terminating; finalize (kube.apiserver.namespaces).
         self.routes[("", "v1", "namespaces", "")] = {
             "delete": lambda r, i: namespaces.delete(self.lookup(i), r, i)

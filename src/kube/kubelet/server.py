@@ -113,7 +113,6 @@ class Containers(Protocol):
         ...
 
 
-
 class CRIContainers:
     """`Containers` over a CRI runtime: containers found by upstream's io.kubernetes.* labels."""
 
@@ -213,7 +212,6 @@ class CRIContainers:
         )
         url = str(forward.url)
         return url if url.startswith(("http://", "https://")) else None
-
 
 
 # -- logs ---------------------------------------------------------------------------------

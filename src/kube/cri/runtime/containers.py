@@ -93,6 +93,8 @@ class ContainerRequest:
     readonly_rootfs: bool = False
     privileged: bool = False
     tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
 
 
 class ContainerManager:
@@ -203,6 +205,8 @@ class ContainerManager:
             )
             config = oci_config(spec)
             (bundle / "config.json").write_text(json.dumps(config, indent=1))
+            if request.stdin:  # the shim keeps a stdin pipe for attach (kube.cri.runtime.shim)
+                (bundle / "stdin").write_text("once" if request.stdin_once else "open")
             save(record, bundle, RECORD)
             if self.mode == "runc":
                 await self._spawn_shim(record)

@@ -4,7 +4,17 @@
 its own session, so the runtime can restart without killing containers or losing their output.
 It makes itself a child subreaper, creates the container (`runc create`, whose init process
 then re-parents to the shim) with pipes as its stdout and stderr, turns what comes out of them
-into CRI log lines, waits for the container's init to exit and records the exit in the bundle:
+into CRI log lines, waits for the container's init to exit and records the exit in the bundle.
+
+Attach (CRI `Attach`, `kubectl attach`): the shim owns the container's stdio, so it listens on
+`attach.sock` in the bundle; every client connected there gets a copy of the output and may
+write to the container's stdin, which is a pipe when the container asked for stdin (a `stdin`
+file in the bundle: `open`, or `once` for stdinOnce, where the first client's leaving closes
+it). A tty container (`process.terminal`) gets its pseudo-terminal from runc over
+`--console-socket`; the shim keeps the master: output, input and resizes all go through it.
+On the socket each message is `[channel][length: 4 bytes][data]`: 1 stdout and 2 stderr from
+the shim; 0 stdin, 4 a resize (`{"Width": w, "Height": h}`), 255 `[0]` stdin closed from the
+client. When the container exits the shim closes every client after the last output.
 
     shim.pid    the shim's pid
     created     the container's init pid, once it exists (or `error`: why it could not)
@@ -17,12 +27,20 @@ rootfs as its working root but no isolation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import fcntl
 import json
 import os
+import pty
+import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
+import termios
 import threading
 import time
 from pathlib import Path
@@ -31,6 +49,10 @@ from typing import Any
 from kube.cri.runtime.logs import LogWriter
 
 PR_SET_CHILD_SUBREAPER = 36
+ATTACH_SOCKET = "attach.sock"
+STDIN, STDOUT, STDERR, RESIZE, CLOSE = 0, 1, 2, 4, 255
+HEADER = struct.Struct(">BI")
+SEND_TIMEOUT = 5.0
 
 
 def _subreaper() -> None:
@@ -38,7 +60,137 @@ def _subreaper() -> None:
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _pump(fd: int, stream: str, writer: LogWriter) -> None:
+def unix_connect(path: Path) -> socket.socket:
+    """A connected Unix socket to `path`, however long (sun_path holds 107 bytes: a longer
+    path is reached through /proc/self/fd of its directory)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if len(str(path)) < 100:
+            sock.connect(str(path))
+        else:
+            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                sock.connect(f"/proc/self/fd/{directory}/{path.name}")
+            finally:
+                os.close(directory)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def read_message(sock: socket.socket) -> tuple[int, bytes] | None:
+    """One `[channel][length][data]` message, or None at the end of the stream."""
+    head = _read_exactly(sock, HEADER.size)
+    if head is None:
+        return None
+    channel, size = HEADER.unpack(head)
+    data = _read_exactly(sock, size) if size else b""
+    return None if data is None else (channel, data)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks = b""
+    while len(chunks) < size:
+        try:
+            chunk = sock.recv(size - len(chunks))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks += chunk
+    return chunks
+
+
+def message(channel: int, data: bytes) -> bytes:
+    return HEADER.pack(channel, len(data)) + data
+
+
+class Stdio:
+    """The container's stdin and the attached clients (see the module docstring)."""
+
+    def __init__(self, stdin: int | None, once: bool, terminal: int | None) -> None:
+        self.stdin = stdin
+        self.once = once
+        self.terminal = terminal
+        self.clients: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.attached = False
+
+    def broadcast(self, channel: int, data: bytes) -> None:
+        frame = message(channel, data)
+        with self.lock:
+            for client in list(self.clients):
+                try:
+                    client.sendall(frame)
+                except OSError:
+                    self.clients.remove(client)
+                    client.close()
+
+    def close_stdin(self) -> None:
+        with self.lock:
+            if self.stdin is not None and self.terminal is None:
+                with contextlib.suppress(OSError):
+                    os.close(self.stdin)
+                self.stdin = None
+
+    def serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            client.settimeout(SEND_TIMEOUT)
+            with self.lock:
+                first = not self.attached
+                self.attached = True
+                self.clients.append(client)
+            threading.Thread(target=self._client, args=(client, first), daemon=True).start()
+
+    def _client(self, client: socket.socket, first: bool) -> None:
+        while True:
+            try:
+                got = read_message(client)
+            except TimeoutError:
+                continue
+            if got is None:
+                break
+            channel, data = got
+            if channel == STDIN and data and self.stdin is not None:
+                with contextlib.suppress(OSError):
+                    os.write(self.stdin, data)
+            elif channel == RESIZE and self.terminal is not None:
+                _resize(self.terminal, data)
+            elif channel == CLOSE and data[:1] == bytes([STDIN]) and self.once and first:
+                self.close_stdin()
+        with self.lock:
+            if client in self.clients:
+                self.clients.remove(client)
+        client.close()
+        if self.once and first:
+            self.close_stdin()  # stdinOnce: the first attach's leaving closes stdin
+
+    def close_all(self) -> None:
+        with self.lock:
+            for client in self.clients:
+                with contextlib.suppress(OSError):
+                    client.shutdown(socket.SHUT_RDWR)
+                client.close()
+            self.clients.clear()
+
+
+def _resize(fd: int, data: bytes) -> None:
+    try:
+        size = json.loads(data)
+        rows, cols = int(size.get("Height", 0)), int(size.get("Width", 0))
+    except (ValueError, TypeError, AttributeError):
+        return
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _pump(fd: int, stream: str, writer: LogWriter, stdio: Stdio | None = None) -> None:
+    channel = STDERR if stream == "stderr" else STDOUT
     with os.fdopen(fd, "rb", buffering=0) as source:
         while True:
             try:
@@ -48,6 +200,19 @@ def _pump(fd: int, stream: str, writer: LogWriter) -> None:
             if not data:
                 return
             writer.write(stream, data)
+            if stdio is not None:
+                stdio.broadcast(channel, data)
+
+
+def _receive_console(listener: socket.socket) -> int:
+    """The pty master runc sends over --console-socket."""
+    listener.settimeout(10.0)
+    connection, _ = listener.accept()
+    with connection:
+        _, fds, _, _ = socket.recv_fds(connection, 1024, 1)
+    if not fds:
+        raise OSError("runc sent no console")
+    return fds[0]
 
 
 def _write(path: Path, text: str) -> None:
@@ -69,7 +234,9 @@ def resolve_in_rootfs(rootfs: Path, argv0: str, env: list[str]) -> Path | None:
     return None
 
 
-def _start_process(bundle: Path, config: dict[str, Any], out_w: int, err_w: int) -> int:
+def _start_process(
+    bundle: Path, config: dict[str, Any], out_w: int, err_w: int, stdin: int | None
+) -> int:
     process = config["process"]
     rootfs = bundle / "rootfs"
     args: list[str] = process["args"]
@@ -83,7 +250,7 @@ def _start_process(bundle: Path, config: dict[str, Any], out_w: int, err_w: int)
         executable=str(executable),
         env=dict(e.partition("=")[::2] for e in env),
         cwd=str(cwd if cwd.is_dir() else rootfs),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=out_w,
         stderr=err_w,
         start_new_session=True,
@@ -100,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runc", default="runc")
     parser.add_argument("--runc-root", default="/run/kube-runc")
     args = parser.parse_args(argv)
-    bundle: Path = args.bundle
+    bundle: Path = args.bundle.absolute()
     if os.fork() > 0:
         os._exit(0)  # daemonize: the runtime waits only for this first process
     os.setsid()
@@ -112,9 +279,25 @@ def main(argv: list[str] | None = None) -> int:
     writer = LogWriter(sink)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    config = json.loads((bundle / "config.json").read_text())
+    terminal = bool(config["process"].get("terminal"))
+    stdin_mode = (bundle / "stdin").read_text().strip() if (bundle / "stdin").exists() else ""
+    in_r: int | None = None
+    in_w: int | None = None
+    if stdin_mode and not terminal:
+        in_r, in_w = os.pipe()
+    master: int | None = None
+    console_dir = tempfile.mkdtemp(prefix="kube-console-")
     try:
         if args.mode == "runc":
             pid_file = bundle / "init.pid"
+            console: list[str] = []
+            listener: socket.socket | None = None
+            if terminal:
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                listener.bind(f"{console_dir}/console.sock")
+                listener.listen(1)
+                console = ["--console-socket", f"{console_dir}/console.sock"]
             done = subprocess.run(
                 [
                     args.runc,
@@ -125,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                     str(bundle),
                     "--pid-file",
                     str(pid_file),
+                    *console,
                     args.id,
                 ],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if in_r is None else in_r,
                 stdout=out_w,
                 stderr=err_w,
                 check=False,
@@ -138,21 +322,52 @@ def main(argv: list[str] | None = None) -> int:
                 message = os.read(err_r, 65536).decode(errors="replace").strip()
                 _write(bundle / "error", message or f"runc create exited {done.returncode}")
                 return 1
+            if listener is not None:
+                with listener:
+                    master = _receive_console(listener)
             pid = int(pid_file.read_text().strip())
         else:
-            config = json.loads((bundle / "config.json").read_text())
-            pid = _start_process(bundle, config, out_w, err_w)
+            slave: int | None = None
+            if terminal:
+                master, slave = pty.openpty()
+            pid = _start_process(
+                bundle,
+                config,
+                out_w if slave is None else slave,
+                err_w if slave is None else slave,
+                in_r if slave is None else slave,
+            )
+            if slave is not None:
+                os.close(slave)
     except (OSError, ValueError) as err:
         _write(bundle / "error", str(err))
         return 1
+    finally:
+        shutil.rmtree(console_dir, ignore_errors=True)
     os.close(out_w)
     os.close(err_w)
+    if in_r is not None:
+        os.close(in_r)
+    stdio = Stdio(in_w if master is None else master, stdin_mode == "once", master)
     pumps = [
-        threading.Thread(target=_pump, args=(out_r, "stdout", writer), daemon=True),
-        threading.Thread(target=_pump, args=(err_r, "stderr", writer), daemon=True),
+        threading.Thread(target=_pump, args=(out_r, "stdout", writer, stdio), daemon=True),
+        threading.Thread(target=_pump, args=(err_r, "stderr", writer, stdio), daemon=True),
     ]
+    if master is not None:
+        pumps.append(
+            threading.Thread(
+                target=_pump, args=(os.dup(master), "stdout", writer, stdio), daemon=True
+            )
+        )
     for pump in pumps:
         pump.start()
+    attach = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        (bundle / ATTACH_SOCKET).unlink()
+    os.chdir(bundle)  # a relative name: the bundle's path may not fit in sun_path
+    attach.bind(ATTACH_SOCKET)
+    attach.listen(16)
+    threading.Thread(target=stdio.serve, args=(attach,), daemon=True).start()
     _write(bundle / "created", str(pid))
     status = 0
     while True:
@@ -169,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
             break
     for pump in pumps:
         pump.join(timeout=2.0)
+    stdio.close_all()
+    attach.close()
+    with contextlib.suppress(FileNotFoundError):
+        (bundle / ATTACH_SOCKET).unlink()
     writer.close()
     sink.close()
     if os.WIFSIGNALED(status):

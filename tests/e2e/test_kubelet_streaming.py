@@ -1,0 +1,148 @@
+"""`kubectl attach`, `kubectl port-forward` and `kubectl cp` through the API server, the kubelet
+and the built-in runtime (runc), on the `node` of test_kubelet.py.
+
+attach: a container reading its stdin (stdin, stdinOnce) gets what `kubectl attach -i` pipes
+in, its answers come back, and when kubectl's stdin ends the container's does (stdinOnce), so
+it finishes and kubectl returns. port-forward: kubectl's SPDY-over-WebSocket session reaches
+busybox httpd inside the pod's network namespace from 127.0.0.1:<local port>. cp: a file goes
+in and comes back out (`tar` in the container) with the same content.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import KUBECTL
+from tests.e2e.test_kubelet import (
+    IMAGE,
+    Node,
+    _pod,
+    _ready_node,
+    _running,
+    _wait_for,
+    node,
+)
+
+pytestmark = pytest.mark.slow
+__all__ = ["node"]  # the fixture, imported for this module
+
+
+def _kubectl(node: Node, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_attach_sends_stdin_and_returns_output(node: Node) -> None:
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    script = "while read line; do echo got:$line; done; echo bye"
+    container = {
+        "name": "reader",
+        "image": IMAGE,
+        "command": ["sh", "-c", script],
+        "stdin": True,
+        "stdinOnce": True,
+    }
+    node.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=_pod(
+            "reader", node.name, container, restartPolicy="Never", terminationGracePeriodSeconds=1
+        ),
+    )
+    _wait_for(lambda: _running(node, "reader"), 60, "pod reader Running")
+    done = _kubectl(node, "attach", "-i", "reader", "-c", "reader", input="hello\nworld\n")
+    assert done.returncode == 0, done.stderr
+    assert "got:hello\ngot:world\nbye\n" in done.stdout
+    # The container ended when its stdin did (stdinOnce).
+    pod = _wait_for(
+        lambda: (p := node.get("pod", "reader"))["status"].get("phase") == "Succeeded" and p,
+        30,
+        "pod reader Succeeded",
+    )
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    node.kubectl("delete", "pod", "reader", "--wait=true", "--timeout=60s")
+
+
+def test_port_forward_reaches_httpd_in_the_pod(node: Node) -> None:
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    script = "mkdir -p /www && echo forwarded-page > /www/index.html && httpd -f -p 8080 -h /www"
+    container = {"name": "web", "image": IMAGE, "command": ["sh", "-c", script]}
+    node.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=_pod("pf", node.name, container, terminationGracePeriodSeconds=1),
+    )
+    _wait_for(lambda: _running(node, "pf"), 60, "pod pf Running")
+    forward = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "port-forward", "pod/pf", ":8080"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
+        assert found, line + (forward.stderr.read() if forward.poll() is not None else "")
+        local = int(found.group(1))
+
+        def fetch() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as answer:
+                    body: str = answer.read().decode()
+                    return body
+            except OSError:
+                return None
+
+        assert _wait_for(fetch, 15, "the page through port-forward") == "forwarded-page\n"
+        # A second connection over the same session.
+        assert fetch() == "forwarded-page\n"
+    finally:
+        forward.terminate()
+        try:
+            forward.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.communicate()
+    node.kubectl("delete", "pod", "pf", "--wait=true", "--timeout=60s")
+
+
+def test_cp_in_and_out(node: Node, tmp_path: Path) -> None:
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    container = {"name": "box", "image": IMAGE, "command": ["sleep", "3600"]}
+    node.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=_pod("cp", node.name, container, terminationGracePeriodSeconds=1),
+    )
+    _wait_for(lambda: _running(node, "cp"), 60, "pod cp Running")
+    source = tmp_path / "in.txt"
+    content = "".join(f"line {n} of the copied file\n" for n in range(2000))
+    source.write_text(content)
+    copied = _kubectl(node, "cp", str(source), "default/cp:/tmp/in.txt", "-c", "box")
+    assert copied.returncode == 0, copied.stderr
+    inside = _kubectl(node, "exec", "cp", "--", "cat", "/tmp/in.txt")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout == content
+    back = tmp_path / "out.txt"
+    started = time.monotonic()
+    copied = _kubectl(node, "cp", "default/cp:/tmp/in.txt", str(back), "-c", "box")
+    assert copied.returncode == 0, copied.stderr
+    assert time.monotonic() - started < 30
+    assert back.read_text() == content
+    node.kubectl("delete", "pod", "cp", "--wait=true", "--timeout=60s")
