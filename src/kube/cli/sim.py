@@ -13,6 +13,9 @@ and the exit code is 0 when every node came Ready, 1 otherwise.
 `kube sim fail-node NAME... | --fraction F` sets the annotation `sim.kube.io/fail: "true"` on
 hollow Nodes; the sim process running them stops their heartbeats, so the node lifecycle
 controller marks them NotReady and evicts their pods. `--recover` removes the annotation.
+
+`kube sim load --profile load|density|churn` runs clusterloader2-style workloads and reports
+their SLIs (kube.sim.load).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from kube.api import errors
 from kube.auth.kubeconfig import KubeconfigError
 from kube.client.rest import RESTClient
+from kube.sim import load as sim_load
 from kube.sim import shape as sh
 from kube.sim.hollow import NODES, HollowCluster, SimConfig
 
@@ -113,6 +117,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fail.add_argument("--recover", action="store_true", help="remove the annotation instead")
     fail.add_argument("--kubeconfig", help="the cluster (default $KUBECONFIG)")
     fail.set_defaults(func=run_fail_node)
+
+    load = sub.add_parser("load", help="clusterloader2-style load and its SLIs")
+    sim_load.add_arguments(load)
+    load.set_defaults(func=run_load)
 
 
 # -- kube sim up -----------------------------------------------------------------------------
@@ -227,6 +235,7 @@ async def _control_plane(stop: asyncio.Event) -> AsyncIterator[Path | None]:
             "-m",
             "kube.cli.main",
             "server",
+            "--disable-agent",
             "--data-dir",
             str(data_dir),
             "--secure-port",
@@ -279,6 +288,25 @@ async def _wait_up(proc: asyncio.subprocess.Process, stop: asyncio.Event) -> boo
 async def _drain(stream: asyncio.StreamReader) -> None:
     while await stream.read(65536):
         pass
+
+
+# -- kube sim load ---------------------------------------------------------------------------
+
+
+def run_load(args: argparse.Namespace) -> int:
+    return asyncio.run(_load(args))
+
+
+async def _load(args: argparse.Namespace) -> int:
+    """The cluster of --kubeconfig, or a `kube server` of our own (kube.sim.load does the rest)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if args.with_control_plane:
+            kubeconfig = await stack.enter_async_context(_control_plane(asyncio.Event()))
+            if kubeconfig is None:
+                return 1
+        else:
+            kubeconfig = Path(args.kubeconfig or default_kubeconfig())
+        return await sim_load.main(args, kubeconfig, own_control_plane=args.with_control_plane)
 
 
 # -- kube sim fail-node ----------------------------------------------------------------------
