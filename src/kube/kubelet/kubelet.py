@@ -258,6 +258,10 @@ class Kubelet:
             runtime_name=runtime_name,
             cgroup_root=self.config.cgroup_root,
             volumes=VolumeManager(self.client, node.root_dir, recorder=events.event),
+            client=self.client,
+            recorder=events.event,
+            on_change=self._runtime_changed,
+            root_dir=node.root_dir,
         )
         self.informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={node.name}")
         self.informer.add_event_handler(

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,8 +27,22 @@ import grpc
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.api.meta import now_rfc3339
 from kube.api.quantity import QuantityError, parse
+from kube.client.clock import Clock
+from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
-from kube.kubelet.status import ContainerInfo, pod_status
+from kube.kubelet.envvars import EnvError, ObjectSource, api_source, build_env, expand
+from kube.kubelet.handlers import exec_action, http_action, resolve_port, tcp_action
+from kube.kubelet.hooks import pod_label, run_hook
+from kube.kubelet.probes import ProbeManager, Target, Timing
+from kube.kubelet.status import ContainerInfo, Probed, is_sidecar, pod_status
+from kube.kubelet.termination import (
+    DEFAULT_PATH,
+    MESSAGE_PATH,
+    MESSAGE_POLICY,
+    message_file,
+    mount_of,
+    termination_message,
+)
 from kube.kubelet.volumes import MountError, VolumeManager
 
 log = logging.getLogger("kube.kubelet.pods")
@@ -40,6 +56,9 @@ GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
 BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0  # a container that ran this long starts its backoff afresh
+# (the involved object, event type, reason, message): EventRecorder.event.
+Recorder = Callable[[dict[str, Any], str, str, str], None]
+MIN_GRACE = 2  # upstream's minimumGracePeriodInSeconds after a preStop hook
 CPU_PERIOD = 100_000
 MIN_SHARES = 2
 
@@ -101,43 +120,6 @@ def linux_resources(container: dict[str, Any]) -> Any:
     return out
 
 
-def field_value(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> str:
-    """A downward-API fieldRef value (the fields env vars may name)."""
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    values = {
-        "metadata.name": meta.get("name", ""),
-        "metadata.namespace": meta.get("namespace", ""),
-        "metadata.uid": meta.get("uid", ""),
-        "spec.nodeName": spec.get("nodeName", ""),
-        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
-        "status.podIP": pod_ip,
-        "status.podIPs": pod_ip,
-        "status.hostIP": host_ip,
-        "status.hostIPs": host_ip,
-    }
-    if path.startswith("metadata.labels['") or path.startswith("metadata.annotations['"):
-        kind, _, rest = path.partition("['")
-        return str((meta.get(kind.split(".")[1]) or {}).get(rest.rstrip("']"), ""))
-    return str(values.get(path, ""))
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """Upstream's $(VAR) expansion: $(VAR) from env, $$ escapes, unknown references stay."""
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif text.startswith("$(", i) and (end := text.find(")", i + 2)) > 0:
-            name = text[i + 2 : end]
-            out.append(env[name] if name in env else text[i : end + 1])
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
 class PodSyncer:
     """Runs pods on one node through a CRI runtime."""
 
@@ -151,6 +133,12 @@ class PodSyncer:
         runtime_name: str,
         cgroup_root: str = "/kubepods",
         volumes: VolumeManager | None = None,
+        client: RESTClient | None = None,
+        objects: ObjectSource | None = None,
+        recorder: Recorder | None = None,
+        on_change: Callable[[str], None] | None = None,
+        root_dir: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.cri = cri
         self.node_name = node_name
@@ -161,6 +149,53 @@ class PodSyncer:
         self.backoff = Backoff()
         self.image_failures: dict[str, int] = {}
         self.volumes = volumes
+        # ConfigMaps and Secrets for env (the API, through the kubelet's client).
+        if objects is None:
+            objects = api_source(client) if client is not None else _no_objects
+        self.objects: ObjectSource = objects
+        self.recorder = recorder
+        # Where termination-message files go (None: no terminationMessagePath mount).
+        self.root_dir = root_dir
+        self.pod_ips: dict[str, str] = {}  # pod uid -> IP, for preStop httpGet at termination
+        self.probes = ProbeManager(
+            self._probe, on_change or (lambda _uid: None), self._container_event, clock=clock
+        )
+
+    # -- events, probes --------------------------------------------------------------------
+
+    def event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """An Event about the pod (Killing, Unhealthy, Failed...), as the kubelet records."""
+        log.info("pod %s: %s %s: %s", pod_label(pod), kind, reason, message)
+        if self.recorder is not None:
+            self.recorder(
+                {"apiVersion": "v1", "kind": "Pod", "metadata": pod.get("metadata") or {}},
+                kind,
+                reason,
+                message,
+            )
+
+    def _container_event(
+        self, pod: dict[str, Any], _container: str, kind: str, reason: str, message: str
+    ) -> None:
+        self.event(pod, kind, reason, message)
+
+    async def _probe(self, kind: str, probe: dict[str, Any], target: Target) -> tuple[bool, str]:
+        """Runs one probe of the target container (exec, httpGet or tcpSocket)."""
+        seconds = Timing.of(probe, kind).timeout
+        if isinstance(probe.get("exec"), dict):
+            command = [str(c) for c in probe["exec"].get("command") or []]
+            ok, output, _error = await exec_action(self.cri, target.container_id, command, seconds)
+            return ok, output
+        if isinstance(probe.get("httpGet"), dict):
+            return await http_action(probe["httpGet"], target.container, target.pod_ip, seconds)
+        if isinstance(probe.get("tcpSocket"), dict):
+            tcp = probe["tcpSocket"]
+            try:
+                port = resolve_port(tcp.get("port"), target.container)
+            except ValueError as err:
+                return False, str(err)
+            return await tcp_action(str(tcp.get("host") or target.pod_ip), port, seconds)
+        return False, "probe has no supported handler (exec, httpGet, tcpSocket)"
 
     # -- runtime views ---------------------------------------------------------------------
 
@@ -202,6 +237,8 @@ class PodSyncer:
                     reason=status.reason,
                     message=status.message,
                     image_ref=status.image_ref,
+                    log_path=status.log_path,
+                    message_path=mount_of(status),
                 )
             )
         for history in found.values():
@@ -295,18 +332,9 @@ class PodSyncer:
         return None
 
     def container_config(
-        self, pod: dict[str, Any], container: dict[str, Any], attempt: int, pod_ip: str
+        self, pod: dict[str, Any], container: dict[str, Any], attempt: int, env: dict[str, str]
     ) -> Any:
         meta, spec = pod["metadata"], pod.get("spec") or {}
-        env: dict[str, str] = {}
-        for item in container.get("env") or []:
-            name = item.get("name", "")
-            if "value" in item:
-                env[name] = expand(str(item.get("value") or ""), env)
-            elif ref := (item.get("valueFrom") or {}).get("fieldRef"):
-                env[name] = field_value(pod, str(ref.get("fieldPath", "")), pod_ip, self.node_ip)
-            else:
-                env[name] = ""
         grace = spec.get("terminationGracePeriodSeconds")
         config = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=container["name"], attempt=attempt),
@@ -324,6 +352,8 @@ class PodSyncer:
             annotations={
                 RESTART_COUNT: str(attempt),
                 GRACE_PERIOD: str(30 if grace is None else grace),
+                MESSAGE_PATH: str(container.get("terminationMessagePath") or DEFAULT_PATH),
+                MESSAGE_POLICY: str(container.get("terminationMessagePolicy") or "File"),
             },
             log_path=f"{container['name']}/{attempt}.log",
             stdin=bool(container.get("stdin")),
@@ -333,6 +363,10 @@ class PodSyncer:
         config.linux.resources.CopyFrom(linux_resources(container))
         if self.volumes is not None:
             config.mounts.extend(self.volumes.mounts(pod, container))
+        if self.root_dir is not None:
+            host = message_file(self.root_dir, str(meta["uid"]), str(container["name"]))
+            target = str(container.get("terminationMessagePath") or DEFAULT_PATH)
+            config.mounts.append(pb.Mount(container_path=target, host_path=str(host)))
         security = container.get("securityContext") or {}
         pod_security = spec.get("securityContext") or {}
         user = security.get("runAsUser", pod_security.get("runAsUser"))
@@ -352,17 +386,23 @@ class PodSyncer:
         attempt: int,
         sandbox: tuple[str, str, Any],
     ) -> tuple[str, str] | None:
-        """Creates and starts one container; a waiting (reason, message) if it cannot."""
+        """Creates and starts one container, then its postStart hook; a waiting (reason,
+        message) if it cannot."""
         problem = await self.ensure_image(container)
         if problem is not None:
             return problem
         sandbox_id, pod_ip, sandbox_config = sandbox
         try:
+            env = await build_env(pod, container, self.objects, pod_ip=pod_ip, host_ip=self.node_ip)
+        except EnvError as err:
+            self.event(pod, "Warning", "Failed", f"Error: {err}")
+            return ("CreateContainerConfigError", str(err))
+        try:
             created = await self.cri.call(
                 "CreateContainer",
                 pb.CreateContainerRequest(
                     pod_sandbox_id=sandbox_id,
-                    config=self.container_config(pod, container, attempt, pod_ip),
+                    config=self.container_config(pod, container, attempt, env),
                     sandbox_config=sandbox_config,
                 ),
             )
@@ -374,7 +414,50 @@ class PodSyncer:
             )
         except grpc.aio.AioRpcError as err:
             return ("RunContainerError", err.details() or str(err.code()))
+        hook = (container.get("lifecycle") or {}).get("postStart")
+        if isinstance(hook, dict):
+            failed = await run_hook(self.cri, hook, pod, container, created.container_id, pod_ip)
+            if failed is not None:
+                # As upstream: the container is killed and its restart follows the policy.
+                self.event(pod, "Warning", "FailedPostStartHook", failed)
+                await self.kill_container(
+                    pod, container, created.container_id, _grace(pod), "FailedPostStartHook"
+                )
+                return ("PostStartHookError", failed)
         return None
+
+    async def kill_container(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any] | None,
+        container_id: str,
+        grace: int,
+        message: str = "",
+    ) -> None:
+        """upstream's killContainer: the preStop hook (within the grace period), then
+        StopContainer (SIGTERM, the rest of the grace period, SIGKILL), with a Killing event."""
+        name = (container or {}).get("name", "")
+        self.event(pod, "Normal", "Killing", message or f"Stopping container {name}")
+        hook = ((container or {}).get("lifecycle") or {}).get("preStop")
+        if isinstance(hook, dict) and grace > 0:
+            started = time.monotonic()
+            pod_ip = self.pod_ips.get(str(pod["metadata"].get("uid", "")), "")
+            try:
+                async with asyncio.timeout(grace):
+                    failed = await run_hook(
+                        self.cri, hook, pod, container or {}, container_id, pod_ip, grace
+                    )
+            except TimeoutError:
+                failed = None
+                log.info("preStop hook of %s in %s ran past its grace", name, pod_label(pod))
+            if failed is not None:
+                self.event(pod, "Warning", "FailedPreStopHook", failed)
+            grace = max(MIN_GRACE, grace - int(time.monotonic() - started))
+        await self.cri.call(
+            "StopContainer",
+            pb.StopContainerRequest(container_id=container_id, timeout=grace),
+            deadline=grace + 60,
+        )
 
     @staticmethod
     def should_restart(policy: str, info: ContainerInfo) -> bool:
@@ -384,8 +467,74 @@ class PodSyncer:
             return info.exit_code != 0
         return True
 
+    async def _keep(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        history: list[ContainerInfo],
+        sandbox: tuple[str, str, Any],
+        policy: str,
+    ) -> tuple[tuple[str, str] | None, bool, float | None]:
+        """One container toward its desired state: (waiting problem, changed, wake in s).
+
+        Starts it when missing, restarts it as `policy` says with CrashLoopBackOff, and kills
+        an instance whose liveness or startup probe failed (then restarts it likewise).
+        """
+        meta = pod["metadata"]
+        uid, name = meta["uid"], container["name"]
+        current = history[-1] if history else None
+        key = f"{uid}/{name}"
+        now = time.monotonic()
+        if current is None:
+            return await self.start_container(pod, container, 0, sandbox), True, None
+        if current.state == pb.CONTAINER_CREATED:
+            await self.cri.call("StartContainer", pb.StartContainerRequest(container_id=current.id))
+            return None, True, None
+        if current.state == pb.CONTAINER_RUNNING:
+            kind = self.probes.failed(uid, name, current.id)
+            if kind is None:
+                return None, False, None
+            await self.kill_container(
+                pod,
+                container,
+                current.id,
+                _grace(pod, container.get(f"{kind}Probe")),
+                f"Container {name} failed {kind} probe, will be restarted",
+            )
+            status = await self.cri.call(
+                "ContainerStatus", pb.ContainerStatusRequest(container_id=current.id)
+            )
+            current = replace(
+                current,
+                state=pb.CONTAINER_EXITED,
+                exit_code=status.status.exit_code,
+                finished_at=status.status.finished_at,
+            )
+        if current.state != pb.CONTAINER_EXITED or not self.should_restart(policy, current):
+            return None, False, None
+        left = self.backoff.remaining(key, now)
+        if left > 0:
+            delay = self.backoff.delays[key]
+            problem = (
+                "CrashLoopBackOff",
+                f"back-off {int(delay)}s restarting failed container={name} "
+                f"pod={meta['name']}_{meta.get('namespace', 'default')}({uid})",
+            )
+            return problem, False, left
+        # As upstream's doBackOff: restart now, and back off the next restart.
+        ran = max(0.0, (current.finished_at - current.started_at) / 1e9)
+        self.backoff.next(key, now, ran)
+        return await self.start_container(pod, container, current.attempt + 1, sandbox), True, None
+
     async def sync(self, pod: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
-        """One pass; (the status to report, seconds until a backoff expires or None)."""
+        """One pass; (the status to report, seconds until a backoff expires or None).
+
+        Init containers first, in order: a regular one must exit 0 before the next starts (a
+        failure is retried with backoff, or fails the pod under restartPolicy Never); a sidecar
+        (restartPolicy Always) must be running and started, and is then kept running. Once
+        initialized, the containers run as the pod's restartPolicy says; when they are all
+        done for good, the sidecars are stopped (last first) so the pod can complete.
+        """
         meta, spec = pod["metadata"], pod.get("spec") or {}
         uid = meta["uid"]
         if self.volumes is not None:
@@ -404,81 +553,185 @@ class PodSyncer:
                 )
                 return status, 2.0
         sandbox = await self.ensure_sandbox(pod)
+        self.pod_ips[uid] = sandbox[1]
         containers = await self.containers(uid)
+        self._update_probes(pod, containers, sandbox[1])
         waiting: dict[str, tuple[str, str]] = {}
-        wake: float | None = None
+        wakes: list[float] = []
         policy = spec.get("restartPolicy") or "Always"
-        now = time.monotonic()
         changed = False
-        for container in spec.get("containers") or []:
-            name = container["name"]
-            history = containers.get(name, [])
-            current = history[-1] if history else None
-            key = f"{uid}/{name}"
-            if current is None:
-                problem = await self.start_container(pod, container, 0, sandbox)
-                changed = True
-            elif current.state == pb.CONTAINER_CREATED:
-                await self.cri.call(
-                    "StartContainer", pb.StartContainerRequest(container_id=current.id)
-                )
-                problem, changed = None, True
-            elif current.state == pb.CONTAINER_EXITED and self.should_restart(policy, current):
-                left = self.backoff.remaining(key, now)
-                if left > 0:
-                    delay = self.backoff.delays[key]
-                    problem = (
-                        "CrashLoopBackOff",
-                        f"back-off {int(delay)}s restarting failed container={name} "
-                        f"pod={meta['name']}_{meta.get('namespace', 'default')}({uid})",
-                    )
-                    wake = left if wake is None else min(wake, left)
-                else:
-                    # As upstream's doBackOff: restart now, and back off the next restart.
-                    ran = max(0.0, (current.finished_at - current.started_at) / 1e9)
-                    self.backoff.next(key, now, ran)
-                    attempt = current.attempt + 1
-                    problem = await self.start_container(pod, container, attempt, sandbox)
-                    changed = True
-            else:
-                problem = None
+
+        def note(name: str, result: tuple[tuple[str, str] | None, bool, float | None]) -> None:
+            nonlocal changed
+            problem, did, wake = result
+            changed = changed or did
+            if wake is not None:
+                wakes.append(wake)
             if problem is not None:
                 waiting[name] = problem
                 if problem[0] in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
-                    wake = 10.0 if wake is None else min(wake, 10.0)
+                    wakes.append(10.0)
+
+        init_specs = spec.get("initContainers") or []
+        sidecars = [c for c in init_specs if is_sidecar(c)]
+        regular = spec.get("containers") or []
+        # Once containers have run, the pod is initialized for good: init containers are not
+        # run again, and a sidecar's restart does not hold the others back.
+        already = any(containers.get(c["name"]) for c in regular)
+        initialized = True
+        for container in init_specs:
+            name = container["name"]
+            history = containers.get(name, [])
+            current = history[-1] if history else None
+            if is_sidecar(container):
+                note(name, await self._keep(pod, container, history, sandbox, "Always"))
+                started = current is not None and current.state == pb.CONTAINER_RUNNING
+                if started and current is not None:
+                    started = self.probes.probed(uid, name, current.id).started
+                elif current is None and name not in waiting:
+                    started = "startupProbe" not in container  # started in this pass
+                if not started and not already:
+                    initialized = False
+                    break
+                continue
+            if already:
+                continue
+            if current is not None and current.state == pb.CONTAINER_EXITED:
+                if current.exit_code == 0:
+                    continue
+                if policy == "Never":  # the pod has failed
+                    initialized = False
+                    break
+            initialized = False
+            note(name, await self._keep(pod, container, history, sandbox, "OnFailure"))
+            break
+        if initialized:
+            for container in regular:
+                history = containers.get(container["name"], [])
+                note(container["name"], await self._keep(pod, container, history, sandbox, policy))
         if changed:
+            containers = await self.containers(uid)
+            self._update_probes(pod, containers, sandbox[1])
+        if initialized and sidecars and self._all_done(regular, containers, policy, waiting):
+            await self._stop_sidecars(pod, sidecars, containers)
             containers = await self.containers(uid)
         status = pod_status(
             pod,
             sandbox_ready=True,
             pod_ip=sandbox[1],
             host_ip=self.node_ip,
-            containers=containers,
+            containers=self._with_messages(pod, containers),
             waiting=waiting,
             runtime=self.runtime_name,
             now=now_rfc3339(),
+            probed=self._probed(uid, containers),
         )
-        return status, wake
+        return status, (min(wakes) if wakes else None)
+
+    def _update_probes(
+        self, pod: dict[str, Any], containers: dict[str, list[ContainerInfo]], pod_ip: str
+    ) -> None:
+        spec = pod.get("spec") or {}
+        current = {
+            name: (h[-1].id, h[-1].state == pb.CONTAINER_RUNNING, h[-1].started_at / 1e9)
+            for name, h in containers.items()
+            if h
+        }
+        probed = [
+            *(c for c in spec.get("initContainers") or [] if is_sidecar(c)),
+            *(spec.get("containers") or []),
+        ]
+        self.probes.update(pod, probed, current, pod_ip)
+
+    def _probed(self, uid: str, containers: dict[str, list[ContainerInfo]]) -> dict[str, Probed]:
+        return {
+            name: self.probes.probed(uid, name, history[-1].id)
+            for name, history in containers.items()
+            if history
+        }
+
+    def _with_messages(
+        self, pod: dict[str, Any], containers: dict[str, list[ContainerInfo]]
+    ) -> dict[str, list[ContainerInfo]]:
+        """The exited instances with their termination messages (kube.kubelet.termination)."""
+        spec = pod.get("spec") or {}
+        policies = {
+            c["name"]: str(c.get("terminationMessagePolicy") or "File")
+            for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        }
+        out: dict[str, list[ContainerInfo]] = {}
+        for name, history in containers.items():
+            out[name] = [
+                replace(
+                    info,
+                    message=termination_message(
+                        info.message_path, info.log_path, policies.get(name, "File"), info.exit_code
+                    )
+                    or info.message,
+                )
+                if info.state == pb.CONTAINER_EXITED
+                else info
+                for info in history
+            ]
+        return out
+
+    def _all_done(
+        self,
+        regular: list[dict[str, Any]],
+        containers: dict[str, list[ContainerInfo]],
+        policy: str,
+        waiting: dict[str, tuple[str, str]],
+    ) -> bool:
+        """Every container has exited and none will be restarted (the pod is completing)."""
+        for container in regular:
+            history = containers.get(container["name"], [])
+            if not history or container["name"] in waiting:
+                return False
+            current = history[-1]
+            if current.state != pb.CONTAINER_EXITED or self.should_restart(policy, current):
+                return False
+        return True
+
+    async def _stop_sidecars(
+        self,
+        pod: dict[str, Any],
+        sidecars: list[dict[str, Any]],
+        containers: dict[str, list[ContainerInfo]],
+    ) -> None:
+        """Stops running sidecars in reverse order (upstream stops them after the others)."""
+        for container in reversed(sidecars):
+            history = containers.get(container["name"], [])
+            if history and history[-1].state in (pb.CONTAINER_RUNNING, pb.CONTAINER_CREATED):
+                await self.kill_container(pod, container, history[-1].id, _grace(pod))
 
     async def terminate(self, pod: dict[str, Any], grace: int) -> dict[str, list[ContainerInfo]]:
-        """Stops every container with `grace` seconds, then stops and removes the sandboxes."""
+        """Stops the containers with `grace` seconds (preStop hooks first, within it), then the
+        sidecars last first, then stops and removes the sandboxes."""
         uid = pod["metadata"]["uid"]
+        await self.probes.remove(uid)
+        spec = pod.get("spec") or {}
+        specs = {c["name"]: c for c in spec.get("containers") or []}
+        sidecars = [c for c in spec.get("initContainers") or [] if is_sidecar(c)]
+        specs.update({c["name"]: c for c in spec.get("initContainers") or []})
         containers = await self.containers(uid)
-        running = [
-            history[-1]
-            for history in containers.values()
+        running = {
+            name: history[-1]
+            for name, history in containers.items()
             if history and history[-1].state in (pb.CONTAINER_RUNNING, pb.CONTAINER_CREATED)
-        ]
+        }
+        sidecar_names = [c["name"] for c in sidecars]
+        started = time.monotonic()
         await asyncio.gather(
             *(
-                self.cri.call(
-                    "StopContainer",
-                    pb.StopContainerRequest(container_id=c.id, timeout=grace),
-                    deadline=grace + 60,
-                )
-                for c in running
+                self.kill_container(pod, specs.get(name), info.id, grace)
+                for name, info in running.items()
+                if name not in sidecar_names
             )
         )
+        for name in reversed(sidecar_names):
+            if name in running:
+                left = max(MIN_GRACE if grace else 0, grace - int(time.monotonic() - started))
+                await self.kill_container(pod, specs.get(name), running[name].id, left)
         final = await self.containers(uid)
         for sandbox in await self.sandboxes(uid):
             await self.cri.call(
@@ -488,6 +741,19 @@ class PodSyncer:
                 "RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox.id)
             )
         self.backoff.forget(f"{uid}/")
+        self.pod_ips.pop(uid, None)
         if self.volumes is not None:
             await self.volumes.teardown(uid)
-        return final
+        return self._with_messages(pod, final)
+
+
+async def _no_objects(_kind: str, _namespace: str, _name: str) -> dict[str, Any] | None:
+    return None
+
+
+def _grace(pod: dict[str, Any], probe: dict[str, Any] | None = None) -> int:
+    """The grace period to stop a container with: the probe's own, else the pod's (30 s)."""
+    if probe and probe.get("terminationGracePeriodSeconds") is not None:
+        return int(probe["terminationGracePeriodSeconds"])
+    grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+    return 30 if grace is None else int(grace)

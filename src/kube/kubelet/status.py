@@ -31,6 +31,23 @@ class ContainerInfo:
     reason: str = ""
     message: str = ""
     image_ref: str = ""
+    # Where the runtime writes the container's log, and the host file of its termination
+    # message (kube.kubelet.termination), when it has them.
+    log_path: str = ""
+    message_path: str = ""
+
+
+@dataclass(frozen=True)
+class Probed:
+    """What the probes say about a running container (no probe: started and ready)."""
+
+    started: bool = True
+    ready: bool = True
+
+
+def is_sidecar(container: dict[str, Any]) -> bool:
+    """A restartable init container (restartPolicy: Always), upstream's sidecar."""
+    return container.get("restartPolicy") == "Always"
 
 
 def rfc3339(ns: int) -> str:
@@ -56,8 +73,11 @@ def container_status(
     history: list[ContainerInfo],
     waiting: tuple[str, str] | None,
     runtime: str,
+    probed: Probed | None = None,
+    default_reason: str = "ContainerCreating",
 ) -> dict[str, Any]:
     """The status of one container: `history` is its runtime containers, newest last."""
+    probed = probed or Probed()
     name = spec["name"]
     current = history[-1] if history else None
     previous = history[-2] if len(history) > 1 else None
@@ -76,12 +96,12 @@ def container_status(
         status["containerID"] = f"{runtime}://{current.id}"
     if current is not None and current.state == RUNNING and waiting is None:
         status["state"] = {"running": {"startedAt": rfc3339(current.started_at)}}
-        status["ready"] = True  # no readiness probes yet: running is ready
-        status["started"] = True
+        status["started"] = probed.started
+        status["ready"] = probed.started and probed.ready
     elif current is not None and current.state == EXITED and waiting is None:
         status["state"] = {"terminated": _terminated(current, runtime)}
     else:
-        reason, message = waiting or ("ContainerCreating", "")
+        reason, message = waiting or (default_reason, "")
         status["state"] = {
             "waiting": {"reason": reason, **({"message": message} if message else {})}
         }
@@ -91,10 +111,38 @@ def container_status(
     return status
 
 
-def phase(pod: dict[str, Any], statuses: list[dict[str, Any]]) -> str:
-    """upstream's getPhase for the regular containers."""
-    policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
-    waiting = running = stopped = succeeded = 0
+def phase(
+    pod: dict[str, Any],
+    statuses: list[dict[str, Any]],
+    init_statuses: list[dict[str, Any]] | None = None,
+) -> str:
+    """upstream's getPhase: init containers (regular and sidecar), then the containers."""
+    spec = pod.get("spec") or {}
+    policy = spec.get("restartPolicy") or "Always"
+    by_name = {s["name"]: s for s in init_statuses or []}
+    pending_init = pending_sidecars = failed_init = 0
+    waiting = running = stopped = succeeded = unknown = 0
+    for container in spec.get("initContainers") or []:
+        status = by_name.get(container.get("name", ""))
+        state = (status or {}).get("state") or {}
+        last = (status or {}).get("lastState") or {}
+        if is_sidecar(container):
+            if status is None:
+                unknown += 1
+            elif "running" in state:
+                pending_sidecars += 0 if status.get("started") else 1
+                running += 1
+            elif "waiting" in state and "terminated" not in last:
+                pending_sidecars += 1
+            continue
+        if status is None or "running" in state:
+            pending_init += 1
+        elif "terminated" in state:
+            failed_init += state["terminated"].get("exitCode") != 0
+        elif "terminated" in last:
+            failed_init += last["terminated"].get("exitCode") != 0
+        else:
+            pending_init += 1
     for status in statuses:
         state = status.get("state") or {}
         if "running" in state:
@@ -107,19 +155,42 @@ def phase(pod: dict[str, Any], statuses: list[dict[str, Any]]) -> str:
             stopped += 1
         else:
             waiting += 1
+    if failed_init > 0 and policy == "Never":
+        return "Failed"
+    if pending_init > 0 or (pending_sidecars > 0 and unknown + running + stopped + waiting > 0):
+        return "Pending"
     if waiting > 0:
         return "Pending"
-    if running > 0:
+    if running > 0 and unknown == 0:
         return "Running"
-    if stopped > 0:
+    if running == 0 and stopped > 0 and unknown == 0:
         if policy == "Always":
             return "Running"
         if stopped == succeeded:
             return "Succeeded"
-        if policy == "OnFailure":
-            return "Running"
-        return "Failed"
+        if policy == "Never":
+            return "Failed"
+        return "Running"
     return "Pending"
+
+
+def initialized(spec: dict[str, Any], init_statuses: list[dict[str, Any]]) -> list[str]:
+    """The init containers not done yet (upstream's GeneratePodInitializedCondition).
+
+    A regular one is done when it exited 0; a sidecar when it is running and started.
+    """
+    by_name = {s["name"]: s for s in init_statuses}
+    pending = []
+    for container in spec.get("initContainers") or []:
+        status = by_name.get(container.get("name", "")) or {}
+        state = status.get("state") or {}
+        if is_sidecar(container):
+            done = "running" in state and bool(status.get("started"))
+        else:
+            done = (state.get("terminated") or {}).get("exitCode", 1) == 0
+        if not done:
+            pending.append(str(container.get("name", "")))
+    return pending
 
 
 def condition(
@@ -149,28 +220,50 @@ def pod_status(
     waiting: dict[str, tuple[str, str]],
     runtime: str,
     now: str,
+    probed: dict[str, Probed] | None = None,
 ) -> dict[str, Any]:
     """The status fields this kubelet owns, for a merge patch of pods/status."""
     spec = pod.get("spec") or {}
     old = pod.get("status") or {}
-    statuses = [
-        container_status(c, containers.get(c["name"], []), waiting.get(c["name"]), runtime)
-        for c in spec.get("containers") or []
-    ]
-    pod_phase = phase(pod, statuses)
-    ready = bool(statuses) and all(s["ready"] for s in statuses)
+    probed = probed or {}
+    init_specs = spec.get("initContainers") or []
+    # As upstream: with init containers, what has not been created yet is PodInitializing.
+    default = "PodInitializing" if init_specs else "ContainerCreating"
+
+    def one(c: dict[str, Any]) -> dict[str, Any]:
+        name = c["name"]
+        status = container_status(
+            c, containers.get(name, []), waiting.get(name), runtime, probed.get(name), default
+        )
+        if c in init_specs and not is_sidecar(c):
+            terminated = status["state"].get("terminated") or {}
+            status["ready"] = terminated.get("exitCode", 1) == 0  # a completed init container
+        return status
+
+    statuses = [one(c) for c in spec.get("containers") or []]
+    init_statuses = [one(c) for c in init_specs]
+    pod_phase = phase(pod, statuses, init_statuses)
+    sidecars = [s for c, s in zip(init_specs, init_statuses, strict=True) if is_sidecar(c)]
+    not_ready = [s["name"] for s in [*sidecars, *statuses] if not s["ready"]]
+    ready = bool(statuses) and not not_ready
     previous: dict[str, dict[str, Any]] = {
         str(c.get("type")): c for c in old.get("conditions") or [] if isinstance(c, dict)
     }
-    not_ready = [s["name"] for s in statuses if not s["ready"]]
+    pending_init = initialized(spec, init_statuses)
+    if (previous.get("Initialized") or {}).get("status") == "True" and any(
+        containers.get(c["name"]) for c in spec.get("containers") or []
+    ):
+        pending_init = []  # once initialized, a pod stays so (its containers have run)
     reason = "PodCompleted" if pod_phase in ("Succeeded", "Failed") else "ContainersNotReady"
     conditions = [
         condition("PodReadyToStartContainers", sandbox_ready, previous, now),
-        condition("Initialized", True, previous, now),
+        condition("Initialized", not pending_init, previous, now, "ContainersNotInitialized"),
         condition("Ready", ready, previous, now, reason),
         condition("ContainersReady", ready, previous, now, reason),
         condition("PodScheduled", True, previous, now),
     ]
+    if pending_init:
+        conditions[1]["message"] = f"containers with incomplete status: [{' '.join(pending_init)}]"
     if not ready and reason == "ContainersNotReady":
         message = f"containers with unready status: [{' '.join(not_ready)}]"
         for item in conditions[2:4]:
@@ -183,6 +276,8 @@ def pod_status(
         "startTime": old.get("startTime") or now,
         "containerStatuses": statuses,
     }
+    if init_specs:
+        status["initContainerStatuses"] = init_statuses
     if pod_ip:
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]
