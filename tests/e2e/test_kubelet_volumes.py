@@ -345,6 +345,9 @@ def test_missing_configmap_keeps_the_pod_container_creating(node: Node) -> None:
     _wait_for(lambda: _running(node, "nocfg"), 30, "pod nocfg Running once the ConfigMap exists")
     code, out, err = _exec(node, "nocfg", "cat /cfg/k")
     assert (code, out) == (0, "v"), err
+    # An update reaches the running container (atomic swap of ..data) on the next resync.
+    node.kubectl("patch", "configmap", "later", "-p", '{"data": {"k": "changed"}}')
+    _wait_for(lambda: _exec(node, "nocfg", "cat /cfg/k")[1] == "changed", 25, "the update")
     node.kubectl("delete", "pod", "nocfg", "--wait=true", "--timeout=60s")
 
 

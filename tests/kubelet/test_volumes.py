@@ -303,3 +303,18 @@ def test_items_naming_a_missing_key(tmp_path: Path) -> None:
     )
     with pytest.raises(MountError, match="configmap references non-existent config key: b"):
         asyncio.run(manager.setup(pod))
+
+
+def test_sub_path_expr_expands_the_containers_env(tmp_path: Path) -> None:
+    manager, _, _ = _manager(tmp_path, {})
+    pod = _pod([{"name": "logs", "emptyDir": {}}])
+    container = {
+        "name": "c",
+        "volumeMounts": [
+            {"name": "logs", "mountPath": "/logs", "subPathExpr": "$(POD_NAME)"},
+            {"name": "logs", "mountPath": "/bad", "subPath": "../escape"},
+        ],
+    }
+    asyncio.run(manager.setup(pod))
+    mounts = manager.mounts(pod, container, {"POD_NAME": "web"})
+    assert [(m.container_path, Path(m.host_path).name) for m in mounts] == [("/logs", "web")]

@@ -362,7 +362,7 @@ class PodSyncer:
         )
         config.linux.resources.CopyFrom(linux_resources(container))
         if self.volumes is not None:
-            config.mounts.extend(self.volumes.mounts(pod, container))
+            config.mounts.extend(self.volumes.mounts(pod, container, env))
         if self.root_dir is not None:
             host = message_file(self.root_dir, str(meta["uid"]), str(container["name"]))
             target = str(container.get("terminationMessagePath") or DEFAULT_PATH)

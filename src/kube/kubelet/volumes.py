@@ -568,19 +568,23 @@ class VolumeManager:
 
     # -- mounts --------------------------------------------------------------------------------
 
-    def mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Any]:
-        """The CRI mounts of `container`'s volumeMounts (subPath joined here, made if missing).
+    def mounts(
+        self, pod: dict[str, Any], container: dict[str, Any], env: dict[str, str] | None = None
+    ) -> list[Any]:
+        """The CRI mounts of `container`'s volumeMounts (subPath joined here, made if missing;
+        a subPathExpr expanded from `env`, the container's resolved environment).
 
         API-data volumes are read-only whatever the volumeMount says, as upstream.
         """
         uid = str(pod["metadata"]["uid"])
         paths = self.paths.get(uid, {})
         kinds = {str(v.get("name", "")): v for v in (pod.get("spec") or {}).get("volumes") or []}
-        env = {
-            str(e.get("name")): str(e.get("value"))
-            for e in container.get("env") or []
-            if "value" in e
-        }
+        if env is None:
+            env = {
+                str(e.get("name")): str(e.get("value"))
+                for e in container.get("env") or []
+                if "value" in e
+            }
         out = []
         for mount in container.get("volumeMounts") or []:
             name = str(mount.get("name", ""))
