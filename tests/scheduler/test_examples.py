@@ -156,3 +156,151 @@ def test_rust_most_pods_scorer_changes_placement(tmp_path: Path) -> None:
     assert place(scheduler(None, nodes, running), p)[0] == "empty"
     cfg = config_file(tmp_path, "score:\n  enabled: [{name: MostPods, weight: 10}]\n")
     assert place(scheduler(cfg, nodes, running), p)[0] == "busy"
+
+
+# -- a plugin that raises or returns garbage fails that pod's cycle, never the scheduler ----
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str, str]] = []
+
+    def event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+        self.seen.append((obj["metadata"]["name"], event_type, reason, message))
+
+    def with_component(self, component: str, host: str | None = None) -> Events:
+        return self
+
+
+def _bad_filter(answer: Any) -> type:
+    class BadFilter:
+        NAME = "BadFilter"
+
+        def __init__(self, args: dict[str, Any], handle: Any) -> None:
+            pass
+
+        def filter_nodes(self, state: CycleState, p: dict[str, Any], snapshot: Snapshot) -> Any:
+            return answer(len(snapshot))
+
+    return BadFilter
+
+
+def _bad_score(answer: Any) -> type:
+    class BadScore:
+        NAME = "BadScore"
+
+        def __init__(self, args: dict[str, Any], handle: Any) -> None:
+            pass
+
+        def score_nodes(
+            self, state: CycleState, p: dict[str, Any], snapshot: Snapshot, rows: Any
+        ) -> Any:
+            return answer(len(rows))
+
+    return BadScore
+
+
+def _raise(n: int) -> Any:
+    raise ZeroDivisionError("division by zero")
+
+
+def _mask(codes: Any, status_of: Any = None) -> Any:
+    from kube.scheduler.framework.interfaces import NodeMask
+    from kube.scheduler.framework.status import unresolvable
+
+    return NodeMask(codes, status_of or (lambda code: unresolvable("nope")))
+
+
+GARBAGE = [
+    (
+        "filter",
+        _bad_filter(lambda n: _mask(np.ones(n, np.bool_))),
+        "Filter plugin 'BadFilter' returned a mask of dtype bool, not integer codes",
+    ),
+    (
+        "filter",
+        _bad_filter(lambda n: _mask(np.zeros(n - 1, np.int64))),
+        "Filter plugin 'BadFilter' returned a mask of shape (2,) for 3 nodes",
+    ),
+    (
+        "filter",
+        _bad_filter(lambda n: _mask(np.zeros((n, 2), np.int64))),
+        "Filter plugin 'BadFilter' returned a mask of shape (3, 2) for 3 nodes",
+    ),
+    (
+        "filter",
+        _bad_filter(lambda n: _mask([0] * n)),
+        "Filter plugin 'BadFilter' returned a mask of list, not a numpy array",
+    ),
+    (
+        "filter",
+        _bad_filter(lambda n: _mask(np.ones(n, np.int64), lambda code: None)),
+        "Filter plugin 'BadFilter' returned NoneType for reason code 1",
+    ),
+    (
+        "filter",
+        _bad_filter(lambda n: np.zeros(n, np.int64)),
+        "Filter plugin 'BadFilter' returned ndarray, not a NodeMask",
+    ),
+    (
+        "filter",
+        _bad_filter(_raise),
+        "running Filter plugin 'BadFilter': division by zero",
+    ),
+    (
+        "score",
+        _bad_score(lambda n: np.full(n, np.nan)),
+        "Score plugin 'BadScore' returned NaN or infinite scores",
+    ),
+    (
+        "score",
+        _bad_score(lambda n: np.zeros(n + 1, np.int64)),
+        "Score plugin 'BadScore' returned scores of shape (4,) for 3 nodes",
+    ),
+    (
+        "score",
+        _bad_score(lambda n: ["high"] * n),
+        "Score plugin 'BadScore' returned scores of dtype <U4, not integers",
+    ),
+    (
+        "score",
+        _bad_score(lambda n: np.full(n, 500, np.int64)),
+        "plugin 'BadScore' returns an invalid score 500, it should in the range of [0, 100] "
+        "after normalizing",
+    ),
+    ("score", _bad_score(_raise), "running Score plugin 'BadScore': division by zero"),
+]
+
+
+@pytest.mark.parametrize(("point", "cls", "message"), GARBAGE)
+async def test_a_plugin_returning_garbage_fails_the_pod_not_the_scheduler(
+    point: str, cls: type, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kube.scheduler.config import Configuration, PluginRef, PluginSet, Profile
+    from kube.scheduler.plugins import in_tree_registry
+
+    registry = in_tree_registry()
+    registry.register(cls.NAME, cls)  # type: ignore[attr-defined]
+    profile = Profile(plugins={point: PluginSet(enabled=[PluginRef(cls.NAME)])})  # type: ignore[attr-defined]
+    bystander = Profile(scheduler_name="plain")
+    events = Events()
+    s = Scheduler(
+        None, Configuration(profiles=[profile, bystander]), registry=registry, recorder=events
+    )
+    for i in range(3):
+        s.on_node_add(node(f"n{i}"))
+    s.on_pod_add(pod("victim"))
+    info = await s.queue.pop()
+    s.schedule_pod_cycle(s.frameworks["default-scheduler"], info)
+    assert events.seen == [("victim", "Warning", "FailedScheduling", message)]
+    assert any(r.levelname == "ERROR" and cls.NAME in r.getMessage() for r in caplog.records)  # type: ignore[attr-defined]
+    assert s.queue.backoff_keys() == ["default/victim"]  # an error: retried with backoff
+    # The scheduler goes on: the next pod (another profile) is scheduled as usual.
+    s.on_pod_add(pod("next", spec={"schedulerName": "plain"}))
+    info = await s.queue.pop()
+    fwk = s.frameworks["plain"]
+    snapshot = s.cache.snapshot()
+    fwk.handle.snapshot = snapshot
+    host, _, status = s.schedule_pod(fwk, CycleState(), info.pod, snapshot)
+    assert status.is_success()
+    assert host in {"n0", "n1", "n2"}

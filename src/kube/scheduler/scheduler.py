@@ -55,10 +55,12 @@ from kube.scheduler.framework.events import (
     pod_update_actions,
 )
 from kube.scheduler.framework.nodeinfo import pod_key
+from kube.scheduler.framework.nominator import Nominator
 from kube.scheduler.framework.registry import Registry
 from kube.scheduler.framework.runtime import Diagnosis, Framework, Handle, fit_error_message
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Code, Status, error
+from kube.scheduler.framework.waiting_pods import WaitingPods, pod_uid
 from kube.scheduler.plugins import in_tree_registry
 from kube.scheduler.queue import QueuedPodInfo, SchedulingQueue
 
@@ -142,6 +144,9 @@ class Scheduler:
         self.frameworks: dict[str, Framework] = {}
         self._pdbs: Callable[[], list[Object]] = lambda: []
         self._namespace_labels: Callable[[str], dict[str, str] | None] = lambda ns: None
+        # Shared by every profile's handle, as upstream: nominated pods and Permit's waiters.
+        self.nominator = Nominator()
+        self.waiting_pods = WaitingPods()
         for profile in self.config.profiles:
             self.frameworks[profile.scheduler_name] = self._framework(profile, seed)
         first = self.frameworks[self.config.profiles[0].scheduler_name]
@@ -175,6 +180,9 @@ class Scheduler:
             recorder,
             pdbs=lambda: self._pdbs(),
             namespace_labels=lambda ns: self._namespace_labels(ns),
+            nominator=self.nominator,
+            waiting_pods=self.waiting_pods,
+            clock=self.clock,
         )
         fwk = Framework(profile, self.registry, handle)
         if seed is not None:
@@ -196,6 +204,7 @@ class Scheduler:
                 self.cache.add_pod(pod)
                 self.queue.move_all(ClusterEvent(ASSIGNED_POD, ActionType.ADD), None, pod)
         elif self.responsible(pod) and not _terminating(pod):
+            self.nominator.add(pod)  # status.nominatedNodeName, e.g. after a restart
             self.queue.add(pod)
 
     def on_pod_update(self, old: Object, new: Object) -> None:
@@ -220,12 +229,11 @@ class Scheduler:
             return
         if self.cache.is_assumed(new):
             return
+        self.nominator.update(new)
         self.queue.update(old, new)
 
     def _forget_nomination(self, pod: Object) -> None:
-        key = pod_key(pod)
-        for fwk in self.frameworks.values():
-            fwk.handle.nominated.pop(key, None)
+        self.nominator.delete(pod_key(pod))
 
     def on_pod_delete(self, obj: Object | DeletedFinalStateUnknown) -> None:
         pod = obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj
@@ -235,6 +243,10 @@ class Scheduler:
             self.queue.move_all(ClusterEvent(ASSIGNED_POD, ActionType.DELETE), pod, None)
         else:
             self.queue.delete(pod)
+            # An assumed pod waiting at Permit is rejected ("removed"), freeing its node.
+            fwk = self.frameworks.get(scheduler_name(pod))
+            if fwk is not None and fwk.handle.reject_waiting_pod(pod_uid(pod)):
+                self.queue.move_all(ClusterEvent(ASSIGNED_POD, ActionType.DELETE), pod, None)
 
     def on_node_add(self, node: Object) -> None:
         self.cache.add_node(node)
@@ -268,6 +280,8 @@ class Scheduler:
         )
         pdb_lister = informers.informer(PDBS).lister()
         ns_lister = informers.informer(NAMESPACES).lister()
+        for fwk in self.frameworks.values():
+            fwk.handle.set_informers(informers)  # plugins' own listers, before the start
         self._pdbs = lambda: pdb_lister.list()
 
         def namespace_labels(ns: str) -> dict[str, str] | None:
@@ -365,6 +379,7 @@ class Scheduler:
             info.error = True
             self._fail(fwk, info, cycle, str(err), "SchedulerError", None)
             return
+        self.nominator.delete(info.key)  # assumed now: counted in the cache, not as nominated
         status = fwk.run_reserve(state, assumed, host)
         wait = 0.0
         if status.is_success():
@@ -407,7 +422,10 @@ class Scheduler:
             return None, diagnosis, status
         nominated = str((pod.get("status") or {}).get("nominatedNodeName") or "")
         info = snapshot.get(nominated) if nominated else None
-        if info is not None and fwk.run_filter_plugins(state, pod, info).is_success():
+        if (
+            info is not None
+            and fwk.run_filter_plugins_with_nominated_pods(state, pod, info).is_success()
+        ):
             return nominated, None, Status()
         profile_pct = fwk.profile.percentage_of_nodes_to_score
         pct = profile_pct if profile_pct is not None else self.config.percentage_of_nodes_to_score
@@ -446,12 +464,11 @@ class Scheduler:
     ) -> None:
         cycle = self.queue.scheduling_cycle
         try:
-            if wait > 0:
-                # No in-tree plugin waits; an out-of-tree Permit's pod is allowed after the
-                # timeout only if nothing rejected it meanwhile (no waiting-pod API yet).
-                await self.clock.sleep(wait)
+            # Permit's waiting pod: allowed, rejected, or timed out (Success if not waiting).
+            status = await fwk.wait_on_permit(assumed)
             binding = time.perf_counter()
-            status = await fwk.run_pre_bind(state, assumed, host)
+            if status.is_success():
+                status = await fwk.run_pre_bind(state, assumed, host)
             if status.is_success():
                 status = await fwk.run_bind(state, assumed, host)
             self.phase_seconds["bind"] += time.perf_counter() - binding
@@ -465,8 +482,15 @@ class Scheduler:
         if not status.is_success():
             fwk.run_unreserve(state, assumed, host)
             self.cache.forget_pod(assumed)
-            info.error = True
-            self._fail(fwk, info, cycle, status.message, "SchedulerError", None)
+            # Rejected at Permit: upstream reports a FitError over the one node it had.
+            rejected = status.is_rejected()
+            info.error = not rejected
+            info.unschedulable_plugins = {status.plugin} if rejected and status.plugin else set()
+            message = (
+                f"0/1 nodes are available: 1 {status.message}." if rejected else status.message
+            )
+            reason = "Unschedulable" if rejected else "SchedulerError"
+            self._fail(fwk, info, cycle, message, reason, None)
             self.queue.move_all(ClusterEvent(ASSIGNED_POD, ActionType.DELETE), assumed, None)
             return
         self.cache.finish_binding(assumed, self.clock.now())
@@ -508,7 +532,7 @@ class Scheduler:
             self.queue.add_unschedulable(info, cycle)
         fwk.handle.recorder.event(_as_pod(pod), "Warning", "FailedScheduling", _truncate(message))
         if nominated is not None:
-            fwk.handle.nominated[key] = nominated
+            fwk.handle.nominate(pod, nominated)
         target = current if current is not None else pod
         if current is None or _assigned(current) or self.client is None:
             return

@@ -4,7 +4,17 @@ Upstream's `frameworkImpl`. Built from a profile (the names per extension point 
 weights, see config.expand) and a registry; each plugin is instantiated once even when it
 serves several points. Every plugin call goes through `_guard`, so a plugin that raises or
 returns something that is not a Status fails that pod's cycle with an Error naming the plugin
-(and a log line), never the scheduler.
+(and a log line), never the scheduler. The vectorised answers are checked the same way before
+use (`_check_mask`, `_check_scores`): a mask of the wrong length, shape or dtype, a reason code
+whose `status_of` is not a Status, NaN or non-integral scores, or scores of the wrong length
+fail the pod's cycle with a FailedScheduling event that names the plugin and what was wrong.
+
+Nominated pods (`Nominator`): a node that has pods nominated to it with the same or a higher
+priority than the pod is checked twice, with those pods added and without them (upstream's
+RunFilterPluginsWithNominatedPods), so preemption's nominated pods keep the room they wait for.
+Permit plugins that answer Wait put the pod among the handle's waiting pods (`WaitingPod`):
+the binding cycle awaits `wait_on_permit` until they allow it, someone rejects it, or their
+timeout passes.
 
 Filtering (`find_feasible`) runs the vectorised Filter plugins over every matrix row at once,
 then the per-node ones over the rows still feasible, visiting rows from a rotating start
@@ -27,14 +37,17 @@ import numpy as np
 import numpy.typing as npt
 
 from kube.api.meta import Object
+from kube.client.clock import Clock, RealClock
 from kube.scheduler.config import Profile, expand
 from kube.scheduler.framework import interfaces as ifs
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.events import ClusterEventWithHint
-from kube.scheduler.framework.nodeinfo import NodeInfo
+from kube.scheduler.framework.nodeinfo import NodeInfo, PodInfo
+from kube.scheduler.framework.nominator import Nominator
 from kube.scheduler.framework.registry import Registry
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Code, Status, error
+from kube.scheduler.framework.waiting_pods import MAX_TIMEOUT, WaitingPod, WaitingPods, pod_uid
 
 log = logging.getLogger("kube.scheduler.framework")
 
@@ -102,7 +115,12 @@ def fit_error_message(diagnosis: Diagnosis) -> str:
 
 
 class Handle:
-    """What plugins may use from the scheduler: the API client, events, listers, the framework."""
+    """What plugins may use from the scheduler: the API client, events, listers, the framework.
+
+    Also upstream's framework.Handle API for Permit's waiting pods (`get_waiting_pod`,
+    `iterate_over_waiting_pods`, `reject_waiting_pod`) and the nominator. The scheduler passes
+    one `Nominator` and one `WaitingPods` to every profile's handle, as upstream shares them.
+    """
 
     def __init__(
         self,
@@ -111,6 +129,9 @@ class Handle:
         *,
         pdbs: Callable[[], list[Object]] | None = None,
         namespace_labels: Callable[[str], dict[str, str] | None] | None = None,
+        nominator: Nominator | None = None,
+        waiting_pods: WaitingPods | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -118,9 +139,42 @@ class Handle:
         self.snapshot: Snapshot | None = None
         self.pdbs = pdbs or (lambda: [])
         self.namespace_labels = namespace_labels or (lambda ns: None)
-        # Set by the scheduler: nominate(pod, node) and the pods nominated per node.
-        self.nominated: dict[str, str] = {}
+        self.nominator = nominator if nominator is not None else Nominator()
+        self.waiting_pods = waiting_pods if waiting_pods is not None else WaitingPods()
+        self.clock: Clock = clock or RealClock()
+        self.informers: Any = None
         self.pending_api_calls: set[Any] = set()
+
+    def nominate(self, pod: Object, node: str) -> None:
+        """Record that `pod` waits for `node` (preemption's result); "" clears it."""
+        self.nominator.add(pod, node)
+
+    def nominated_pods_for_node(self, node: str) -> list[PodInfo]:
+        return self.nominator.pods_for_node(node)
+
+    def get_waiting_pod(self, uid: str) -> WaitingPod | None:
+        return self.waiting_pods.get(uid)
+
+    def iterate_over_waiting_pods(self, callback: Callable[[WaitingPod], object]) -> None:
+        self.waiting_pods.iterate(callback)
+
+    def reject_waiting_pod(self, uid: str) -> bool:
+        """Reject the waiting pod with this UID ("removed"); whether there was one."""
+        waiting = self.waiting_pods.get(uid)
+        if waiting is None:
+            return False
+        waiting.reject("", "removed")
+        return True
+
+    def set_informers(self, informers: Any) -> None:
+        """The scheduler's informer factory, before it starts: plugins that need more listers
+        (PodTopologySpread's owners for its default constraints) register them here."""
+        self.informers = informers
+        if self.framework is not None:
+            for plugin in self.framework.instances.values():
+                hook = getattr(plugin, "set_informers", None)
+                if callable(hook):
+                    hook(informers)
 
 
 def _guard(plugin: object, point: str, call: Callable[..., Any], *args: Any) -> Any:
@@ -139,6 +193,79 @@ def _status(plugin: object, point: str, value: Any) -> Status:
         log.error("plugin %s returned %r from %s, not a Status", name, value, point)
         return error(f"{point} plugin {name!r} returned {type(value).__name__}, not a Status")
     return value.with_plugin(name)
+
+
+def _invalid(plugin: object, point: str, what: str) -> Status:
+    """A plugin's answer the runtime cannot use: logged, and the pod's cycle fails with it."""
+    name = getattr(plugin, "NAME", type(plugin).__name__)
+    log.error("plugin %s returned an invalid answer from %s: %s", name, point, what)
+    return error(f"{point} plugin {name!r} returned {what}").with_plugin(name)
+
+
+def _pair(
+    plugin: object, point: str, result: Any, *, status_first: bool = False
+) -> tuple[Any, Status]:
+    """The (value, Status) a Score/PostFilter plugin returns ((Status, timeout) from Permit),
+    or (None, an Error Status) when it is not such a pair."""
+    if isinstance(result, Status):  # _guard's error
+        return None, result
+    if not isinstance(result, tuple) or len(result) != 2:
+        shape = "(Status, timeout)" if status_first else "(value, Status)"
+        return None, _invalid(plugin, point, f"{type(result).__name__}, not a {shape} pair")
+    status, value = result if status_first else result[::-1]
+    return value, _status(plugin, point, status)
+
+
+def _check_mask(plugin: object, result: Any, n: int) -> ifs.NodeMask | Status:
+    """A vectorised Filter's NodeMask, or why it cannot be used."""
+    if not isinstance(result, ifs.NodeMask):
+        return _invalid(plugin, "Filter", f"{type(result).__name__}, not a NodeMask")
+    codes: Any = result.codes
+    if not isinstance(codes, np.ndarray):
+        return _invalid(plugin, "Filter", f"a mask of {type(codes).__name__}, not a numpy array")
+    if codes.ndim != 1 or codes.shape[0] != n:
+        return _invalid(plugin, "Filter", f"a mask of shape {codes.shape} for {n} nodes")
+    if codes.dtype.kind not in "iu":
+        return _invalid(plugin, "Filter", f"a mask of dtype {codes.dtype}, not integer codes")
+    if not callable(result.status_of):
+        return _invalid(plugin, "Filter", "a NodeMask whose status_of is not callable")
+    return result
+
+
+def _check_reasons(plugin: object, mask: ifs.NodeMask, codes: npt.NDArray[np.int64]) -> Status:
+    """Every failing code must turn into a rejecting Status (checked once per distinct code)."""
+    for code in np.unique(codes).tolist():
+        status = _guard(plugin, "Filter", mask.status_of, code)
+        if not isinstance(status, Status):
+            return _invalid(plugin, "Filter", f"{type(status).__name__} for reason code {code}")
+        if status.code == Code.ERROR:
+            return status
+        if not status.is_rejected():
+            return _invalid(
+                plugin, "Filter", f"reason code {code} with a {status.code.name} status"
+            )
+    return Status()
+
+
+def _check_scores(plugin: object, result: Any, n: int) -> npt.NDArray[np.int64] | Status:
+    """A vectorised Score's int64 scores, or why they cannot be used."""
+    if isinstance(result, Status):
+        return result
+    try:
+        scores = np.asarray(result)
+    except Exception as err:  # a ragged or exotic sequence
+        return _invalid(plugin, "Score", f"scores numpy cannot read: {err}")
+    if scores.ndim != 1 or scores.shape[0] != n:
+        return _invalid(plugin, "Score", f"scores of shape {scores.shape} for {n} nodes")
+    if scores.dtype.kind in "iu":
+        return scores.astype(np.int64, copy=False)
+    if scores.dtype.kind == "f":
+        if not np.isfinite(scores).all():
+            return _invalid(plugin, "Score", "NaN or infinite scores")
+        if not (scores == np.floor(scores)).all():
+            return _invalid(plugin, "Score", "non-integral scores")
+        return scores.astype(np.int64)
+    return _invalid(plugin, "Score", f"scores of dtype {scores.dtype}, not integers")
 
 
 class Framework:
@@ -239,6 +366,32 @@ class Framework:
                 return status
         return Status()
 
+    def run_filter_plugins_with_nominated_pods(
+        self, state: CycleState, pod: Object, node_info: NodeInfo
+    ) -> Status:
+        """upstream RunFilterPluginsWithNominatedPods: the node must fit the pod both with the
+        pods nominated to it (same or higher priority) added and without them."""
+        nominated = self.handle.nominator.ge_priority_pods_for_node(node_info.name, pod)
+        if nominated:
+            status = self._filter_with(state, pod, node_info, nominated)
+            if not status.is_success():
+                return status
+        return self.run_filter_plugins(state, pod, node_info)
+
+    def _filter_with(
+        self, state: CycleState, pod: Object, node_info: NodeInfo, nominated: list[PodInfo]
+    ) -> Status:
+        """The per-node Filters on a copy of the node (and state) with `nominated` added."""
+        info = node_info.clone()
+        copy = state.clone()
+        for other in nominated:
+            info.add_pod(other)
+            status = self.run_pre_filter_extension("add_pod", copy, pod, other.pod, info)
+            if not status.is_success():
+                status.code = Code.ERROR
+                return status
+        return self.run_filter_plugins(copy, pod, info)
+
     def run_pre_filter_extension(
         self, op: str, state: CycleState, pod: Object, other: Object, node_info: NodeInfo
     ) -> Status:
@@ -276,19 +429,36 @@ class Framework:
             result = _guard(plugin, "Filter", plugin.filter_nodes, state, pod, snapshot)
             if isinstance(result, Status):
                 return [], n, result
-            if not isinstance(result, ifs.NodeMask) or len(result.codes) != n:
-                return [], n, error(f"Filter plugin {name!r} returned an invalid mask")
-            failing = alive & (result.codes != 0)
+            mask = _check_mask(plugin, result, n)
+            if isinstance(mask, Status):
+                return [], n, mask
+            failing = alive & (mask.codes != 0)
             rows = np.flatnonzero(failing)
             if len(rows):
-                diagnosis._vector.append((name, rows, result.codes[rows], result.status_of))
+                codes = mask.codes[rows].astype(np.int64, copy=False)
+                checked = _check_reasons(plugin, mask, codes)
+                if not checked.is_success():
+                    return [], n, checked
+                diagnosis._vector.append((name, rows, codes, mask.status_of))
                 diagnosis.unschedulable_plugins.add(name)
                 alive &= ~failing
         order = (start + np.arange(n)) % n if n else np.arange(0)
         candidates = order[alive[order]]
         feasible: list[int] = []
         processed = n
-        if not per_node:
+        # Nodes with pods nominated to them (same or higher priority) are checked again with
+        # those pods added; with no nominations the vectorised answer stands alone.
+        nominated: dict[int, list[PodInfo]] = {}
+        if self.handle.nominator:
+            index = snapshot.matrix.index
+            for node in self.handle.nominator.nodes():
+                row = index.get(node)
+                if row is None or row >= n:
+                    continue
+                pods = self.handle.nominator.ge_priority_pods_for_node(node, pod)
+                if pods:
+                    nominated[row] = pods
+        if not per_node and not nominated:
             feasible = candidates[:num_to_find].tolist()
             if feasible and len(feasible) == num_to_find:
                 processed = (feasible[-1] - start) % n + 1
@@ -310,6 +480,15 @@ class Framework:
                 diagnosis.unschedulable_plugins.add(plugin.NAME)
                 ok = False
                 break
+            if ok and row in nominated:
+                status = self._filter_with(state, pod, infos[row], nominated[row])
+                if not status.is_success():
+                    if not status.is_rejected():
+                        return [], n, status
+                    diagnosis._nodes[row] = status
+                    if status.plugin:
+                        diagnosis.unschedulable_plugins.add(status.plugin)
+                    ok = False
             if ok:
                 feasible.append(row)
                 if len(feasible) == num_to_find:
@@ -323,10 +502,9 @@ class Framework:
         statuses: list[str] = []
         for plugin in self.points["postFilter"]:
             result = _guard(plugin, "PostFilter", plugin.post_filter, state, pod, diagnosis)
-            if isinstance(result, Status):
-                return None, result
-            nominated, status = result
-            status = _status(plugin, "PostFilter", status)
+            nominated, status = _pair(plugin, "PostFilter", result)
+            if nominated is not None and not isinstance(nominated, str):
+                status = _invalid(plugin, "PostFilter", f"a nominated node of {nominated!r}")
             if status.is_success():
                 return nominated, status
             if status.code == Code.ERROR:
@@ -382,21 +560,21 @@ class Framework:
         name: str = plugin.NAME
         if isinstance(plugin, ifs.VectorScorePlugin):
             result = _guard(plugin, "Score", plugin.score_nodes, state, pod, snapshot, index)
-            if isinstance(result, Status):
-                return result
-            scores: npt.NDArray[np.int64] = np.asarray(result, dtype=np.int64)
-            if scores.shape != index.shape:
-                return error(f"Score plugin {name!r} returned {scores.shape} scores")
+            checked = _check_scores(plugin, result, len(index))
+            if isinstance(checked, Status):
+                return checked
+            scores: npt.NDArray[np.int64] = checked
         else:
             values: list[int] = []
             for row in index.tolist():
                 result = _guard(plugin, "Score", plugin.score, state, pod, snapshot.node_infos[row])
-                if isinstance(result, Status):
-                    return result
-                value, status = result
+                value, status = _pair(plugin, "Score", result)
                 if not status.is_success():
-                    failed: Status = status.with_plugin(name)
-                    return failed
+                    if status.code != Code.ERROR:
+                        status.code = Code.ERROR
+                    return status
+                if not isinstance(value, int | np.integer) or isinstance(value, bool):
+                    return _invalid(plugin, "Score", f"a score of {value!r}, not an integer")
                 values.append(int(value))
             scores = np.asarray(values, dtype=np.int64)
         if isinstance(plugin, ifs.ScoreExtensions):
@@ -408,13 +586,17 @@ class Framework:
             )
             if not status.is_success():
                 return status
-            scores = np.asarray(as_list, dtype=np.int64)
+            checked = _check_scores(plugin, as_list, len(index))
+            if isinstance(checked, Status):
+                return checked
+            scores = checked
         if len(scores) and (scores.min() < MIN_NODE_SCORE or scores.max() > MAX_NODE_SCORE):
             bad = int(scores[(scores < MIN_NODE_SCORE) | (scores > MAX_NODE_SCORE)][0])
+            log.error("plugin %s returned the out-of-range score %d", name, bad)
             return error(
-                f"plugin {plugin.NAME!r} returns an invalid score {bad}, it should in the range "
+                f"plugin {name!r} returns an invalid score {bad}, it should in the range "
                 f"of [{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] after normalizing"
-            )
+            ).with_plugin(name)
         return scores
 
     def select_host(self, rows: list[int], totals: npt.NDArray[np.int64]) -> int:
@@ -439,22 +621,49 @@ class Framework:
             _guard(plugin, "Unreserve", plugin.unreserve, state, pod, node)
 
     def run_permit(self, state: CycleState, pod: Object, node: str) -> tuple[Status, float]:
-        wait = 0.0
-        waiting = False
+        """upstream RunPermitPlugins: Success; a rejection or Error; or Wait, with the pod put
+        among the waiting pods (one timer per waiting plugin, at most 15 minutes each) and the
+        longest of those timeouts returned."""
+        waits: dict[str, float] = {}
         for plugin in self.points["permit"]:
             result = _guard(plugin, "Permit", plugin.permit, state, pod, node)
-            if isinstance(result, Status):
-                return result, 0.0
-            status, timeout = result
-            status = _status(plugin, "Permit", status)
+            timeout_value, status = _pair(plugin, "Permit", result, status_first=True)
             if status.is_wait():
-                waiting = True
-                wait = timeout if not wait else min(wait, timeout)
-            elif not status.is_success():
+                try:
+                    timeout = float(timeout_value)
+                except (TypeError, ValueError):
+                    status = _invalid(plugin, "Permit", f"a timeout of {timeout_value!r}")
+                else:
+                    if timeout != timeout:  # NaN
+                        status = _invalid(plugin, "Permit", "a NaN timeout")
+                    else:
+                        waits[plugin.NAME] = min(max(timeout, 0.0), MAX_TIMEOUT)
+                        continue
+            if not status.is_success():
                 if not status.is_rejected():
                     status.code = Code.ERROR
                 return status, 0.0
-        return (Status(Code.WAIT) if waiting else Status()), wait
+        if not waits:
+            return Status(), 0.0
+        self.handle.waiting_pods.add(WaitingPod(pod, waits, self.handle.clock))
+        name = (pod.get("metadata") or {}).get("name")
+        message = f"one or more plugins asked to wait and no plugin rejected pod {name!r}"
+        return Status(Code.WAIT, [message]), max(waits.values())
+
+    async def wait_on_permit(self, pod: Object) -> Status:
+        """upstream WaitOnPermit: until the waiting pod is allowed (Success), rejected or timed
+        out (Unschedulable, with the rejecting plugin); Success at once if it is not waiting."""
+        uid = pod_uid(pod)
+        waiting = self.handle.waiting_pods.get(uid)
+        if waiting is None:
+            return Status()
+        try:
+            status = await waiting.wait()
+        finally:
+            self.handle.waiting_pods.remove(uid)
+        if status.is_success() or status.is_rejected():
+            return status
+        return error(f"error received while waiting on permit for pod: {status.message}")
 
     async def run_pre_bind(self, state: CycleState, pod: Object, node: str) -> Status:
         for plugin in self.points["preBind"]:
