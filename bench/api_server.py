@@ -108,7 +108,8 @@ def kube_server(
         root = data_dir or Path(tmp)
         log_path = root / "server.log"
         with log_path.open("w") as log:
-            command = [str(BIN / "kube"), "server", "--data-dir", str(root), "--secure-port", "0"]
+            command = [str(BIN / "kube"), "server", "--disable-agent", "--data-dir", str(root)]
+            command += ["--secure-port", "0"]
             proc = subprocess.Popen(
                 [*command, *extra_args],
                 stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ LAST_LINE = "stop with Ctrl-C"  # the end of the announcement
 
 def start_server(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [KUBE, "server", *args],
+        [KUBE, "server", "--disable-agent", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

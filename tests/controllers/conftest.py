@@ -40,6 +40,7 @@ def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         [
             str(BIN / "kube"),
             "server",
+            "--disable-agent",
             "--data-dir",
             str(data_dir),
             "--secure-port",

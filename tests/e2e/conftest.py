@@ -43,7 +43,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data_dir = tmp_path_factory.mktemp("cluster")
     log = (data_dir / "server.log").open("w")
     proc = subprocess.Popen(
-        [str(BIN / "kube"), "server", "--data-dir", str(data_dir), "--secure-port", "0"],
+        [
+            str(BIN / "kube"),
+            "server",
+            "--disable-agent",
+            "--data-dir",
+            str(data_dir),
+            "--secure-port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,

@@ -121,6 +121,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         [
             str(BIN / "kube"),
             "server",
+            "--disable-agent",  # this module starts its own runtime and kubelet
             "--data-dir",
             str(work / "server"),
             "--secure-port",

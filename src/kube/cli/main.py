@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from kube.cli import (
+    agent,
     bench,
     controller_manager,
     doctor,
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("kubelet", help="run the node agent (pods through a CRI runtime)")
     kubelet.add_arguments(p)
     p.set_defaults(func=kubelet.run)
+
+    p = commands.add_parser("agent", help="run this machine as a node: runtime and kubelet")
+    agent.add_arguments(p)
+    p.set_defaults(func=agent.run)
 
     p = commands.add_parser("runtime", help="run the built-in CRI container runtime")
     runtime.add_arguments(p)

@@ -1,8 +1,9 @@
 """`kube server`: the all-in-one control plane, started from one table of components.
 
-Today's table has four rows, storage, the API server, the controller-manager and the
-scheduler (`--disable-scheduler` leaves it out); the node agent joins it when it is built,
-each row started once the row before it is ready.
+The table's rows, each started once the row before it is ready: storage, the API server, the
+controller-manager, the scheduler (`--disable-scheduler` leaves it out) and `kubelet`, this
+machine as a node: the built-in runtime and a kubelet (kube.cli.agent; `--disable-agent`
+leaves it out, and it is skipped with one log line where the machine cannot isolate pods).
 
 Everything the server keeps lives under the data dir (`--data-dir`, default
 `$KUBE_DATA_DIR`, else `/var/lib/kube` as root or `~/.local/share/kube` otherwise):
@@ -10,6 +11,7 @@ Everything the server keeps lives under the data dir (`--data-dir`, default
     <data-dir>/db/state.db      the SQLite store (with --storage sqlite, the default)
     <data-dir>/tls/             the cluster CA, the serving and the admin certificates
     <data-dir>/admin.kubeconfig kubectl's credentials for this cluster (system:masters)
+    <data-dir>/agent/           the node's runtime and kubelet state (kube.cli.agent)
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.apiserver import server as apiserver
-from kube.cli import controller_manager, scheduler
+from kube.cli import agent, controller_manager, scheduler
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
 from kube.controllers.manager import enabled as enabled_controllers
 from kube.storage.backend import Backend, StorageError
@@ -55,6 +58,8 @@ class ServerContext:
     controllers: str = "*"
     # k3s's --disable-scheduler: no scheduler row (pods stay Pending unless bound by hand).
     scheduler: bool = True
+    # The node row (k3s's agent): None with --disable-agent.
+    agent: argparse.Namespace | None = None
 
 
 async def run_storage(ctx: ServerContext, ready: asyncio.Event) -> None:
@@ -118,11 +123,39 @@ async def run_scheduler(ctx: ServerContext, ready: asyncio.Event) -> None:
     await scheduler.run_scheduler(config, ready, rejoin=True)
 
 
+async def run_node(ctx: ServerContext, ready: asyncio.Event) -> None:
+    """This machine as a node (kube.cli.agent), through the admin kubeconfig; its kubelet
+    serves on loopback and takes only the API server's kubelet client certificate."""
+    args = ctx.agent
+    why = None if args is None else agent.cannot_isolate()
+    if args is None or why is not None:
+        if why is not None:
+            log.warning("not running the node agent: %s (see kube doctor)", why)
+        ready.set()
+        await asyncio.Event().wait()
+    assert args is not None
+    options = agent.AgentOptions(
+        kubeconfig=ctx.apiserver_options.kubeconfig_path,
+        data_dir=ctx.data_dir / "agent",
+        node_name=(args.node_name or socket.gethostname()).lower(),
+        pod_cidr=args.pod_cidr,
+        bridge=args.bridge,
+        node_ip="127.0.0.1",
+        address="127.0.0.1",
+        port=args.kubelet_port,
+        cgroup_root=args.cgroup_root,
+        client_ca_file=ctx.data_dir / "tls" / "ca.crt",
+    )
+    ctx.notes.append(f"kubelet: node {options.node_name} (runtime {options.endpoint})")
+    await agent.run_agent(options, ready)
+
+
 COMPONENTS: list[Component[ServerContext]] = [
     Component("storage", run_storage),
     Component("apiserver", run_apiserver),
     Component("controller-manager", run_controller_manager),
     Component("scheduler", run_scheduler),
+    Component("kubelet", run_node),
 ]
 
 
@@ -174,6 +207,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not run the scheduler (k3s's flag); pods stay Pending unless bound by hand",
     )
     parser.add_argument(
+        "--disable-agent",
+        action="store_true",
+        help="do not run this machine as a node (k3s's flag): no runtime, no kubelet",
+    )
+    agent.add_node_arguments(parser)
+    parser.add_argument(
         "--etcd-servers",
         default="http://127.0.0.1:2379",
         help="comma-separated etcd client URLs, with --storage etcd (default %(default)s)",
@@ -217,6 +256,10 @@ def configure(args: argparse.Namespace) -> ServerContext:
         enabled_controllers(args.controllers)
     except ValueError as err:
         raise UsageError(f"--controllers: {err}") from err
+    try:
+        agent.check_node_flags(args)
+    except agent.UsageError as err:
+        raise UsageError(str(err)) from err
     if args.token_auth_file is not None and not args.token_auth_file.is_file():
         raise UsageError(f"--token-auth-file {args.token_auth_file} does not exist")
     data_dir = prepare_data_dir(args.data_dir or default_data_dir())
@@ -234,6 +277,7 @@ def configure(args: argparse.Namespace) -> ServerContext:
         ),
         controllers=args.controllers,
         scheduler=not args.disable_scheduler,
+        agent=None if args.disable_agent else args,
     )
 
 

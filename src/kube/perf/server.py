@@ -98,7 +98,8 @@ def kube_server(extra_args: Sequence[str] = ()) -> Iterator[RunningServer]:
         root = Path(tmp)
         log_path = root / "server.log"
         with log_path.open("w") as log:
-            command = [*_kube_command(), "server", "--data-dir", str(root), "--secure-port", "0"]
+            command = [*_kube_command(), "server", "--disable-agent", "--data-dir", str(root)]
+            command += ["--secure-port", "0"]
             proc = subprocess.Popen(
                 [*command, *extra_args],
                 stdout=subprocess.PIPE,
