@@ -133,7 +133,8 @@ class DefaultPreemption(Plugin):
             status = fwk.run_pre_filter_extension("remove_pod", state, pod, victim, info)
             if not status.is_success():
                 return [], 0, status
-        status = fwk.run_filter_plugins(state, pod, info)
+        # Pods nominated to this node (same or higher priority) keep their room here too.
+        status = fwk.run_filter_plugins_with_nominated_pods(state, pod, info)
         if not status.is_success():
             return [], 0, status
         potential.sort(key=lambda p: (-priority(p), _start_time(p)))
@@ -144,7 +145,7 @@ class DefaultPreemption(Plugin):
         def reprieve(victim: Object) -> bool:
             info.add_pod(PodInfo.of(victim))
             fwk.run_pre_filter_extension("add_pod", state, pod, victim, info)
-            if fwk.run_filter_plugins(state, pod, info).is_success():
+            if fwk.run_filter_plugins_with_nominated_pods(state, pod, info).is_success():
                 return True
             info.remove_pod(pod_key(victim))
             fwk.run_pre_filter_extension("remove_pod", state, pod, victim, info)
