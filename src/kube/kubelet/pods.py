@@ -117,6 +117,7 @@ def linux_resources(container: dict[str, Any]) -> Any:
     memory_limit = _quantity(limits.get("memory"))
     if memory_limit is not None and memory_limit > 0:
         out.memory_limit_in_bytes = int(memory_limit)
+        out.memory_swap_limit_in_bytes = int(memory_limit)  # upstream's NoSwap: no swap on top
     return out
 
 

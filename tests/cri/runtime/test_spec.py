@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from kube.cri.runtime import spec as spec_module
 from kube.cri.runtime.spec import (
     ContainerSpec,
     Mount,
@@ -77,3 +82,15 @@ def test_env_overrides_the_image() -> None:
         "B=3",
     ]
     assert merge_env([], [])[0].startswith("PATH=")
+
+
+def test_memory_swap_is_set_where_the_kernel_accounts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = Resources(memory_limit_bytes=16 << 20, memory_swap_bytes=16 << 20)
+    monkeypatch.setattr(spec_module, "SWAP_ACCOUNTING", tmp_path / "memsw")
+    config = oci_config(ContainerSpec(args=["sh"], resources=limits))
+    assert config["linux"]["resources"]["memory"] == {"limit": 16 << 20}
+    (tmp_path / "memsw").write_text("0")
+    config = oci_config(ContainerSpec(args=["sh"], resources=limits))
+    assert config["linux"]["resources"]["memory"] == {"limit": 16 << 20, "swap": 16 << 20}

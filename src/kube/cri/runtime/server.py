@@ -219,6 +219,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
                 cpu_quota=resources.cpu_quota,
                 cpu_period=resources.cpu_period,
                 memory_limit_bytes=resources.memory_limit_in_bytes,
+                memory_swap_bytes=resources.memory_swap_limit_in_bytes,
             ),
             run_as_user=security.run_as_user.value if security.HasField("run_as_user") else None,
             run_as_group=security.run_as_group.value if security.HasField("run_as_group") else None,

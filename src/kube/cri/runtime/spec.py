@@ -10,9 +10,12 @@ kubelet's parent, with CPU, memory and pids limits).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 OCI_VERSION = "1.0.2"
+# cgroups v1 accounts memory+swap only with this file (swapaccount=1); runc fails without it.
+SWAP_ACCOUNTING = Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The capabilities containerd and Docker give a container by default.
@@ -70,6 +73,7 @@ class Resources:
     cpu_quota: int = 0
     cpu_period: int = 0
     memory_limit_bytes: int = 0
+    memory_swap_bytes: int = 0  # memory plus swap; honoured where the kernel accounts swap
     pids_limit: int = 0
 
 
@@ -189,6 +193,9 @@ def oci_config(spec: ContainerSpec) -> dict[str, Any]:
         resources["cpu"] = cpu
     if spec.resources.memory_limit_bytes:
         resources["memory"] = {"limit": spec.resources.memory_limit_bytes}
+        swap = spec.resources.memory_swap_bytes
+        if swap >= spec.resources.memory_limit_bytes and SWAP_ACCOUNTING.exists():
+            resources["memory"]["swap"] = swap
     if spec.resources.pids_limit:
         resources["pids"] = {"limit": spec.resources.pids_limit}
     linux: dict[str, Any] = {
