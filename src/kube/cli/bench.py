@@ -14,6 +14,7 @@ import importlib
 # name -> (module in kube.perf, help). Add a row to add a subcommand.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("scheduler_perf", "scheduler_perf workloads against a real API server"),
+    "report": ("report", "PNG charts of `kube sim load` / `kube bench scheduler` JSON results"),
 }
 
 

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import itertools
 import logging
 import os
 import signal
@@ -496,10 +497,7 @@ class LoadRun:
         mutating = slis.worst_mutating_p99(api)
         sched_times = sorted(self.pods.scheduled.values())
         sched_span = (sched_times[-1] - sched_times[0]) if len(sched_times) > 1 else 0.0
-        per_second = [
-            b["scheduled"] - a["scheduled"]
-            for a, b in zip(self.timeline, self.timeline[1:], strict=False)
-        ]
+        per_second = [b["scheduled"] - a["scheduled"] for a, b in itertools.pairwise(self.timeline)]
         sizes = Counter(g.size for g in groups)
         return {
             "kind": "SimLoadResult",

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 PROFILES = ("load", "density", "churn")
 BIG, MEDIUM, SMALL = 250, 30, 5
-DENSITY_GROUP = 3000  # density: one saturating Deployment per namespace, at most this size
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def plan(profile: str, pods: int, namespaces: list[str]) -> list[Group]:
         left = pods
         i = 0
         while left > 0:
-            size = min(per_ns, DENSITY_GROUP, left)
+            size = min(per_ns, left)
             ns = namespaces[i % len(namespaces)]
             groups.append(Group(ns, f"density-{i}", "density", size))
             left -= size
