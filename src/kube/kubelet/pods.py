@@ -3,12 +3,15 @@
 `PodSyncer.sync(pod)` is upstream's SyncPod for one pass: make sure the pod has a ready sandbox
 (RunPodSandbox, with the pod's hostname, DNS, log directory and cgroup parent), that each
 container's image is present (the "pull": ImageStatus, then PullImage, which the built-in
-runtime answers from its store), create and start the containers that are missing, restart
-exited ones as the restartPolicy says (with upstream's CrashLoopBackOff: 10 s doubling to 5
-minutes), and return the pod status computed from what the runtime then reports.
-`terminate(pod, grace)` stops the containers with the grace period, then the sandbox, then
-removes it. Labels and annotations on sandboxes and containers are upstream's (io.kubernetes.*),
-so `crictl` users and other runtimes see what they expect.
+runtime answers from its store), run the init containers in order (sidecars kept running),
+then create and start the containers that are missing, restart exited ones as the
+restartPolicy says (with upstream's CrashLoopBackOff, kube.kubelet.backoff) or because their
+liveness/startup probe failed (kube.kubelet.probes), and return the pod status computed from
+what the runtime then reports (kube.kubelet.status). A container starts with its environment
+(kube.kubelet.envvars) and runs its postStart hook; it is stopped with its preStop hook first,
+within the grace period (kube.kubelet.hooks). `terminate(pod, grace)` stops the containers,
+then the sidecars last first, then the sandbox, then removes it. The CRI configs are built by
+kube.kubelet.specs.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +34,22 @@ from kube.api.quantity import QuantityError, parse
 from kube.client.clock import Clock
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
-from kube.kubelet.envvars import EnvError, ObjectSource, api_source, build_env, expand
-from kube.kubelet.handlers import exec_action, http_action, resolve_port, tcp_action
+from kube.kubelet.backoff import Backoff
+from kube.kubelet.envvars import EnvError, ObjectSource, api_source, build_env
 from kube.kubelet.hooks import pod_label, run_hook
-from kube.kubelet.probes import ProbeManager, Target, Timing
-from kube.kubelet.status import ContainerInfo, Probed, is_sidecar, pod_status
+from kube.kubelet.probes import ProbeManager, run_probe
+from kube.kubelet.specs import CONTAINER_NAME, POD_UID, container_config, sandbox_config
+from kube.kubelet.status import ContainerInfo, is_sidecar, pod_status
 from kube.kubelet.termination import (
     DEFAULT_PATH,
-    MESSAGE_PATH,
-    MESSAGE_POLICY,
     message_file,
     mount_of,
-    termination_message,
+    with_messages,
 )
 from kube.kubelet.volumes import MountError, VolumeManager
 
 log = logging.getLogger("kube.kubelet.pods")
 
-POD_UID = "io.kubernetes.pod.uid"
-POD_NAME = "io.kubernetes.pod.name"
-POD_NAMESPACE = "io.kubernetes.pod.namespace"
-CONTAINER_NAME = "io.kubernetes.container.name"
-RESTART_COUNT = "io.kubernetes.container.restartCount"
-GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
-BACKOFF_INITIAL = 10.0
-BACKOFF_MAX = 300.0
-BACKOFF_RESET = 600.0  # a container that ran this long starts its backoff afresh
 # (the involved object, event type, reason, message): EventRecorder.event.
 Recorder = Callable[[dict[str, Any], str, str, str], None]
 MIN_GRACE = 2  # upstream's minimumGracePeriodInSeconds after a preStop hook
@@ -65,32 +59,6 @@ MIN_SHARES = 2
 
 class SyncError(Exception):
     """A sync pass could not finish; the worker retries."""
-
-
-@dataclass
-class Backoff:
-    """Per-container restart backoff (upstream's flowcontrol.Backoff, 10 s .. 5 min)."""
-
-    delays: dict[str, float] = field(default_factory=dict)
-    until: dict[str, float] = field(default_factory=dict)
-
-    def remaining(self, key: str, now: float) -> float:
-        return max(0.0, self.until.get(key, 0.0) - now)
-
-    def next(self, key: str, now: float, ran_for: float) -> float:
-        delay = self.delays.get(key, 0.0)
-        if ran_for >= BACKOFF_RESET or delay == 0.0:
-            delay = BACKOFF_INITIAL
-        else:
-            delay = min(delay * 2, BACKOFF_MAX)
-        self.delays[key] = delay
-        self.until[key] = now + delay
-        return delay
-
-    def forget(self, prefix: str) -> None:
-        for table in (self.delays, self.until):
-            for key in [k for k in table if k.startswith(prefix)]:
-                del table[key]
 
 
 def _quantity(value: Any) -> Decimal | None:
@@ -159,7 +127,10 @@ class PodSyncer:
         self.root_dir = root_dir
         self.pod_ips: dict[str, str] = {}  # pod uid -> IP, for preStop httpGet at termination
         self.probes = ProbeManager(
-            self._probe, on_change or (lambda _uid: None), self._container_event, clock=clock
+            partial(run_probe, cri),
+            on_change or (lambda _uid: None),
+            self._container_event,
+            clock=clock,
         )
 
     # -- events, probes --------------------------------------------------------------------
@@ -167,7 +138,7 @@ class PodSyncer:
     def event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """An Event about the pod (Killing, Unhealthy, Failed...), as the kubelet records."""
         log.info("pod %s: %s %s: %s", pod_label(pod), kind, reason, message)
-        if self.recorder is not None:
+        if self.recorder is not None and (pod.get("metadata") or {}).get("name"):
             self.recorder(
                 {"apiVersion": "v1", "kind": "Pod", "metadata": pod.get("metadata") or {}},
                 kind,
@@ -179,24 +150,6 @@ class PodSyncer:
         self, pod: dict[str, Any], _container: str, kind: str, reason: str, message: str
     ) -> None:
         self.event(pod, kind, reason, message)
-
-    async def _probe(self, kind: str, probe: dict[str, Any], target: Target) -> tuple[bool, str]:
-        """Runs one probe of the target container (exec, httpGet or tcpSocket)."""
-        seconds = Timing.of(probe, kind).timeout
-        if isinstance(probe.get("exec"), dict):
-            command = [str(c) for c in probe["exec"].get("command") or []]
-            ok, output, _error = await exec_action(self.cri, target.container_id, command, seconds)
-            return ok, output
-        if isinstance(probe.get("httpGet"), dict):
-            return await http_action(probe["httpGet"], target.container, target.pod_ip, seconds)
-        if isinstance(probe.get("tcpSocket"), dict):
-            tcp = probe["tcpSocket"]
-            try:
-                port = resolve_port(tcp.get("port"), target.container)
-            except ValueError as err:
-                return False, str(err)
-            return await tcp_action(str(tcp.get("host") or target.pod_ip), port, seconds)
-        return False, "probe has no supported handler (exec, httpGet, tcpSocket)"
 
     # -- runtime views ---------------------------------------------------------------------
 
@@ -249,33 +202,13 @@ class PodSyncer:
     # -- sandbox ---------------------------------------------------------------------------
 
     def sandbox_config(self, pod: dict[str, Any], attempt: int) -> Any:
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        uid, name, namespace = meta["uid"], meta["name"], meta.get("namespace", "default")
-        host_network = bool(spec.get("hostNetwork"))
-        dns = spec.get("dnsConfig") or {}
-        config = pb.PodSandboxConfig(
-            metadata=pb.PodSandboxMetadata(
-                name=name, uid=uid, namespace=namespace, attempt=attempt
-            ),
-            hostname=spec.get("hostname") or name,
-            log_directory=f"{self.pod_logs_dir}/{namespace}_{name}_{uid}",
-            dns_config=pb.DNSConfig(
-                servers=list(dns.get("nameservers") or []),
-                searches=list(dns.get("searches") or []),
-                options=[
-                    o["name"] + (f":{o['value']}" if o.get("value") else "")
-                    for o in dns.get("options") or []
-                    if isinstance(o, dict) and o.get("name")
-                ],
-            ),
-            labels={POD_UID: uid, POD_NAME: name, POD_NAMESPACE: namespace},
-            annotations=dict(meta.get("annotations") or {}),
+        return sandbox_config(
+            pod,
+            attempt,
+            node_name=self.node_name,
+            pod_logs_dir=self.pod_logs_dir,
+            cgroup_root=self.cgroup_root,
         )
-        config.linux.cgroup_parent = f"{self.cgroup_root}/pod{uid}"
-        if host_network:
-            config.hostname = self.node_name
-            config.linux.security_context.namespace_options.network = pb.NODE
-        return config
 
     async def ensure_sandbox(self, pod: dict[str, Any]) -> tuple[str, str, Any]:
         """(sandbox id, pod IP, sandbox config) of a ready sandbox, made if needed."""
@@ -335,50 +268,18 @@ class PodSyncer:
     def container_config(
         self, pod: dict[str, Any], container: dict[str, Any], attempt: int, env: dict[str, str]
     ) -> Any:
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        grace = spec.get("terminationGracePeriodSeconds")
-        config = pb.ContainerConfig(
-            metadata=pb.ContainerMetadata(name=container["name"], attempt=attempt),
-            image=pb.ImageSpec(image=container.get("image", "")),
-            command=[expand(c, env) for c in container.get("command") or []],
-            args=[expand(a, env) for a in container.get("args") or []],
-            working_dir=container.get("workingDir") or "",
-            envs=[pb.KeyValue(key=k, value=v.encode()) for k, v in env.items()],
-            labels={
-                POD_UID: meta["uid"],
-                POD_NAME: meta["name"],
-                POD_NAMESPACE: meta.get("namespace", "default"),
-                CONTAINER_NAME: container["name"],
-            },
-            annotations={
-                RESTART_COUNT: str(attempt),
-                GRACE_PERIOD: str(30 if grace is None else grace),
-                MESSAGE_PATH: str(container.get("terminationMessagePath") or DEFAULT_PATH),
-                MESSAGE_POLICY: str(container.get("terminationMessagePolicy") or "File"),
-            },
-            log_path=f"{container['name']}/{attempt}.log",
-            stdin=bool(container.get("stdin")),
-            stdin_once=bool(container.get("stdinOnce")),
-            tty=bool(container.get("tty")),
-        )
-        config.linux.resources.CopyFrom(linux_resources(container))
+        """The CRI config, with the volumes' mounts and a new termination-message file."""
+        mounts: list[Any] = []
         if self.volumes is not None:
-            config.mounts.extend(self.volumes.mounts(pod, container, env))
+            mounts.extend(self.volumes.mounts(pod, container, env))
         if self.root_dir is not None:
-            host = message_file(self.root_dir, str(meta["uid"]), str(container["name"]))
+            uid, name = str(pod["metadata"]["uid"]), str(container["name"])
+            host = message_file(self.root_dir, uid, name)
             target = str(container.get("terminationMessagePath") or DEFAULT_PATH)
-            config.mounts.append(pb.Mount(container_path=target, host_path=str(host)))
-        security = container.get("securityContext") or {}
-        pod_security = spec.get("securityContext") or {}
-        user = security.get("runAsUser", pod_security.get("runAsUser"))
-        group = security.get("runAsGroup", pod_security.get("runAsGroup"))
-        if user is not None:
-            config.linux.security_context.run_as_user.value = int(user)
-        if group is not None:
-            config.linux.security_context.run_as_group.value = int(group)
-        config.linux.security_context.readonly_rootfs = bool(security.get("readOnlyRootFilesystem"))
-        config.linux.security_context.privileged = bool(security.get("privileged"))
-        return config
+            mounts.append(pb.Mount(container_path=target, host_path=str(host)))
+        return container_config(
+            pod, container, attempt, env, mounts=mounts, resources=linux_resources(container)
+        )
 
     async def start_container(
         self,
@@ -556,7 +457,7 @@ class PodSyncer:
         sandbox = await self.ensure_sandbox(pod)
         self.pod_ips[uid] = sandbox[1]
         containers = await self.containers(uid)
-        self._update_probes(pod, containers, sandbox[1])
+        self.probes.update_pod(pod, containers, sandbox[1])
         waiting: dict[str, tuple[str, str]] = {}
         wakes: list[float] = []
         policy = spec.get("restartPolicy") or "Always"
@@ -612,7 +513,7 @@ class PodSyncer:
                 note(container["name"], await self._keep(pod, container, history, sandbox, policy))
         if changed:
             containers = await self.containers(uid)
-            self._update_probes(pod, containers, sandbox[1])
+            self.probes.update_pod(pod, containers, sandbox[1])
         if initialized and sidecars and self._all_done(regular, containers, policy, waiting):
             await self._stop_sidecars(pod, sidecars, containers)
             containers = await self.containers(uid)
@@ -621,60 +522,13 @@ class PodSyncer:
             sandbox_ready=True,
             pod_ip=sandbox[1],
             host_ip=self.node_ip,
-            containers=self._with_messages(pod, containers),
+            containers=with_messages(pod, containers),
             waiting=waiting,
             runtime=self.runtime_name,
             now=now_rfc3339(),
-            probed=self._probed(uid, containers),
+            probed=self.probes.probed_pod(uid, containers),
         )
         return status, (min(wakes) if wakes else None)
-
-    def _update_probes(
-        self, pod: dict[str, Any], containers: dict[str, list[ContainerInfo]], pod_ip: str
-    ) -> None:
-        spec = pod.get("spec") or {}
-        current = {
-            name: (h[-1].id, h[-1].state == pb.CONTAINER_RUNNING, h[-1].started_at / 1e9)
-            for name, h in containers.items()
-            if h
-        }
-        probed = [
-            *(c for c in spec.get("initContainers") or [] if is_sidecar(c)),
-            *(spec.get("containers") or []),
-        ]
-        self.probes.update(pod, probed, current, pod_ip)
-
-    def _probed(self, uid: str, containers: dict[str, list[ContainerInfo]]) -> dict[str, Probed]:
-        return {
-            name: self.probes.probed(uid, name, history[-1].id)
-            for name, history in containers.items()
-            if history
-        }
-
-    def _with_messages(
-        self, pod: dict[str, Any], containers: dict[str, list[ContainerInfo]]
-    ) -> dict[str, list[ContainerInfo]]:
-        """The exited instances with their termination messages (kube.kubelet.termination)."""
-        spec = pod.get("spec") or {}
-        policies = {
-            c["name"]: str(c.get("terminationMessagePolicy") or "File")
-            for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-        }
-        out: dict[str, list[ContainerInfo]] = {}
-        for name, history in containers.items():
-            out[name] = [
-                replace(
-                    info,
-                    message=termination_message(
-                        info.message_path, info.log_path, policies.get(name, "File"), info.exit_code
-                    )
-                    or info.message,
-                )
-                if info.state == pb.CONTAINER_EXITED
-                else info
-                for info in history
-            ]
-        return out
 
     def _all_done(
         self,
@@ -745,7 +599,7 @@ class PodSyncer:
         self.pod_ips.pop(uid, None)
         if self.volumes is not None:
             await self.volumes.teardown(uid)
-        return self._with_messages(pod, final)
+        return with_messages(pod, final)
 
 
 async def _no_objects(_kind: str, _namespace: str, _name: str) -> dict[str, Any] | None:

@@ -28,8 +28,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.client.clock import Clock, RealClock
-from kube.kubelet.status import Probed
+from kube.cri.client import RuntimeClient
+from kube.kubelet.handlers import exec_action, http_action, resolve_port, tcp_action
+from kube.kubelet.status import ContainerInfo, Probed, is_sidecar
 
 log = logging.getLogger("kube.kubelet.probes")
 
@@ -179,6 +182,30 @@ class ProbeManager:
                 if fresh:
                     worker.wake.set()
 
+    def update_pod(
+        self, pod: dict[str, Any], containers: dict[str, list[ContainerInfo]], pod_ip: str
+    ) -> None:
+        """`update` for a pod's probed containers (sidecars and containers) from the runtime."""
+        spec = pod.get("spec") or {}
+        current = {
+            name: (h[-1].id, h[-1].state == pb.CONTAINER_RUNNING, h[-1].started_at / 1e9)
+            for name, h in containers.items()
+            if h
+        }
+        probed = [
+            *(c for c in spec.get("initContainers") or [] if is_sidecar(c)),
+            *(spec.get("containers") or []),
+        ]
+        self.update(pod, probed, current, pod_ip)
+
+    def probed_pod(self, uid: str, containers: dict[str, list[ContainerInfo]]) -> dict[str, Probed]:
+        """`probed` of each container's current instance."""
+        return {
+            name: self.probed(uid, name, history[-1].id)
+            for name, history in containers.items()
+            if history
+        }
+
     def probed(self, uid: str, name: str, container_id: str) -> Probed:
         """started/ready of one container instance from its probes' published results."""
         started = ready = True
@@ -257,3 +284,24 @@ class ProbeManager:
             self.events(target.pod, name, "Warning", "Unhealthy", message)
         if state.observe(ok):
             self.on_change(uid)
+
+
+async def run_probe(
+    cri: RuntimeClient, kind: str, probe: dict[str, Any], target: Target
+) -> tuple[bool, str]:
+    """Runs one probe of the target container: exec (CRI ExecSync), httpGet or tcpSocket."""
+    seconds = Timing.of(probe, kind).timeout
+    if isinstance(probe.get("exec"), dict):
+        command = [str(c) for c in probe["exec"].get("command") or []]
+        ok, output, _error = await exec_action(cri, target.container_id, command, seconds)
+        return ok, output
+    if isinstance(probe.get("httpGet"), dict):
+        return await http_action(probe["httpGet"], target.container, target.pod_ip, seconds)
+    if isinstance(probe.get("tcpSocket"), dict):
+        tcp = probe["tcpSocket"]
+        try:
+            port = resolve_port(tcp.get("port"), target.container)
+        except ValueError as err:
+            return False, str(err)
+        return await tcp_action(str(tcp.get("host") or target.pod_ip), port, seconds)
+    return False, "probe has no supported handler (exec, httpGet, tcpSocket)"

@@ -13,8 +13,11 @@ look.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from kube.kubelet.status import EXITED, ContainerInfo
 
 MESSAGE_PATH = "io.kubernetes.container.terminationMessagePath"
 MESSAGE_POLICY = "io.kubernetes.container.terminationMessagePolicy"
@@ -76,3 +79,29 @@ def mount_of(status: Any) -> str:
         if mount.container_path == wanted:
             return str(mount.host_path)
     return ""
+
+
+def with_messages(
+    pod: dict[str, Any], containers: dict[str, list[ContainerInfo]]
+) -> dict[str, list[ContainerInfo]]:
+    """The pod's runtime containers, the exited ones with their termination messages."""
+    spec = pod.get("spec") or {}
+    policies = {
+        c["name"]: str(c.get("terminationMessagePolicy") or "File")
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    }
+    out: dict[str, list[ContainerInfo]] = {}
+    for name, history in containers.items():
+        out[name] = [
+            replace(
+                info,
+                message=termination_message(
+                    info.message_path, info.log_path, policies.get(name, "File"), info.exit_code
+                )
+                or info.message,
+            )
+            if info.state == EXITED
+            else info
+            for info in history
+        ]
+    return out

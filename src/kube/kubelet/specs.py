@@ -1,0 +1,105 @@
+"""What the kubelet asks the runtime for: the CRI PodSandboxConfig and ContainerConfig of a pod.
+
+Pure builders (no I/O) from the pod spec. Labels and annotations are upstream's
+(io.kubernetes.*), so `crictl` users and other runtimes (containerd) see what they expect and
+the kubelet finds its sandboxes and containers again by pod uid and container name. The
+container's command and args have `$(VAR)` expanded against its resolved environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kube._generated.cri import runtime_v1_pb2 as pb
+from kube.kubelet.envvars import expand
+from kube.kubelet.termination import DEFAULT_PATH, MESSAGE_PATH, MESSAGE_POLICY
+
+POD_UID = "io.kubernetes.pod.uid"
+POD_NAME = "io.kubernetes.pod.name"
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+CONTAINER_NAME = "io.kubernetes.container.name"
+RESTART_COUNT = "io.kubernetes.container.restartCount"
+GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
+
+
+def sandbox_config(
+    pod: dict[str, Any], attempt: int, *, node_name: str, pod_logs_dir: str, cgroup_root: str
+) -> Any:
+    """The pod's sandbox: metadata, hostname, DNS, log directory, cgroup parent, network."""
+    meta, spec = pod["metadata"], pod.get("spec") or {}
+    uid, name, namespace = meta["uid"], meta["name"], meta.get("namespace", "default")
+    host_network = bool(spec.get("hostNetwork"))
+    dns = spec.get("dnsConfig") or {}
+    config = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace=namespace, attempt=attempt),
+        hostname=spec.get("hostname") or name,
+        log_directory=f"{pod_logs_dir}/{namespace}_{name}_{uid}",
+        dns_config=pb.DNSConfig(
+            servers=list(dns.get("nameservers") or []),
+            searches=list(dns.get("searches") or []),
+            options=[
+                o["name"] + (f":{o['value']}" if o.get("value") else "")
+                for o in dns.get("options") or []
+                if isinstance(o, dict) and o.get("name")
+            ],
+        ),
+        labels={POD_UID: uid, POD_NAME: name, POD_NAMESPACE: namespace},
+        annotations=dict(meta.get("annotations") or {}),
+    )
+    config.linux.cgroup_parent = f"{cgroup_root}/pod{uid}"
+    if host_network:
+        config.hostname = node_name
+        config.linux.security_context.namespace_options.network = pb.NODE
+    return config
+
+
+def container_config(
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    attempt: int,
+    env: dict[str, str],
+    *,
+    mounts: list[Any],
+    resources: Any,
+) -> Any:
+    """One container instance: image, command/args (expanded), env, labels, annotations (the
+    restart count, grace period and termination-message settings), mounts, resources, user."""
+    meta, spec = pod["metadata"], pod.get("spec") or {}
+    grace = spec.get("terminationGracePeriodSeconds")
+    config = pb.ContainerConfig(
+        metadata=pb.ContainerMetadata(name=container["name"], attempt=attempt),
+        image=pb.ImageSpec(image=container.get("image", "")),
+        command=[expand(c, env) for c in container.get("command") or []],
+        args=[expand(a, env) for a in container.get("args") or []],
+        working_dir=container.get("workingDir") or "",
+        envs=[pb.KeyValue(key=k, value=v.encode()) for k, v in env.items()],
+        labels={
+            POD_UID: meta["uid"],
+            POD_NAME: meta["name"],
+            POD_NAMESPACE: meta.get("namespace", "default"),
+            CONTAINER_NAME: container["name"],
+        },
+        annotations={
+            RESTART_COUNT: str(attempt),
+            GRACE_PERIOD: str(30 if grace is None else grace),
+            MESSAGE_PATH: str(container.get("terminationMessagePath") or DEFAULT_PATH),
+            MESSAGE_POLICY: str(container.get("terminationMessagePolicy") or "File"),
+        },
+        log_path=f"{container['name']}/{attempt}.log",
+        stdin=bool(container.get("stdin")),
+        stdin_once=bool(container.get("stdinOnce")),
+        tty=bool(container.get("tty")),
+    )
+    config.linux.resources.CopyFrom(resources)
+    config.mounts.extend(mounts)
+    security = container.get("securityContext") or {}
+    pod_security = spec.get("securityContext") or {}
+    user = security.get("runAsUser", pod_security.get("runAsUser"))
+    group = security.get("runAsGroup", pod_security.get("runAsGroup"))
+    if user is not None:
+        config.linux.security_context.run_as_user.value = int(user)
+    if group is not None:
+        config.linux.security_context.run_as_group.value = int(group)
+    config.linux.security_context.readonly_rootfs = bool(security.get("readOnlyRootFilesystem"))
+    config.linux.security_context.privileged = bool(security.get("privileged"))
+    return config
