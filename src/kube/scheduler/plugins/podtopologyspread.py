@@ -12,9 +12,16 @@ Pods count when they are in the pod's namespace, not terminating, and match `lab
 plus the pod's own values of `matchLabelKeys`.
 
 Score, for `ScheduleAnyway` constraints: fewer matching pods in the node's domains is better
-(upstream's log-weighted counts, normalised so the emptiest gets 100). The cluster-level
-default constraints (`defaultingType: System`) need the owning Services and ReplicaSets,
-which this scheduler does not watch yet, so pods without constraints are not spread.
+(upstream's log-weighted counts, normalised so the emptiest gets 100).
+
+Default constraints (args `defaultingType`, `defaultConstraints`), for a pod that has none of
+its own: with `System` (the default) upstream's system defaults, hostname maxSkew 3 and zone
+maxSkew 5, both ScheduleAnyway; with `List` the `defaultConstraints` given. They apply only
+to a pod that belongs to something: their selector is upstream's DefaultSelector, the
+selectors of the Services that select the pod merged with that of its controlling
+ReplicationController, ReplicaSet or StatefulSet (read from informers the scheduler starts
+for this plugin); a pod that nothing selects is not spread. With the System defaults a node
+that lacks a topology label is still scored (upstream's requireAllTopologies is off).
 """
 
 from __future__ import annotations
@@ -52,6 +59,19 @@ NAME = "PodTopologySpread"
 ERR_REASON_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
 ERR_REASON_NODE_LABEL = ERR_REASON_CONSTRAINTS + " (missing required label)"
 HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+SYSTEM = "System"
+LIST = "List"
+# upstream systemDefaultConstraints.
+SYSTEM_DEFAULT_CONSTRAINTS: list[dict[str, Any]] = [
+    {"topologyKey": HOSTNAME, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 3},
+    {"topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 5},
+]
+OWNER_KINDS = {
+    ("v1", "ReplicationController"): "replicationcontrollers",
+    ("apps/v1", "ReplicaSet"): "replicasets",
+    ("apps/v1", "StatefulSet"): "statefulsets",
+}
 
 
 @dataclass
@@ -64,10 +84,15 @@ class Constraint:
     honor_taints: bool
 
 
-def constraints(pod: Object, action: str) -> list[Constraint]:
+def constraints(
+    pod: Object, action: str, specs: list[dict[str, Any]] | None = None
+) -> list[Constraint]:
+    """The pod's own constraints with `whenUnsatisfiable: action` (or those of `specs`)."""
     out = []
     labels = pod_labels(pod)
-    for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or []:
+    if specs is None:
+        specs = (pod.get("spec") or {}).get("topologySpreadConstraints") or []
+    for c in specs:
         if (c.get("whenUnsatisfiable") or "DoNotSchedule") != action:
             continue
         selector = (
@@ -134,11 +159,102 @@ class _FilterState:
         return min(counts.values(), default=0)
 
 
+def _as_selector_parts(selector: dict[str, Any]) -> list[dict[str, Any]]:
+    """A LabelSelector as match expressions (so several can be ANDed into one)."""
+    parts = [
+        {"key": str(k), "operator": "In", "values": [str(v)]}
+        for k, v in (selector.get("matchLabels") or {}).items()
+    ]
+    return parts + list(selector.get("matchExpressions") or [])
+
+
 class PodTopologySpread(Plugin):
     NAME = NAME
 
+    def __init__(self, args: dict[str, Any] | None = None, handle: Any = None) -> None:
+        super().__init__(args, handle)
+        self.defaulting_type = str(self.args.get("defaultingType") or SYSTEM)
+        given = list(self.args.get("defaultConstraints") or [])
+        if self.defaulting_type not in (SYSTEM, LIST):
+            raise ValueError(
+                "PodTopologySpreadArgs: defaultingType: Unsupported value: "
+                f'"{self.defaulting_type}": supported values: "List", "System"'
+            )
+        if self.defaulting_type == SYSTEM and given:
+            raise ValueError(
+                "PodTopologySpreadArgs: defaultConstraints: Invalid value: "
+                'when .defaultingType is "System", .defaultConstraints must be empty'
+            )
+        for c in given:
+            if c.get("labelSelector") is not None:
+                raise ValueError(
+                    "PodTopologySpreadArgs: defaultConstraints.labelSelector: Forbidden: "
+                    "constraint must not define a selector, as they deduced for each pod"
+                )
+        self.default_specs = SYSTEM_DEFAULT_CONSTRAINTS if self.defaulting_type == SYSTEM else given
+        self.system_defaulted = self.defaulting_type == SYSTEM
+        # Listers of the pods' owners (`set_informers`); none means no default constraints.
+        self.listers: dict[str, Any] = {}
+
+    def set_informers(self, informers: Any) -> None:
+        """Watch what DefaultSelector reads (called by the scheduler before it starts)."""
+        if not self.default_specs:
+            return
+        from kube.api.resources import resource
+
+        for name in ("services", *OWNER_KINDS.values()):
+            self.listers[name] = informers.informer(resource(name)).lister()
+
+    def default_selector(self, pod: Object) -> dict[str, Any] | None:
+        """upstream helper.DefaultSelector: Services selecting the pod and its controller."""
+        ns = pod_namespace(pod)
+        labels = pod_labels(pod)
+        merged: dict[str, str] = {}
+        services = self.listers.get("services")
+        for service in services.list(ns) if services is not None else []:
+            selector = (service.get("spec") or {}).get("selector") or {}
+            if selector and all(labels.get(k) == v for k, v in selector.items()):
+                merged.update({str(k): str(v) for k, v in selector.items()})
+        expressions: list[dict[str, Any]] = []
+        owner = next(
+            (
+                ref
+                for ref in (pod.get("metadata") or {}).get("ownerReferences") or []
+                if ref.get("controller")
+            ),
+            None,
+        )
+        kind = OWNER_KINDS.get((owner.get("apiVersion"), owner.get("kind"))) if owner else None
+        lister = self.listers.get(kind) if kind else None
+        found = lister.get(str(owner.get("name")), ns) if lister is not None and owner else None
+        if found is not None:
+            selector = (found.get("spec") or {}).get("selector") or {}
+            if kind == "replicationcontrollers":
+                merged.update({str(k): str(v) for k, v in selector.items()})
+            else:
+                expressions = _as_selector_parts(selector)
+        if not merged and not expressions:
+            return None
+        return {"matchLabels": merged, "matchExpressions": expressions}
+
+    def pod_constraints(self, pod: Object, action: str) -> list[Constraint]:
+        """The pod's constraints for `action`, or the defaults when it has none of its own."""
+        if (pod.get("spec") or {}).get("topologySpreadConstraints"):
+            return constraints(pod, action)
+        specs = [
+            c
+            for c in self.default_specs
+            if (c.get("whenUnsatisfiable") or "DoNotSchedule") == action
+        ]
+        if not specs:
+            return []
+        selector = self.default_selector(pod)
+        if selector is None:
+            return []
+        return constraints(pod, action, [{**c, "labelSelector": selector} for c in specs])
+
     def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
-        hard = constraints(pod, "DoNotSchedule")
+        hard = self.pod_constraints(pod, "DoNotSchedule")
         if not hard:
             return skip()
         data = _FilterState(hard, [Counter() for _ in hard])
@@ -189,19 +305,26 @@ class PodTopologySpread(Plugin):
     # -- score -----------------------------------------------------------------------------
 
     def pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
-        soft = constraints(pod, "ScheduleAnyway")
+        soft = self.pod_constraints(pod, "ScheduleAnyway")
         if not soft:
             return skip()
         snapshot = self.handle.snapshot if self.handle is not None else None
         everyone = snapshot.node_infos if snapshot is not None else nodes
-        ignored = {n.name for n in nodes if any(c.topology_key not in n.labels for c in soft)}
+        # upstream requireAllTopologies: off only for the System defaults.
+        own = bool((pod.get("spec") or {}).get("topologySpreadConstraints"))
+        require_all = own or not self.system_defaulted
+        ignored = (
+            {n.name for n in nodes if any(c.topology_key not in n.labels for c in soft)}
+            if require_all
+            else set()
+        )
         counts: list[Counter[str]] = [Counter() for _ in soft]
         domains: list[set[str]] = [set() for _ in soft]
         for info in nodes:
             if info.name in ignored:
                 continue
             for i, c in enumerate(soft):
-                domains[i].add(info.labels[c.topology_key])
+                domains[i].add(info.labels.get(c.topology_key, ""))
         for info in everyone:
             labels = info.labels
             for i, c in enumerate(soft):
