@@ -15,6 +15,10 @@ run reports how far it got). Meanwhile it measures:
 - CPU and RSS of every component process, sampled every second;
 - Ready nodes and their Ready -> NotReady transitions on a node watch.
 
+SIGINT or SIGTERM ends the run early with what it measured so far (`"interrupted": true`):
+creating stops, the waits end, and only the namespaces are deleted, so a long run can be
+time-boxed with `timeout -s INT 900 kube sim load ...`.
+
 Everything the run creates carries the label `sim.kube.io/load=<run id>`, so its pod watch
 sees only its own pods and a second run on the same cluster is independent of the first.
 """
@@ -187,6 +191,10 @@ class LoadRun:
         self.sem = asyncio.Semaphore(CREATE_CONCURRENCY)
         self.t0 = time.monotonic()
         self.stopped_early = False
+        # Set (by SIGINT/SIGTERM in `kube sim load`) to end the run now with what it measured:
+        # waits end, creating stops, the remaining phases but the namespaces' deletion are
+        # skipped, and the result says `interrupted`.
+        self.interrupted = asyncio.Event()
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -224,16 +232,17 @@ class LoadRun:
             await self._phase("namespaces", self._create_namespaces(namespaces))
             created = await self._phase("create", self._create_all(groups))
             await self._phase("wait-running", self._wait_running())
-            if cfg.scale and cfg.profile != "density" and not self.stopped_early:
+            scale = cfg.scale and cfg.profile != "density" and not self.stopped_early
+            if scale and not self.interrupted.is_set():
                 await self._phase("scale", self._scale(created, profiles.scaled(created, cfg.seed)))
                 await self._phase("wait-running", self._wait_running())
-            if cfg.profile == "churn":
+            if cfg.profile == "churn" and not self.interrupted.is_set():
                 await self._phase("delete", self._delete(created))
                 await self._phase("wait-deleted", self._wait_deleted())
                 again = await self._phase("create", self._create_all(groups))
                 await self._phase("wait-running", self._wait_running())
                 created = again
-            if cfg.delete:
+            if cfg.delete and not self.interrupted.is_set():
                 await self._phase("delete", self._delete(created))
                 await self._phase("wait-deleted", self._wait_deleted())
             after = slis.parse_histograms(await self._metrics())
@@ -296,11 +305,15 @@ class LoadRun:
         deadline = self.t0 + self.config.duration if self.config.duration is not None else None
         for i, (pods, make) in enumerate(items):
             due = start + budget / rate
-            if deadline is not None and due >= deadline:
+            if (deadline is not None and due >= deadline) or self.interrupted.is_set():
                 self.stopped_early = True
                 break
             if (wait := due - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.interrupted.wait(), wait)
+                if self.interrupted.is_set():
+                    self.stopped_early = True
+                    break
             budget += pods
             tasks.append((i, asyncio.create_task(make())))
         done = []
@@ -403,7 +416,7 @@ class LoadRun:
 
     async def _wait_running(self) -> None:
         deadline = time.monotonic() + self.config.wait_timeout
-        while len(self.pods.live_running) < self.expected:
+        while len(self.pods.live_running) < self.expected and not self.interrupted.is_set():
             if time.monotonic() > deadline:
                 self.errors["pods not Running in time"] += self.expected - len(
                     self.pods.live_running
@@ -413,7 +426,7 @@ class LoadRun:
 
     async def _wait_deleted(self) -> None:
         deadline = time.monotonic() + self.config.wait_timeout
-        while self.pods.live:
+        while self.pods.live and not self.interrupted.is_set():
             if time.monotonic() > deadline:
                 self.errors["pods not gone in time"] += len(self.pods.live)
                 return
@@ -513,6 +526,7 @@ class LoadRun:
             "pods_scheduled": len(self.pods.scheduled),
             "pods_running": len(self.pods.running),
             "stopped_early": self.stopped_early,
+            "interrupted": self.interrupted.is_set(),
             "duration_s": round(self._t(), 2),
             "phases": self.phases,
             "pod_startup_ms": {
@@ -695,8 +709,12 @@ async def main(args: argparse.Namespace, kubeconfig: Path, own_control_plane: bo
             )
             await stack.enter_async_context(client)
             bar = _progress_bar(console, enabled=not args.no_progress)
+            run = LoadRun(client, config, components, bar.update)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, run.interrupted.set)
             with bar.live if bar.live is not None else contextlib.nullcontext():
-                result = await LoadRun(client, config, components, bar.update).run()
+                result = await run.run()
     except (LoadError, KubeconfigError, OSError, errors.APIError) as err:
         print(f"kube sim load: {err}", file=sys.stderr)
         return 1
