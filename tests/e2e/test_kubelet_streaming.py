@@ -146,3 +146,45 @@ def test_cp_in_and_out(node: Node, tmp_path: Path) -> None:
     assert time.monotonic() - started < 30
     assert back.read_text() == content
     node.kubectl("delete", "pod", "cp", "--wait=true", "--timeout=60s")
+
+
+def test_attach_to_a_tty_container(node: Node) -> None:
+    """A `tty: true` container's terminal (runc's console, kept by the shim): keystrokes in,
+    the shell's answers out, as `kubectl attach -it` and the Python client use it."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    container = {"name": "shell", "image": IMAGE, "command": ["sh"], "stdin": True, "tty": True}
+    node.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=_pod("tty", node.name, container, terminationGracePeriodSeconds=1),
+    )
+    _wait_for(lambda: _running(node, "tty"), 60, "pod tty Running")
+    with client.ApiClient(config.new_client_from_config(str(node.kubeconfig)).configuration) as api:
+        session = stream(
+            client.CoreV1Api(api).connect_get_namespaced_pod_attach,
+            "tty",
+            "default",
+            container="shell",
+            stdin=True,
+            stdout=True,
+            stderr=False,
+            tty=True,
+            _preload_content=False,
+        )
+        try:
+            session.write_stdin("echo sum-$((40+2)); tty\n")
+            out = ""
+            deadline = time.monotonic() + 15
+            while session.is_open() and time.monotonic() < deadline and "/dev/" not in out:
+                session.update(timeout=1)
+                if session.peek_stdout():
+                    out += session.read_stdout()
+        finally:
+            session.close()
+    assert "sum-42" in out
+    assert "/dev/pts/" in out or "/dev/console" in out
+    node.kubectl("delete", "pod", "tty", "--wait=true", "--timeout=60s")
