@@ -13,6 +13,9 @@ NATIVE_SRC := $(wildcard src/_native/*.pyx src/_native/*.pxd src/_native/*.cpp) 
 .PHONY: run test setup lint typecheck layers unit bench bench-check bench-api bench-controllers clean doctor bench-ratios loadtest loadtest-smoke
 
 run: setup
+	@# The node row's runtime keeps its images under the data dir: the test image goes there too.
+	@if [ -f build/busybox-oci.tar ]; then \
+	  $(VENV)/bin/kube image --root $(DATA_DIR)/agent/runtime import build/busybox-oci.tar; fi
 	$(VENV)/bin/kube server --data-dir $(DATA_DIR)
 
 test: setup lint typecheck layers unit
