@@ -619,6 +619,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-services", action="store_true", help="Deployments only")
     parser.add_argument("--keep", action="store_true", help="do not delete at the end")
     parser.add_argument("--seed", type=int, default=0, help="the scale phase's random sizes")
+    parser.add_argument(
+        "--component",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="a process to sample (repeatable); default: every `kube` component of this user",
+    )
     parser.add_argument("--output", choices=("table", "json"), default="table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -635,6 +642,16 @@ def config_of(args: argparse.Namespace) -> LoadConfig:
         delete=not args.keep,
         seed=args.seed,
     )
+
+
+def _named_pids(values: list[str]) -> dict[str, int]:
+    out = {}
+    for value in values:
+        name, _, pid = value.rpartition("=")
+        if not name or not pid.isdigit():
+            raise LoadError(f"--component wants NAME=PID, not {value!r}")
+        out[name] = int(pid)
+    return out
 
 
 @contextlib.asynccontextmanager
@@ -701,6 +718,8 @@ async def main(args: argparse.Namespace, kubeconfig: Path, own_control_plane: bo
             if own_control_plane:
                 await stack.enter_async_context(hollow_nodes(kubeconfig, args.nodes))
                 components = slis.find_components(descendants_of=os.getpid())
+            elif args.component:
+                components = _named_pids(args.component)
             else:
                 components = slis.find_components()
             components["kube sim load"] = os.getpid()
