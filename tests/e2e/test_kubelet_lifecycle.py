@@ -188,7 +188,7 @@ def test_init_containers_run_in_order(node: Node) -> None:
     assert status["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
     assert "running" not in status["containerStatuses"][0]["state"]
     node.kubectl("delete", "pod", "initfail", "--wait=true", "--timeout=60s")
-    node.kubectl("delete", "pod", "ordered", "--wait=true", "--timeout=60s")
+    node.kubectl("delete", "pod", "ordered", "--wait=true", "--timeout=60s", "--ignore-not-found")
 
 
 def test_env_from_configmaps_and_secrets(node: Node) -> None:
