@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gevent
 import gevent.ssl
 import yaml
 from locust import between, events, task
@@ -225,8 +226,6 @@ class KubeUser(FastHttpUser):
 
     abstract = True
     insecure = False
-    # One connection per user, as one client process has (kubectl's, a controller's).
-    concurrency = 1
     agent = "kube-locust"
 
     def request(
@@ -512,7 +511,9 @@ class KubeletUser(KubeUser):
         self.lease = json.loads(created.content) if created is not None else None
 
     def on_stop(self) -> None:
-        self.request("DELETE", f"{self.pods}/{self.pod}", "DELETE pod", expect_404=True)
+        # Bounded: locust waits for on_stop before test_stop (and the namespace's deletion).
+        with gevent.Timeout(10, False):
+            self.request("DELETE", f"{self.pods}/{self.pod}", "DELETE pod", expect_404=True)
 
     @task(1)
     def renew_lease(self) -> None:
