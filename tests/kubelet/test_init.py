@@ -15,6 +15,7 @@ from typing import Any
 
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.kubelet.pods import PodSyncer
+from kube.kubelet.status import EXITED, RUNNING, ContainerInfo, Probed, pod_status
 
 NS = 1_000_000_000
 
@@ -312,3 +313,56 @@ async def test_termination_message_from_the_file_or_the_log(tmp_path: Path) -> N
     cri.exit("main", 0)
     status, _ = await kubelet.sync(pod)
     assert status["containerStatuses"][0]["state"]["terminated"]["message"] == "all done"
+
+
+def test_status_of_a_pod_with_a_sidecar_and_probes() -> None:
+    pod = make_pod(
+        initContainers=[
+            {"name": "setup", "image": "img"},
+            {"name": "proxy", "image": "img", "restartPolicy": "Always"},
+        ]
+    )
+    s = 1_767_225_600 * NS
+
+    def status(probed: dict[str, Probed], **extra: Any) -> dict[str, Any]:
+        containers = {
+            "setup": [ContainerInfo("s", "setup", 0, EXITED, started_at=s, finished_at=s + NS)],
+            "proxy": [ContainerInfo("x", "proxy", 0, RUNNING, started_at=s)],
+            "main": [ContainerInfo("m", "main", 0, RUNNING, started_at=s)],
+            **extra,
+        }
+        return pod_status(
+            pod,
+            sandbox_ready=True,
+            pod_ip="10.0.0.2",
+            host_ip="192.0.2.2",
+            containers=containers,
+            waiting={},
+            runtime="fake",
+            now="2026-01-01T00:00:10Z",
+            probed=probed,
+        )
+
+    ready = status({"proxy": Probed(ready=True), "main": Probed(ready=True)})
+    assert ready["phase"] == "Running"
+    assert conditions(ready) | {"PodReadyToStartContainers": "True"} == {
+        "PodReadyToStartContainers": "True",
+        "Initialized": "True",
+        "Ready": "True",
+        "ContainersReady": "True",
+        "PodScheduled": "True",
+    }
+    setup, proxy = ready["initContainerStatuses"]
+    assert (setup["ready"], setup["started"]) == (True, False)
+    assert (proxy["ready"], proxy["started"]) == (True, True)
+
+    # An unready sidecar makes the pod unready, as upstream's ContainersReady.
+    unready = status({"proxy": Probed(ready=False), "main": Probed(ready=True)})
+    ready_condition = next(c for c in unready["conditions"] if c["type"] == "ContainersReady")
+    assert ready_condition["status"] == "False"
+    assert ready_condition["message"] == "containers with unready status: [proxy]"
+
+    # A container whose startup probe has not succeeded is neither started nor ready.
+    starting = status({"main": Probed(started=False, ready=True)})
+    (main,) = starting["containerStatuses"]
+    assert (main["started"], main["ready"]) == (False, False)

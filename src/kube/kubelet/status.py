@@ -230,18 +230,18 @@ def pod_status(
     # As upstream: with init containers, what has not been created yet is PodInitializing.
     default = "PodInitializing" if init_specs else "ContainerCreating"
 
-    def one(c: dict[str, Any]) -> dict[str, Any]:
+    def one(c: dict[str, Any], init: bool = False) -> dict[str, Any]:
         name = c["name"]
         status = container_status(
             c, containers.get(name, []), waiting.get(name), runtime, probed.get(name), default
         )
-        if c in init_specs and not is_sidecar(c):
+        if init and not is_sidecar(c):
             terminated = status["state"].get("terminated") or {}
             status["ready"] = terminated.get("exitCode", 1) == 0  # a completed init container
         return status
 
     statuses = [one(c) for c in spec.get("containers") or []]
-    init_statuses = [one(c) for c in init_specs]
+    init_statuses = [one(c, init=True) for c in init_specs]
     pod_phase = phase(pod, statuses, init_statuses)
     sidecars = [s for c, s in zip(init_specs, init_statuses, strict=True) if is_sidecar(c)]
     not_ready = [s["name"] for s in [*sidecars, *statuses] if not s["ready"]]
