@@ -10,6 +10,7 @@ runs work on clones of single NodeInfos, never on the snapshot.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from kube.scheduler.framework.nodeinfo import NodeInfo
@@ -21,6 +22,11 @@ class Snapshot:
     matrix: NodeMatrix
     node_infos: list[NodeInfo]
     by_name: dict[str, NodeInfo] = field(default_factory=dict)
+    # Kept current by the cache (upstream's havePodsWithAffinityNodeInfoList, ...,
+    # imageStates' numNodes), so a cycle need not scan every node; None: scan.
+    with_affinity: dict[str, NodeInfo] | None = None
+    with_required_anti_affinity: dict[str, NodeInfo] | None = None
+    image_num_nodes: Counter[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.by_name:
@@ -33,9 +39,13 @@ class Snapshot:
         return self.by_name.get(name)
 
     def have_pods_with_affinity(self) -> list[NodeInfo]:
+        if self.with_affinity is not None:
+            return list(self.with_affinity.values())
         return [n for n in self.node_infos if n.pods_with_affinity()]
 
     def have_pods_with_required_anti_affinity(self) -> list[NodeInfo]:
+        if self.with_required_anti_affinity is not None:
+            return list(self.with_required_anti_affinity.values())
         return [n for n in self.node_infos if n.pods_with_required_anti_affinity()]
 
     @classmethod

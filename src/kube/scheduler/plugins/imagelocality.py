@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+import numpy.typing as npt
+
 from kube.api.meta import Object
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.interfaces import Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo
+from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status
 from kube.scheduler.plugins.helpers import MAX_NODE_SCORE, state_key
 
@@ -59,11 +63,16 @@ class ImageLocality(Plugin):
         everyone = snapshot.node_infos if snapshot is not None else nodes
         wanted = set(_images(pod))
         spread: Counter[str] = Counter()
+        counted = snapshot.image_num_nodes if snapshot is not None else None
+        if counted is not None:  # kept by the cache: no scan of every node
+            spread.update({name: counted[name] for name in wanted if counted[name]})
+            everyone = []
         for info in everyone:
             for name in node_images(info):
                 if name in wanted:
                     spread[name] += 1
-        state.write(state_key("PreScore", NAME), (spread, max(len(everyone), 1)))
+        total = len(snapshot) if counted is not None and snapshot is not None else len(everyone)
+        state.write(state_key("PreScore", NAME), (spread, max(total, 1)))
         return Status()
 
     def score(self, state: CycleState, pod: Object, node_info: NodeInfo) -> tuple[int, Status]:
@@ -76,3 +85,13 @@ class ImageLocality(Plugin):
             if name in have
         )
         return calculate_priority(total, len(images)), Status()
+
+    def score_nodes(
+        self, state: CycleState, pod: Object, snapshot: Snapshot, rows: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """When no node has any of the pod's images every score is the same; else per node."""
+        spread, _ = state.get(state_key("PreScore", NAME), (Counter(), 1))
+        if not any(spread.values()):
+            return np.full(len(rows), calculate_priority(0, len(_images(pod))), np.int64)
+        infos = snapshot.node_infos
+        return np.array([self.score(state, pod, infos[r])[0] for r in rows.tolist()], np.int64)

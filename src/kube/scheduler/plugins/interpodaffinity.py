@@ -168,8 +168,12 @@ class InterPodAffinity(Plugin):
         data = _FilterState(
             _terms(pod, "podAffinity", "required"), _terms(pod, "podAntiAffinity", "required")
         )
-        for info in snapshot.node_infos:
-            if data.affinity or data.anti:
+        own_terms = bool(data.affinity or data.anti)
+        nodes = (
+            snapshot.node_infos if own_terms else snapshot.have_pods_with_required_anti_affinity()
+        )
+        for info in nodes:
+            if own_terms:
                 others = list(info.pods.values())
             else:
                 others = info.pods_with_required_anti_affinity()
@@ -228,8 +232,12 @@ class InterPodAffinity(Plugin):
         preferred = _terms(pod, "podAffinity", "preferred")
         preferred_anti = _terms(pod, "podAntiAffinity", "preferred")
         snapshot = self.handle.snapshot if self.handle is not None else None
-        everyone = snapshot.node_infos if snapshot is not None else nodes
         has_constraints = bool(preferred or preferred_anti)
+        everyone = nodes
+        if snapshot is not None:  # upstream: only nodes with affinity pods, unless preferred
+            everyone = (
+                snapshot.node_infos if has_constraints else snapshot.have_pods_with_affinity()
+            )
         scores: Counter[Pair] = Counter()
         seen = False
         for info in everyone:

@@ -1,0 +1,87 @@
+"""The cache's one snapshot, kept current incrementally, equals a snapshot built from scratch.
+
+Random sequences of node adds/updates/removals and pod adds/assumes/forgets/removals: after
+each, the snapshot's rows follow the matrix, its lookup by name is right, and its lists of
+nodes with (required anti-)affinity pods and its image node counts equal a scan of every
+node (what InterPodAffinity and ImageLocality used to do per pod).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kube.scheduler.cache import Cache
+from kube.scheduler.plugins.imagelocality import node_images
+from tests.scheduler.builders import node, pod
+
+ANTI = {
+    "podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"a": "b"}}, "topologyKey": "zone"}
+        ]
+    }
+}
+PREFERRED = {
+    "podAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 1,
+                "podAffinityTerm": {"labelSelector": {}, "topologyKey": "zone"},
+            }
+        ]
+    }
+}
+
+op_st = st.tuples(
+    st.sampled_from(["node", "drop-node", "pod", "assume", "forget", "drop-pod"]),
+    st.integers(0, 4),
+    st.integers(0, 5),
+    st.sampled_from([None, ANTI, PREFERRED]),
+    st.sampled_from([[], ["img:1"], ["img:1", "other"]]),
+)
+
+
+def _check(cache: Cache) -> None:
+    snap = cache.snapshot()
+    assert [i.name for i in snap.node_infos] == cache.matrix.names
+    assert all(snap.get(i.name) is i for i in snap.node_infos)
+    assert len(snap.by_name) == len(snap.node_infos)
+    with_affinity = {i.name for i in snap.node_infos if i.pods_with_affinity()}
+    with_anti = {i.name for i in snap.node_infos if i.pods_with_required_anti_affinity()}
+    assert {i.name for i in snap.have_pods_with_affinity()} == with_affinity
+    assert {i.name for i in snap.have_pods_with_required_anti_affinity()} == with_anti
+    images: Counter[str] = Counter()
+    for info in snap.node_infos:
+        images.update(set(node_images(info)))
+    assert snap.image_num_nodes == images
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op_st, max_size=25))
+def test_incremental_snapshot_equals_a_rebuilt_one(
+    ops: list[tuple[str, int, int, Any, list[str]]],
+) -> None:
+    cache = Cache()
+    for op, n, p, affinity, images in ops:
+        name = f"n{n}"
+        pod_name = f"p{p}"
+        spec = {"affinity": affinity} if affinity else None
+        body = pod(pod_name, node_name=name, spec=spec)
+        if op == "node":
+            cache.add_node(node(name, images=[([i], 30_000_000) for i in images]))
+        elif op == "drop-node":
+            cache.remove_node(node(name))
+        elif op == "pod":
+            cache.add_pod(body)
+        elif op == "assume":
+            if not cache.is_assumed(body) and f"default/{pod_name}" not in cache.pods:
+                cache.assume_pod(body)
+        elif op == "forget":
+            cache.forget_pod(body)
+        else:
+            cache.remove_pod(body)
+        _check(cache)
