@@ -318,3 +318,12 @@ def test_sub_path_expr_expands_the_containers_env(tmp_path: Path) -> None:
     asyncio.run(manager.setup(pod))
     mounts = manager.mounts(pod, container, {"POD_NAME": "web"})
     assert [(m.container_path, Path(m.host_path).name) for m in mounts] == [("/logs", "web")]
+
+
+def test_orphaned_pod_dirs_are_removed(tmp_path: Path) -> None:
+    manager, _, _ = _manager(tmp_path, {})
+    asyncio.run(manager.setup(_pod([{"name": "scratch", "emptyDir": {}}])))
+    (tmp_path / "pods" / "gone" / "volumes" / EMPTY_DIR / "x").mkdir(parents=True)
+    (tmp_path / "pods" / "known" / "volumes").mkdir(parents=True)
+    asyncio.run(manager.cleanup_orphans({"known"}))
+    assert sorted(p.name for p in (tmp_path / "pods").iterdir()) == ["known", "uid-1"]

@@ -207,6 +207,8 @@ class Kubelet:
         for uid in self.pleg.pods - known:
             log.info("removing the sandbox of pod %s, which is gone from the API", uid)
             await self.syncer.terminate({"metadata": {"uid": uid}}, 0)
+        if self.syncer.volumes is not None:
+            await self.syncer.volumes.cleanup_orphans(known)
 
     # -- running ---------------------------------------------------------------------------
 

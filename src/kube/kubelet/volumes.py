@@ -625,6 +625,16 @@ class VolumeManager:
         if uid:
             await asyncio.to_thread(self._remove, self.root / uid)
 
+    async def cleanup_orphans(self, known: set[str]) -> None:
+        """Tears down the pod dirs of pods this kubelet no longer has (upstream's
+        cleanupOrphanedPodDirs): pods deleted while the kubelet was down leave them behind."""
+        if not self.root.is_dir():
+            return
+        for pod_dir in await asyncio.to_thread(lambda: sorted(self.root.iterdir())):
+            if pod_dir.name not in known and pod_dir.name not in self.paths:
+                log.info("removing the volumes of pod %s, which is gone", pod_dir.name)
+                await self.teardown(pod_dir.name)
+
     @staticmethod
     def _remove(pod_dir: Path) -> None:
         if not pod_dir.is_dir():
