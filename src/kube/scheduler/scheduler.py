@@ -54,7 +54,7 @@ from kube.scheduler.framework.events import (
     node_update_actions,
     pod_update_actions,
 )
-from kube.scheduler.framework.nodeinfo import pod_key
+from kube.scheduler.framework.nodeinfo import cycle_pod, pod_key
 from kube.scheduler.framework.nominator import Nominator
 from kube.scheduler.framework.registry import Registry
 from kube.scheduler.framework.runtime import Diagnosis, Framework, Handle, fit_error_message
@@ -347,7 +347,8 @@ class Scheduler:
         snapshot = self.cache.snapshot()
         fwk.handle.snapshot = snapshot
         try:
-            host, diagnosis, status = self.schedule_pod(fwk, state, pod, snapshot)
+            with cycle_pod(pod):
+                host, diagnosis, status = self.schedule_pod(fwk, state, pod, snapshot)
         except Exception as err:
             log.exception("scheduling %s failed", info.key)
             host, diagnosis, status = None, None, error(str(err))
