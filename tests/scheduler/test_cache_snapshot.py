@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kube.scheduler.cache import Cache
+from kube.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from kube.scheduler.plugins.imagelocality import node_images
 from tests.scheduler.builders import node, pod
 
@@ -37,7 +38,7 @@ PREFERRED = {
 }
 
 op_st = st.tuples(
-    st.sampled_from(["node", "drop-node", "pod", "assume", "forget", "drop-pod"]),
+    st.sampled_from(["node", "drop-node", "pod", "assume", "forget", "drop-pod", "relabel"]),
     st.integers(0, 4),
     st.integers(0, 5),
     st.sampled_from([None, ANTI, PREFERRED]),
@@ -58,6 +59,14 @@ def _check(cache: Cache) -> None:
     for info in snap.node_infos:
         images.update(set(node_images(info)))
     assert snap.image_num_nodes == images
+    for info in cache.nodes.values():  # the sums equal the pods' own, freshly parsed
+        fresh = NodeInfo()
+        for p in info.pods.values():
+            fresh.add_pod(PodInfo.of(p.pod))
+        assert {k: v for k, v in info.requested.items() if v} == {
+            k: v for k, v in fresh.requested.items() if v
+        }
+        assert all(cache.pods[key].info is p for key, p in info.pods.items())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,7 +79,7 @@ def test_incremental_snapshot_equals_a_rebuilt_one(
         name = f"n{n}"
         pod_name = f"p{p}"
         spec = {"affinity": affinity} if affinity else None
-        body = pod(pod_name, node_name=name, spec=spec)
+        body = pod(pod_name, node_name=name, spec=spec, cpu=f"{p + 1}00m")
         if op == "node":
             cache.add_node(node(name, images=[([i], 30_000_000) for i in images]))
         elif op == "drop-node":
@@ -82,6 +91,9 @@ def test_incremental_snapshot_equals_a_rebuilt_one(
                 cache.assume_pod(body)
         elif op == "forget":
             cache.forget_pod(body)
+        elif op == "relabel":  # the informer's update of a pod: only the labels differ
+            body["metadata"]["labels"] = {"v": str(len(ops))}
+            cache.update_pod(body)
         else:
             cache.remove_pod(body)
         _check(cache)

@@ -58,6 +58,18 @@ class _PodState:
     required_anti_affinity: bool = False
 
 
+def _footprint(pod: Object) -> tuple[object, ...]:
+    """What a pod's requests and host ports are computed from (resources.pod_requests,
+    nodeinfo.host_ports): equal footprints, equal PodInfo sums."""
+    spec = pod.get("spec") or {}
+    return (
+        spec.get("containers"),
+        spec.get("initContainers"),
+        spec.get("overhead"),
+        spec.get("resources"),
+    )
+
+
 class Cache:
     def __init__(self, ttl: float = DEFAULT_ASSUMED_TTL) -> None:
         self.ttl = ttl
@@ -177,12 +189,20 @@ class Cache:
         state = self.pods.get(pod_key(pod))
         return state is not None and state.assumed
 
-    def assume_pod(self, pod: Object) -> None:
-        """Count `pod` (with spec.nodeName set) on its node before the API server binds it."""
+    def assume_pod(self, pod: Object, parsed: PodInfo | None = None) -> None:
+        """Count `pod` (with spec.nodeName set) on its node before the API server binds it.
+
+        `parsed`: the PodInfo of the same pod before nodeName was set (the cycle's), reused
+        instead of parsing the requests again."""
         key = pod_key(pod)
         if key in self.pods:
             raise ValueError(f"pod {key} is already in the cache, cannot be assumed")
-        state = _PodState(PodInfo.of(pod), node_name_of(pod), assumed=True)
+        info = (
+            PodInfo(pod, parsed.requests, parsed.non_zero, parsed.ports)
+            if parsed is not None
+            else PodInfo.of(pod)
+        )
+        state = _PodState(info, node_name_of(pod), assumed=True)
         self._add(state)
         self.pods[key] = state
 
@@ -207,10 +227,33 @@ class Cache:
         if state is not None:
             if state.assumed and state.node != node:
                 log.warning("pod %s was assumed on %s but bound to %s", key, state.node, node)
+            if state.node == node and self._replace(key, state, pod):
+                return
             self._remove(key, state)
         state = _PodState(PodInfo.of(pod), node)
         self._add(state)
         self.pods[key] = state
+
+    def _replace(self, key: str, state: _PodState, pod: Object) -> bool:
+        """Swap in the new object of a pod whose requests, ports and (anti-)affinity did not
+        change (the informer confirming an assumed pod, a status update): nothing the node's
+        sums or the matrix hold changes, so nothing is parsed or rewritten. False otherwise."""
+        if (
+            _footprint(state.info.pod) != _footprint(pod)
+            or state.affinity != has_affinity(pod)
+            or state.required_anti_affinity != has_required_anti_affinity(pod)
+        ):
+            return False
+        node_info = self.nodes.get(state.node)
+        if node_info is None or key not in node_info.pods:
+            return False
+        old = state.info
+        state.info = PodInfo(pod, old.requests, old.non_zero, old.ports)
+        node_info.pods[key] = state.info
+        state.assumed = False
+        state.binding_finished = False
+        state.deadline = None
+        return True
 
     def update_pod(self, pod: Object) -> None:
         self.add_pod(pod)

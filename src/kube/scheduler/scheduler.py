@@ -32,6 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -346,8 +347,9 @@ class Scheduler:
         state = CycleState()
         snapshot = self.cache.snapshot()
         fwk.handle.snapshot = snapshot
+        parsed = None
         try:
-            with cycle_pod(pod):
+            with cycle_pod(pod) as parsed:
                 host, diagnosis, status = self.schedule_pod(fwk, state, pod, snapshot)
         except Exception as err:
             log.exception("scheduling %s failed", info.key)
@@ -375,7 +377,7 @@ class Scheduler:
             return
         assumed = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": host}}
         try:
-            self.cache.assume_pod(assumed)
+            self.cache.assume_pod(assumed, parsed)
         except ValueError as err:
             info.error = True
             self._fail(fwk, info, cycle, str(err), "SchedulerError", None)
@@ -443,7 +445,7 @@ class Scheduler:
             return None, diagnosis, Status(Code.UNSCHEDULABLE, ["no fit"])
         if len(feasible) == 1:
             return snapshot.node_infos[feasible[0]].name, None, Status()
-        nodes = [snapshot.node_infos[r] for r in feasible]
+        nodes = list(itemgetter(*feasible)(snapshot.node_infos))
         status = fwk.run_pre_score(state, pod, nodes)
         if not status.is_success():
             return None, None, status
