@@ -383,28 +383,31 @@ class VolumeManager:
         try:
             if (source := volume.get("hostPath")) is not None:
                 path = str(source.get("path", ""))
-                check_host_path(path, str(source.get("type") or ""))
+                await asyncio.to_thread(check_host_path, path, str(source.get("type") or ""))
                 return path
             if (source := volume.get("emptyDir")) is not None:
                 target = self.volume_dir(uid, EMPTY_DIR, name)
                 memory = source.get("medium") == "Memory"
-                self._make_dir(
-                    target, tmpfs=memory, size=source.get("sizeLimit") if memory else None
-                )
-                os.chmod(target, 0o777)
+                size = source.get("sizeLimit") if memory else None
+                await asyncio.to_thread(self._make_dir, target, tmpfs=memory, size=size)
+                await asyncio.to_thread(os.chmod, target, 0o777)
                 return str(target)
             if (source := volume.get("configMap")) is not None:
                 files = await self._configmap(pod, source, _mode(source))
-                return self._write(self.volume_dir(uid, CONFIGMAP, name), files, tmpfs=False)
+                target = self.volume_dir(uid, CONFIGMAP, name)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=False)
             if (source := volume.get("secret")) is not None:
                 files = await self._secret(pod, source, _mode(source))
-                return self._write(self.volume_dir(uid, SECRET, name), files, tmpfs=True)
+                target = self.volume_dir(uid, SECRET, name)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=True)
             if (source := volume.get("downwardAPI")) is not None:
                 files = self._downward(pod, source, _mode(source))
-                return self._write(self.volume_dir(uid, DOWNWARD_API, name), files, tmpfs=True)
+                target = self.volume_dir(uid, DOWNWARD_API, name)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=True)
             if (source := volume.get("projected")) is not None:
                 files = await self._projected(pod, source)
-                return self._write(self.volume_dir(uid, PROJECTED, name), files, tmpfs=True)
+                target = self.volume_dir(uid, PROJECTED, name)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=True)
         except ValueError as err:
             raise MountError(name, str(err)) from err
         except OSError as err:
