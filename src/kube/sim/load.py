@@ -19,6 +19,10 @@ SIGINT or SIGTERM ends the run early with what it measured so far (`"interrupted
 creating stops, the waits end, and only the namespaces are deleted, so a long run can be
 time-boxed with `timeout -s INT 900 kube sim load ...`.
 
+The exit code is 0 when the run went through every phase with pods Running, 1 when it was
+cut short (`--duration`, a signal) or could not start (no Ready nodes, no cluster), 2 for bad
+flags.
+
 Everything the run creates carries the label `sim.kube.io/load=<run id>`, so its pod watch
 sees only its own pods and a second run on the same cluster is independent of the first.
 """
@@ -741,7 +745,8 @@ async def main(args: argparse.Namespace, kubeconfig: Path, own_control_plane: bo
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
     else:
         Console().print(summary_table(result))
-    return 0 if result["pods_running"] > 0 and not result["stopped_early"] else 1
+    finished = not result["stopped_early"] and not result["interrupted"]
+    return 0 if result["pods_running"] > 0 and finished else 1
 
 
 @dataclass
