@@ -5,7 +5,11 @@ few taints, some pods on them); each benchmark runs the vectorised Filter plugin
 (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit) and
 the vectorised Score plugins (NodeResourcesFit LeastAllocated, BalancedAllocation,
 TaintToleration, NodeAffinity) for one pod over every node, with the compiled kernels, with
-the numpy ones, and with the per-node Python references. Run with
+the numpy ones, and with the per-node Python references. `test_kernels_only` times the kernels
+alone on the same snapshot (their arguments prepared once, as each plugin would for this pod):
+the difference to `test_vectorised` is the plugins' Python glue (request vectors, lookup
+tables, slicing the matrix). `vectorised` runs inside `cycle_pod(POD)`, as the scheduler's
+cycle does, so the pod is parsed once. Run with
 
     .venv/bin/pytest bench/test_scheduler_kernels.py --benchmark-only -q
 """
@@ -22,6 +26,7 @@ import pytest
 from kube.scheduler import kernels
 from kube.scheduler.cache import Cache
 from kube.scheduler.framework.cycle_state import CycleState
+from kube.scheduler.framework.nodeinfo import cycle_pod
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.plugins import (
     balancedallocation,
@@ -125,6 +130,11 @@ def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def vectorised(snapshot: Snapshot) -> np.ndarray:
+    with cycle_pod(POD):
+        return _vectorised(snapshot)
+
+
+def _vectorised(snapshot: Snapshot) -> np.ndarray:
     state = CycleState()
     alive = np.ones(len(snapshot), np.bool_)
     for plugin in FILTERS:
@@ -156,3 +166,49 @@ def test_vectorised(benchmark: Any, snapshot: Snapshot, implementation: str) -> 
 @pytest.mark.benchmark(group="scheduler filter+score, 1 pod x 5000 nodes")
 def test_per_node_reference(benchmark: Any, snapshot: Snapshot) -> None:
     benchmark.pedantic(per_node, args=(snapshot,), rounds=3, iterations=1)
+
+
+def kernel_calls(snapshot: Snapshot, impl: Callable[[str], Callable[..., Any]]) -> list[Any]:
+    """The kernel calls `vectorised` makes for POD, with their arguments built once."""
+    m = snapshot.matrix
+    n = m.n
+    alloc, req, nz = m.allocatable[:n], m.requested[:n], m.non_zero_requested[:n]
+    request = np.zeros(alloc.shape[1], np.int64)
+    request[1], request[2] = 100, 500 * 1024 * 1024
+    cols = np.array([1, 2], np.int64)
+    tolerated = np.zeros(len(m.taints), np.bool_)
+    zone = m.label_keys.get("zone")
+    ids = np.array([m.label_value_id("zone", "zone-1")], np.int32)
+    column = np.ascontiguousarray(m.labels[:n, zone])
+    lookup = np.zeros(1, np.bool_)
+    rows = np.flatnonzero(column == ids[0])
+    alloc_r, req_r, nz_r, taints_r = alloc[rows], req[rows], nz[rows], m.taint_ids[rows]
+    weights = np.ones(2, np.int64)
+    return [
+        (impl("fit_filter"), (alloc, req, m.pod_count[:n], request, cols)),
+        (impl("taint_filter"), (m.taint_ids[:n], tolerated)),
+        (impl("label_requirement"), (column, "In", ids, lookup)),
+        (impl("ports_filter"), (m.port_counts[:n], np.zeros(0, np.int64))),
+        (impl("least_allocated"), (alloc_r, nz_r, request, cols, weights)),
+        (impl("balanced_allocation"), (alloc_r, req_r, request, cols)),
+        (impl("count_untolerated"), (taints_r, tolerated)),
+    ]
+
+
+@pytest.mark.benchmark(group="scheduler kernels only, 1 pod x 5000 nodes")
+@pytest.mark.parametrize("implementation_name", ["native", "numpy"])
+def test_kernels_only(benchmark: Any, snapshot: Snapshot, implementation_name: str) -> None:
+    if implementation_name == "native":
+        native = pytest.importorskip(kernels.NATIVE_MODULE)
+        calls = kernel_calls(snapshot, lambda name: getattr(native, name))
+    else:
+        calls = kernel_calls(snapshot, kernels.numpy_version)
+
+    def run() -> None:
+        for fn, args in calls:
+            fn(*args)
+
+    benchmark(run)
+    numpy_calls = kernel_calls(snapshot, kernels.numpy_version)
+    for (fn, args), (ref, _) in zip(calls, numpy_calls, strict=True):
+        assert np.array_equal(fn(*args), ref(*args))
