@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import statistics
 import sys
 import time
@@ -72,6 +73,8 @@ class Result:
     throughput_avg: float
     throughput_samples: list[int] = field(default_factory=list)
     duration_s: float = 0.0
+    stopped_early: bool = False  # SIGINT/SIGTERM ended the run: figures of the pods so far
+    setup_seconds: dict[str, float] = field(default_factory=dict)  # nodes, initial pods
     latency_p50_ms: float = 0.0
     latency_p90_ms: float = 0.0
     latency_p99_ms: float = 0.0
@@ -185,6 +188,8 @@ class Tracker:
         self.bound: dict[str, float] = {}
         self.counts: dict[str, int] = {"init": 0, "measured": 0, "churn": 0}
         self.deleted: dict[str, int] = {"init": 0, "measured": 0, "churn": 0}
+        # Set by SIGINT/SIGTERM: every phase ends and the figures so far are reported.
+        self.stop = asyncio.Event()
 
     def _seen(self, pod: Object) -> None:
         name = pod["metadata"]["name"]
@@ -208,7 +213,7 @@ async def wait_bound(
 ) -> bool:
     """Until `total` pods of `kind` are bound; False after `stall_s` s without progress."""
     last, last_change = -1, time.monotonic()
-    while tracker.counts[kind] < total:
+    while tracker.counts[kind] < total and not tracker.stop.is_set():
         done = tracker.counts[kind]
         if done != last:
             last, last_change = done, time.monotonic()
@@ -218,6 +223,20 @@ async def wait_bound(
         await asyncio.sleep(0.1)
     tick(tracker.counts[kind])
     return True
+
+
+async def unless_stopped(tracker: Tracker, work: Awaitable[None]) -> None:
+    """Await `work`, or cancel it when the run is stopped first."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.create_task(tracker.stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, stopped):
+            t.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
 
 
 @contextmanager
@@ -241,6 +260,11 @@ async def run_workload(
 ) -> Result:
     load_start = list(os.getloadavg())
     tracker = Tracker()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, tracker.stop.set)
+    setup: dict[str, float] = {}
+    t0 = time.monotonic()
     async with RESTClient.from_kubeconfig(kubeconfig, qps=None) as client:
         for ns in workload.namespaces:
             await client.create(NAMESPACES, {"metadata": {"name": ns}})
@@ -252,7 +276,9 @@ async def run_workload(
             await client.patch(NODES, f"{NODE_PREFIX}{i}", NODE_STATUS, subresource="status")
             progress.advance(node_task)
 
-        await bounded(sizes.nodes, make_node)
+        await unless_stopped(tracker, bounded(sizes.nodes, make_node))
+        setup["nodes"] = round(time.monotonic() - t0, 1)
+        progress.console.print(f"{sizes.nodes} nodes created in {setup['nodes']} s")
 
         scheduler = Scheduler(client, seed=1)
         informers = SharedInformerFactory(client)
@@ -263,7 +289,7 @@ async def run_workload(
         )
         ready = asyncio.Event()
         scheduling = asyncio.create_task(scheduler.run(informers, ready))
-        await ready.wait()
+        await unless_stopped(tracker, ready.wait())
         churn: asyncio.Task[None] | None = None
         try:
 
@@ -276,10 +302,14 @@ async def run_workload(
                     PODS, pod_object(template, name, namespace), namespace=namespace
                 )
 
+            t0 = time.monotonic()
             init_task = progress.add_task("initial pods", total=sizes.init_pods, rate="")
-            await bounded(
-                sizes.init_pods,
-                lambda i: make_pod("init", workload.init_template, workload.init_namespace, i),
+            await unless_stopped(
+                tracker,
+                bounded(
+                    sizes.init_pods,
+                    lambda i: make_pod("init", workload.init_template, workload.init_namespace, i),
+                ),
             )
             await wait_bound(
                 tracker,
@@ -287,6 +317,10 @@ async def run_workload(
                 sizes.init_pods,
                 lambda n: progress.update(init_task, completed=n),
                 STALL_TIMEOUT_S,
+            )
+            setup["init_pods"] = round(time.monotonic() - t0, 1)
+            progress.console.print(
+                f"{tracker.counts['init']} initial pods bound in {setup['init_pods']} s"
             )
 
             before = dict(getattr(scheduler, "phase_seconds", {}))
@@ -303,7 +337,7 @@ async def run_workload(
                 )
             )
             samples = await sample(tracker, sizes.pods, progress, measured_task)
-            await creating
+            await unless_stopped(tracker, creating)
             after = dict(getattr(scheduler, "phase_seconds", {}))
             if churn is not None:
                 churn.cancel()
@@ -319,6 +353,8 @@ async def run_workload(
                         CHURN_SETTLE_S,
                     )
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             if churn is not None:
                 churn.cancel()
                 await asyncio.gather(churn, return_exceptions=True)
@@ -342,6 +378,8 @@ async def run_workload(
             throughput_avg=round(len(measured) / max(end - start, 1e-9), 1),
             throughput_samples=samples,
             duration_s=round(end - start, 2),
+            stopped_early=tracker.stop.is_set(),
+            setup_seconds=setup,
             latency_p50_ms=round(statistics.median(latencies), 1) if latencies else 0.0,
             latency_p90_ms=round(percentile(latencies, 0.90), 1),
             latency_p99_ms=round(percentile(latencies, 0.99), 1),
@@ -382,7 +420,7 @@ async def sample(tracker: Tracker, total: int, progress: Progress, task: Any) ->
     samples: list[int] = []
     at_second, next_second = 0, time.monotonic() + 1.0
     last, last_change = 0, time.monotonic()
-    while tracker.counts["measured"] < total:
+    while tracker.counts["measured"] < total and not tracker.stop.is_set():
         await asyncio.sleep(0.1)
         now, done = time.monotonic(), tracker.counts["measured"]
         if now >= next_second:
@@ -519,7 +557,8 @@ def sizes_for(args: argparse.Namespace, workload: Workload) -> Sizes:
 def report(result: Result) -> str:
     lines = [
         f"{result.workload}: {result.nodes} nodes, {result.init_pods} initial pods, "
-        f"{result.bound_pods}/{result.measured_pods} measured pods bound",
+        f"{result.bound_pods}/{result.measured_pods} measured pods bound"
+        + (" (stopped early)" if result.stopped_early else ""),
         f"  throughput   {result.throughput_avg} pods/s average"
         + (f" (target {result.target:g})" if result.target else "")
         + (

@@ -106,6 +106,9 @@ def kube_server(extra_args: Sequence[str] = ()) -> Iterator[RunningServer]:
                 stderr=log,
                 stdin=subprocess.DEVNULL,
                 text=True,
+                # Its own session: a Ctrl-C meant for the harness must not kill the server
+                # under it; the harness ends its run and then stops the server by PID.
+                start_new_session=True,
             )
             drain: threading.Thread | None = None
             try:
