@@ -225,7 +225,7 @@ async def wait_bound(
     return True
 
 
-async def unless_stopped(tracker: Tracker, work: Awaitable[None]) -> None:
+async def unless_stopped(tracker: Tracker, work: Awaitable[Any]) -> None:
     """Await `work`, or cancel it when the run is stopped first."""
     task = asyncio.ensure_future(work)
     stopped = asyncio.create_task(tracker.stop.wait())
