@@ -19,6 +19,10 @@ binding cycle (asynchronous task, so the next pod is scheduled meanwhile)
     "Successfully assigned ns/pod to node" -> PostBind. A failure forgets the assumed pod,
     runs Unreserve and requeues the pod with backoff.
 
+Per pod the cycle does no work proportional to the cluster outside the kernels: the snapshot is
+the cache's, kept current incrementally; the pod is parsed once (`cycle_pod`, reused by every
+plugin's PodInfo.of and by the assume); only the feasible rows are scored.
+
 Only pods whose `spec.schedulerName` names one of the profiles (`default-scheduler` by
 default) and that are not bound or terminating are scheduled; every bound pod counts in the
 cache. Status writes carry the pod's resourceVersion, so a stale failure never overwrites a
