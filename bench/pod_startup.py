@@ -1,0 +1,489 @@
+"""`python -m bench.pod_startup`: pod startup latency on one real node (runc), end to end.
+
+    python -m bench.pod_startup [--pods 100] [--output json] [--profile DIR]
+
+Starts a bare `kube server` (API server, controller-manager and scheduler; `--disable-agent`),
+then a real `kube runtime` (runc, its own bridge `kube-b<hex>`) and `kube kubelet` for one node,
+as tests/e2e/test_kubelet.py's `node` fixture does, and creates one Deployment of `--pods`
+replicas of localhost/busybox:latest running `httpd -f`. A pod watch, opened before the
+Deployment is created, stamps every event on receipt; a pod's startup latency is the time from
+its creation (the receipt of its ADDED event: creationTimestamp has whole seconds only, too
+coarse for sub-second figures) to the first event that shows it Running, as upstream's pod
+startup SLI (image pulls excluded: the image is already in the runtime's store). The per-phase
+split comes from the same events: scheduled (spec.nodeName set), sandbox ready (status.podIP
+set) and running. Figures: p50/p90/p99/max of each, and the total time from the Deployment's
+creation to the last pod Running.
+
+`--profile DIR` samples the kubelet and the runtime with py-spy for the whole run and writes
+their collapsed stacks (DIR/kubelet.txt, DIR/runtime.txt: `frame;frame;... count` lines) and
+the processes' CPU seconds, so where the time goes can be read with `sort -k2`.
+
+Everything it makes (containers, mounts, netns, veths, the bridge, cgroups) is removed by name
+at the end, even when the run fails. Needs root, runc and /bin/busybox (`make setup`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kube.api.resources import resource
+from kube.client.rest import RESTClient
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "localhost/busybox:latest"
+NAMESPACE = "default"
+APP = "startup-bench"
+PODS = resource("pods")
+DEPLOYMENTS = resource("deployments")
+NODES = resource("nodes")
+MAX_PODS = 110  # the kubelet's allocatable pods
+PHASES = ("scheduled", "sandbox_ready", "running")
+
+
+@dataclass
+class PodTimes:
+    """Receipt times (monotonic seconds) of what the watch showed about one pod."""
+
+    created: float
+    scheduled: float | None = None
+    sandbox_ready: float | None = None
+    running: float | None = None
+
+
+@dataclass
+class Cluster:
+    work: Path
+    kubeconfig: Path
+    node: str
+    bridge: str
+    runtime_root: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("w") as sink:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the harness only; it stops the rest
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
+def _cleanup(cluster: Cluster) -> None:
+    """Removes by name what the run's runtime made: containers, mounts, netns, veths, bridge."""
+    root = cluster.runtime_root
+    for bundle in sorted((root / "containers").glob("*")):
+        subprocess.run(
+            ["runc", "--root", str(root / "runc"), "delete", "--force", bundle.name],
+            capture_output=True,
+        )
+        subprocess.run(["umount", "-l", str(bundle / "rootfs")], capture_output=True)
+    for sandbox in sorted((root / "sandboxes").glob("*")):
+        subprocess.run(["ip", "link", "del", f"kube-{sandbox.name[:10]}"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", f"kube-{sandbox.name[:16]}"], capture_output=True)
+    subprocess.run(["ip", "link", "del", cluster.bridge], capture_output=True)
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if not hierarchy.is_dir():
+            continue
+        for directory in sorted(hierarchy.glob(f"kubepods-{cluster.node}*/**/"), reverse=True):
+            subprocess.run(["rmdir", str(directory)], capture_output=True)
+
+
+def _wait_line(process: subprocess.Popen[bytes], marker: str, seconds: float, log: Path) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{log.name}: exited: {log.read_text()[-2000:]}")
+        if marker in line.decode(errors="replace"):
+            return
+    raise RuntimeError(f"{log.name}: no {marker!r} within {seconds}s")
+
+
+def start_cluster(work: Path) -> Cluster:
+    """Server (with controllers and scheduler), runtime and kubelet; processes kept in order."""
+    name = f"bench-{secrets.token_hex(3)}"
+    cluster = Cluster(
+        work=work,
+        kubeconfig=work / "server" / "admin.kubeconfig",
+        node=name,
+        bridge=f"kube-b{secrets.token_hex(4)}",
+        runtime_root=work / "runtime",
+    )
+    server_log = work / "server.log"
+    server = _start(
+        [
+            str(BIN / "kube"),
+            "server",
+            "--disable-agent",  # the bench's own runtime and kubelet are the node
+            "--data-dir",
+            str(work / "server"),
+            "--secure-port",
+            "0",
+        ],
+        server_log,
+    )
+    cluster.processes["server"] = server
+    _wait_line(server, "kube server is up", 60, server_log)
+    archive = work / "busybox-oci.tar"
+    subprocess.run(
+        [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [str(BIN / "kube"), "image", "--root", str(cluster.runtime_root), "import", str(archive)],
+        check=True,
+        capture_output=True,
+    )
+    socket = work / "cri.sock"
+    cluster.processes["runtime"] = _start(
+        [
+            str(BIN / "kube"),
+            "runtime",
+            "--root",
+            str(cluster.runtime_root),
+            "--listen",
+            f"unix://{socket}",
+            "--bridge",
+            cluster.bridge,
+        ],
+        work / "runtime.log",
+    )
+    deadline = time.monotonic() + 20
+    while not socket.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("no CRI socket: " + (work / "runtime.log").read_text()[-2000:])
+        time.sleep(0.1)
+    cluster.processes["kubelet"] = _start(
+        [
+            str(BIN / "kube"),
+            "kubelet",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--node-name",
+            name,
+            "--container-runtime-endpoint",
+            f"unix://{socket}",
+            "--pod-cidr",
+            f"10.244.{150 + secrets.randbelow(50)}.0/24",
+            "--root-dir",
+            str(work / "kubelet"),
+            "--pod-logs-dir",
+            str(work / "pods"),
+            "--cgroup-root",
+            f"/kubepods-{name}",
+            "--node-ip",
+            "127.0.0.1",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        work / "kubelet.log",
+    )
+    return cluster
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    for process in reversed(list(cluster.processes.values())):
+        _stop(process)
+    _cleanup(cluster)
+
+
+def deployment(replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": APP, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": APP}},
+            "template": {
+                "metadata": {"labels": {"app": APP}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "httpd",
+                            "image": IMAGE,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["httpd", "-f", "-p", "8080"],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+async def _node_ready(client: RESTClient, name: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            node = await client.get(NODES, name)
+        except Exception:  # not registered yet
+            node = {}
+        conditions = {
+            c["type"]: c["status"] for c in (node.get("status") or {}).get("conditions") or []
+        }
+        taints = (node.get("spec") or {}).get("taints") or []
+        if conditions.get("Ready") == "True" and not taints:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"node {name} not Ready (without taints) within {seconds}s")
+
+
+def _observe(times: dict[str, PodTimes], pod: dict[str, Any], at: float) -> None:
+    uid = (pod.get("metadata") or {}).get("uid", "")
+    entry = times.setdefault(uid, PodTimes(created=at))
+    if entry.scheduled is None and (pod.get("spec") or {}).get("nodeName"):
+        entry.scheduled = at
+    status = pod.get("status") or {}
+    if entry.sandbox_ready is None and status.get("podIP"):
+        entry.sandbox_ready = at
+    if entry.running is None and status.get("phase") == "Running":
+        entry.running = at
+
+
+async def measure(
+    kubeconfig: Path, node: str, pods: int, seconds: float, progress: Progress | None
+) -> dict[str, Any]:
+    """Creates the Deployment and watches its pods until all are Running (or the timeout)."""
+    times: dict[str, PodTimes] = {}
+    async with RESTClient.from_kubeconfig(kubeconfig, qps=None) as client:
+        await _node_ready(client, node, 60)
+        listed = await client.list(PODS, NAMESPACE)
+        version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        task = progress.add_task("pods Running", total=pods) if progress else None
+        all_running = asyncio.Event()
+
+        async def watch() -> None:
+            async for event in client.watch(
+                PODS, NAMESPACE, resource_version=version, label_selector=f"app={APP}"
+            ):
+                at = time.monotonic()
+                if event.type in ("ADDED", "MODIFIED"):
+                    _observe(times, event.object, at)
+                running = sum(1 for t in times.values() if t.running is not None)
+                if progress is not None and task is not None:
+                    progress.update(task, completed=running)
+                if running >= pods:
+                    all_running.set()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.2)  # the watch is open before the first pod exists
+        started = time.monotonic()
+        await client.create(DEPLOYMENTS, deployment(pods), NAMESPACE)
+        try:
+            await asyncio.wait_for(all_running.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            watcher.cancel()
+        return report(times, pods, started)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (upstream's e2e perf util), 0.0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[min(len(ordered), rank) - 1]
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(_percentile(values, 0.50) * 1000, 1),
+        "p90_ms": round(_percentile(values, 0.90) * 1000, 1),
+        "p99_ms": round(_percentile(values, 0.99) * 1000, 1),
+        "max_ms": round(max(values, default=0.0) * 1000, 1),
+    }
+
+
+def report(times: dict[str, PodTimes], pods: int, started: float) -> dict[str, Any]:
+    running = [t for t in times.values() if t.running is not None]
+    phases: dict[str, dict[str, float]] = {}
+    previous = "created"
+    for phase in PHASES:
+        spans = [
+            getattr(t, phase) - getattr(t, previous)
+            for t in times.values()
+            if getattr(t, phase) is not None and getattr(t, previous) is not None
+        ]
+        phases[f"{previous}_to_{phase}"] = _summary(spans)
+        previous = phase
+    last = max((t.running for t in running if t.running is not None), default=started)
+    return {
+        "pods": pods,
+        "pods_running": len(running),
+        "startup_latency": _summary([t.running - t.created for t in running if t.running]),
+        "phases": phases,
+        "total_seconds": round(last - started, 3),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process and its reaped children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
+
+
+def _table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"pod startup: {result['pods_running']}/{result['pods']} pods Running")
+    table.add_column("span")
+    for column in ("p50 ms", "p90 ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="right")
+    rows = [("created → Running", result["startup_latency"])]
+    rows += [(name.replace("_to_", " → "), s) for name, s in result["phases"].items()]
+    for name, s in rows:
+        table.add_row(name, *(f"{s[k]:.0f}" for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")))
+    table.caption = (
+        f"total {result['total_seconds']:.2f} s; load {result['load_average']} on "
+        f"{result['cpus']} CPUs"
+    )
+    return table
+
+
+def check_machine() -> str | None:
+    """Why this machine cannot run the bench, or None."""
+    if os.geteuid() != 0:
+        return "needs root (runc, network namespaces)"
+    for tool in ("runc", "ip", "mount"):
+        if shutil.which(tool) is None:
+            return f"{tool} not found (make setup installs it)"
+    if not Path("/bin/busybox").is_file():
+        return "/bin/busybox not found: install Debian's busybox-static (make setup does)"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    problem = check_machine()
+    if problem:
+        console.print(f"[red]pod_startup: {problem}")
+        return 2
+    if not 1 <= args.pods <= MAX_PODS:
+        console.print(f"[red]--pods must be 1..{MAX_PODS} (one node's allocatable pods)")
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="pod-startup-"))
+    cluster: Cluster | None = None
+    samplers: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        console.print("starting kube server, kube runtime and kube kubelet...")
+        cluster = start_cluster(work)
+        profile = Path(args.profile) if args.profile else None
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            for name in ("kubelet", "runtime"):
+                samplers[name] = subprocess.Popen(
+                    [
+                        str(BIN / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(cluster.processes[name].pid),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--nonblocking",
+                        "-o",
+                        str(profile / f"{name}.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        cpu_before = {n: _cpu_seconds(p.pid) for n, p in cluster.processes.items()}
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            result = asyncio.run(
+                measure(cluster.kubeconfig, cluster.node, args.pods, args.timeout, progress)
+            )
+        result["cpu_seconds"] = {
+            n: round(_cpu_seconds(p.pid) - cpu_before[n], 2) for n, p in cluster.processes.items()
+        }
+        for sampler in samplers.values():
+            sampler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            try:
+                sampler.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                sampler.kill()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+        console.print(f"[red]pod_startup failed: {err}")
+        for log in ("server.log", "runtime.log", "kubelet.log"):
+            path = work / log
+            if path.exists():
+                console.print(f"--- {log} (tail)\n{path.read_text()[-2000:]}", markup=False)
+        return 1
+    finally:
+        for sampler in samplers.values():
+            if sampler.poll() is None:
+                sampler.kill()
+                sampler.wait()
+        if cluster is not None:
+            stop_cluster(cluster)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.output == "json":
+        print(json.dumps(result))
+    else:
+        Console().print(_table(result))
+        console.print(f"CPU seconds during the run: {result['cpu_seconds']}")
+    return 0 if result["pods_running"] == args.pods else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pod_startup", description=__doc__)
+    parser.add_argument("--pods", type=int, default=100, help="replicas (default 100)")
+    parser.add_argument("--output", choices=("table", "json"), default="table")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds for all Running")
+    parser.add_argument("--profile", help="directory for py-spy stacks of kubelet and runtime")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
