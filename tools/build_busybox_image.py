@@ -19,6 +19,7 @@ import io
 import json
 import sys
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 NAME = "localhost/busybox:latest"
@@ -63,15 +64,19 @@ def _blob(data: bytes) -> tuple[str, int]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
 
 
-def oci_layout(busybox: bytes, name: str = NAME) -> bytes:
-    """The OCI image layout (oci-layout, index.json, blobs/sha256/...) as one tar."""
+def oci_layout(busybox: bytes, name: str = NAME, entrypoint: Sequence[str] = ()) -> bytes:
+    """The OCI image layout (oci-layout, index.json, blobs/sha256/...) as one tar; an
+    `entrypoint` (tools/build_pause_image.py's) goes into the image config beside CMD."""
     layer = layer_tar(busybox)
     layer_digest, layer_size = _blob(layer)
+    image_config: dict[str, object] = {"Env": [PATH_ENV], "Cmd": ["sh"], "WorkingDir": "/"}
+    if entrypoint:
+        image_config.update(Entrypoint=list(entrypoint), Cmd=[])
     config = json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Env": [PATH_ENV], "Cmd": ["sh"], "WorkingDir": "/"},
+            "config": image_config,
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
             "history": [
                 {"created_by": "tools/build_busybox_image.py", "created": "1970-01-01T00:00:00Z"}

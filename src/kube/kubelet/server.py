@@ -56,6 +56,7 @@ log = logging.getLogger("kube.kubelet.server")
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 PORT_FORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
+CLOSE = b"\xff"  # v5.channel.k8s.io: [255, channel] ends a stream (stdin)
 FOLLOW_POLL = 0.1
 RUNNING_CHECK = 1.0
 EXEC_TIMEOUT = 0  # CRI: no timeout; the command runs until it ends
@@ -607,21 +608,28 @@ class KubeletServer:
         url: str,
         protocols: tuple[str, ...] = PROTOCOLS,
     ) -> web.StreamResponse:
-        """Relays the client's WebSocket to the runtime's streaming URL, same subprotocol."""
+        """Relays the client's WebSocket to the runtime's streaming URL, same subprotocol, or
+        an older one the runtime speaks: kubectl offers only `v5.channel.k8s.io`, containerd 1.6
+        only `v4.channel.k8s.io` (same frames; v5 adds the stream-close frame on channel 255,
+        which v4 cannot carry and is dropped, so stdin's end does not reach such a runtime)."""
         offered = [
             p.strip()
             for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
             if p.strip() in protocols
         ]
+        others = [p for p in protocols if p not in offered] if offered else []
         async with aiohttp.ClientSession() as session:
             try:
-                runtime = await session.ws_connect(url, protocols=offered, max_msg_size=0)
+                runtime = await session.ws_connect(url, protocols=offered + others, max_msg_size=0)
             except aiohttp.ClientError as err:
                 return _status(500, "InternalError", f"error dialing the runtime: {err}")
             chosen = runtime.protocol
+            translated = chosen in others
+            if translated:
+                chosen = offered[0]
             client = web.WebSocketResponse(protocols=(chosen,) if chosen else (), max_msg_size=0)
             await client.prepare(request)
-            await relay(client, runtime)
+            await relay(client, runtime, (lambda frame: frame[:1] != CLOSE) if translated else None)
             return client
 
     @staticmethod

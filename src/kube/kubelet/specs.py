@@ -22,6 +22,24 @@ RESTART_COUNT = "io.kubernetes.container.restartCount"
 GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
 
 
+def namespace_options(spec: dict[str, Any]) -> Any:
+    """The pod's Linux namespaces, as upstream's kubelet asks for them of any CRI runtime
+    (namespacesForPod): network and IPC are the pod's (the node's with hostNetwork/hostIPC);
+    each container has a PID namespace of its own unless shareProcessNamespace (the pod's) or
+    hostPID (the node's). The zero value would be POD, a PID namespace shared with the sandbox."""
+    return pb.NamespaceOption(
+        network=pb.NODE if spec.get("hostNetwork") else pb.POD,
+        ipc=pb.NODE if spec.get("hostIPC") else pb.POD,
+        pid=(
+            pb.NODE
+            if spec.get("hostPID")
+            else pb.POD
+            if spec.get("shareProcessNamespace")
+            else pb.CONTAINER
+        ),
+    )
+
+
 def sandbox_config(
     pod: dict[str, Any], attempt: int, *, node_name: str, pod_logs_dir: str, cgroup_root: str
 ) -> Any:
@@ -47,9 +65,9 @@ def sandbox_config(
         annotations=dict(meta.get("annotations") or {}),
     )
     config.linux.cgroup_parent = f"{cgroup_root}/pod{uid}"
+    config.linux.security_context.namespace_options.CopyFrom(namespace_options(spec))
     if host_network:
         config.hostname = node_name
-        config.linux.security_context.namespace_options.network = pb.NODE
     return config
 
 
@@ -102,4 +120,5 @@ def container_config(
         config.linux.security_context.run_as_group.value = int(group)
     config.linux.security_context.readonly_rootfs = bool(security.get("readOnlyRootFilesystem"))
     config.linux.security_context.privileged = bool(security.get("privileged"))
+    config.linux.security_context.namespace_options.CopyFrom(namespace_options(spec))
     return config
