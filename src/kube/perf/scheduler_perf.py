@@ -54,6 +54,7 @@ from kube.scheduler.scheduler import Scheduler
 NODES = resource("nodes")
 PODS = resource("pods")
 NAMESPACES = resource("namespaces")
+SERVICE_ACCOUNTS = resource("serviceaccounts")
 CONCURRENCY = 32  # create calls in flight at once
 STALL_TIMEOUT_S = 120.0  # give up on a phase after this long without one more pod bound
 CHURN_SETTLE_S = 30.0  # how long schedulable churn pods get to bind after the measured pods
@@ -268,6 +269,14 @@ async def run_workload(
     async with RESTClient.from_kubeconfig(kubeconfig, qps=None) as client:
         for ns in workload.namespaces:
             await client.create(NAMESPACES, {"metadata": {"name": ns}})
+            # With no controllers running nobody makes the namespace's `default` account,
+            # which the ServiceAccount admission requires; no token is mounted, as in
+            # upstream's scheduler_perf (whose API server runs without that admission).
+            await client.create(
+                SERVICE_ACCOUNTS,
+                {"metadata": {"name": "default"}, "automountServiceAccountToken": False},
+                namespace=ns,
+            )
 
         node_task = progress.add_task("nodes", total=sizes.nodes, rate="")
 
