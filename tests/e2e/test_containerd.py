@@ -457,7 +457,29 @@ def test_logs_and_exec_through_containerd(node: Node) -> None:
     assert failed.stdout == "out\n"
     assert "err\n" in failed.stderr
     assert "command terminated with exit code 3" in failed.stderr
+    # -i: stdin reaches the command (containerd speaks v4.channel.k8s.io, which cannot carry
+    # stdin's end, so the command reads a line rather than to EOF).
+    piped = kubectl_exec(
+        "-i", "talk", "--", "sh", "-c", "read line; echo got $line", input="piped in\n"
+    )
+    assert (piped.returncode, piped.stdout) == (0, "got piped in\n"), piped.stderr
     node.kubectl("delete", "pod", "talk", "--wait=true", "--timeout=60s")
+
+
+def test_missing_image_with_pull_policy_never(node: Node) -> None:
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    container = {"name": "c", "image": "localhost/absent:1", "imagePullPolicy": "Never"}
+    node.kubectl("apply", "-f", "-", input=_pod("noimage", node.name, container))
+
+    def waiting() -> dict[str, Any] | None:
+        statuses = node.get("pod", "noimage").get("status", {}).get("containerStatuses") or []
+        if statuses and "waiting" in statuses[0]["state"]:
+            return dict(statuses[0]["state"]["waiting"])
+        return None
+
+    state = _wait_for(waiting, 30, "a waiting container")
+    assert state["reason"] == "ErrImageNeverPull"
+    node.kubectl("delete", "pod", "noimage", "--wait=true", "--timeout=60s")
 
 
 def test_a_crashing_container_is_restarted(node: Node) -> None:
