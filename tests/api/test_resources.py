@@ -55,6 +55,10 @@ NAMES = {
     ("events.k8s.io/v1", "events"): (("ev",), ()),
     ("coordination.k8s.io/v1", "leases"): ((), ()),
     ("discovery.k8s.io/v1", "endpointslices"): ((), ()),
+    ("apiextensions.k8s.io/v1", "customresourcedefinitions"): (
+        ("crd", "crds"),
+        ("api-extensions",),
+    ),
 }
 
 # storageVersionHash values a kube-apiserver reports in discovery.
@@ -259,7 +263,8 @@ def test_groups_core_first_then_upstream_order() -> None:
     assert names == [
         "", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
         "autoscaling", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io",
-        "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io",
+        "storage.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io",
+        "discovery.k8s.io",
     ]  # fmt: skip
     autoscaling = REGISTRY.group("autoscaling")
     assert autoscaling is not None

@@ -58,6 +58,10 @@ _POD_SUBRESOURCES = (
 _TOKEN = Subresource(
     "token", CREATE_ONLY, kind="TokenRequest", group="authentication.k8s.io", version="v1"
 )
+# Any request under nodes/{name}/proxy/ goes to the node's kubelet (kube.apiserver.proxy).
+_NODE_PROXY = Subresource(
+    "proxy", ("create", "delete", "get", "patch", "update"), kind="NodeProxyOptions"
+)
 _NAMESPACE_SUBRESOURCES = (Subresource("finalize", ("update",)), STATUS)
 _NS_VERBS = tuple(v for v in ALL_VERBS if v != "deletecollection")
 _ALL = ("all",)
@@ -75,8 +79,8 @@ ROWS: tuple[Resource, ...] = (
     Resource("", "v1", "LimitRange", "limitranges", "limitrange", _N, ALL_VERBS, ("limits",)),
     Resource("", "v1", "Namespace", "namespaces", "namespace", _C, _NS_VERBS, ("ns",),
              subresources=_NAMESPACE_SUBRESOURCES),
-    Resource("", "v1", "Node", "nodes", "node", _C, ALL_VERBS, ("no",), subresources=(STATUS,),
-             storage_prefix="minions"),
+    Resource("", "v1", "Node", "nodes", "node", _C, ALL_VERBS, ("no",),
+             subresources=(_NODE_PROXY, STATUS), storage_prefix="minions"),
     Resource("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim",
              _N, ALL_VERBS, ("pvc",), subresources=(STATUS,), delete_returns_object=True),
     Resource("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", _C,
@@ -159,6 +163,11 @@ ROWS: tuple[Resource, ...] = (
     # discovery.k8s.io/v1
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", _N,
              ALL_VERBS),
+    # apiextensions.k8s.io/v1: definitions are stored and listed (kubectl lists them to decide
+    # how to validate a kind its OpenAPI lacks); custom resources are not served yet.
+    Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
+             "customresourcedefinitions", "customresourcedefinition", _C, ALL_VERBS,
+             ("crd", "crds"), ("api-extensions",), (STATUS,)),
 )
 # fmt: on
 

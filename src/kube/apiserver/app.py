@@ -46,7 +46,9 @@ class Authorizer(Protocol):
 class OpenAPIDocuments(Protocol):
     """Serves /openapi/v2 and /openapi/v3[/...]: None for a path it does not know."""
 
-    def answer(self, path: str, query: Mapping[str, str]) -> Answer | None: ...
+    def answer(
+        self, path: str, query: Mapping[str, str], accept: str | None = None
+    ) -> Answer | None: ...
 
 
 class AllowAll:
@@ -250,7 +252,7 @@ class APIServer:
         if path in ("/api", "/apis") or path.startswith(("/api/", "/apis/")):
             answer = self.discovery.answer(path, request.headers.get("Accept"))
         elif path.startswith("/openapi/") and self.openapi is not None:
-            answer = self.openapi.answer(path, request.query)
+            answer = self.openapi.answer(path, request.query, request.headers.get("Accept"))
         if answer is None:
             raise not_found_path()
         headers = {"Content-Type": answer.content_type, **dict(answer.headers)}

@@ -7,7 +7,9 @@ group-version document carries that version's `paths` (every operation, see
 `openapi_paths`) and, in `components.schemas`, every type those operations reach, under
 upstream's names (`io.k8s.api.core.v1.Pod`), with the patch and list metadata strategic
 merge patch needs (see `openapi_schemas`). `/openapi/v2` is the same content as one Swagger
-2.0 document, for older clients.
+2.0 document, for older clients, as JSON or, when the Accept header asks for it, as gnostic's
+protobuf (`openapi_proto`), which is what kubectl asks for when v3 cannot answer (validating a
+create-only kind such as TokenReview).
 
 Everything is derived from the resource registry and the upstream schemas, so both are
 immutable for the life of the process: each document is built once, on first request, and
@@ -27,11 +29,18 @@ from typing import Any
 import orjson
 
 from kube.api.registry import Registry
-from kube.apiserver import openapi_paths, openapi_schemas
+from kube.apiserver import openapi_paths, openapi_proto, openapi_schemas
 from kube.apiserver.discovery import Answer
 from kube.version import KUBERNETES_MAJOR, KUBERNETES_MINOR
 
 JSON = "application/json"
+# What kubectl sends (the name upstream calls deprecated), the current name, and what upstream
+# answers with for either.
+PROTOBUF_SUBTYPES = (
+    "com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "com.github.proto-openapi.spec.v2.v1.0+protobuf",
+)
+PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 V3_PREFIX = "/openapi/v3"
 _SECURITY_SCHEME = {
     "BearerToken": {
@@ -127,6 +136,7 @@ class OpenAPIDocuments:
         self._v3: dict[str, Document] | None = None
         self._index: Document | None = None
         self._v2: Document | None = None
+        self._v2_protobuf: Document | None = None
 
     def _documents(self) -> dict[str, Document]:
         with self._lock:
@@ -155,11 +165,25 @@ class OpenAPIDocuments:
 
     def v2(self) -> Document:
         with self._lock:
-            if self._v2 is None:
-                self._v2 = Document.of(build_v2(self.registry))
-            return self._v2
+            return self._build_v2()[0]
 
-    def answer(self, path: str, query: Mapping[str, str]) -> Answer | None:
+    def v2_protobuf(self) -> Document:
+        """`/openapi/v2` as protobuf. Its ETag is the JSON document's, as upstream's: both
+        encode the same content."""
+        with self._lock:
+            return self._build_v2()[1]
+
+    def _build_v2(self) -> tuple[Document, Document]:
+        """Both encodings of the v2 document from one build (the lock held by the caller)."""
+        if self._v2 is None or self._v2_protobuf is None:
+            doc = build_v2(self.registry)
+            self._v2 = Document.of(doc)
+            self._v2_protobuf = Document(openapi_proto.to_protobuf(doc), self._v2.hash, PROTOBUF)
+        return self._v2, self._v2_protobuf
+
+    def answer(
+        self, path: str, query: Mapping[str, str], accept: str | None = None
+    ) -> Answer | None:
         """The response to `GET <path>?<query>` under /openapi/, or None for another path.
 
         As upstream: a document asked for by the hash the index gave is immutable and says so
@@ -169,7 +193,7 @@ class OpenAPIDocuments:
         """
         path = path.rstrip("/")
         if path == "/openapi/v2":
-            return _answer(self.v2())
+            return self._answer_v2(accept)
         if path == V3_PREFIX:
             return _answer(self.index())
         if not path.startswith(V3_PREFIX + "/"):
@@ -185,6 +209,38 @@ class OpenAPIDocuments:
             location = f"{V3_PREFIX}/{name}?hash={doc.hash}"
             return Answer(301, "text/plain", b"", (("Location", location),))
         return _answer(doc, ("Cache-Control", "public, immutable"), ("Vary", "Accept"))
+
+    def _answer_v2(self, accept: str | None) -> Answer:
+        """`/openapi/v2` in the first media type of `accept` (by preference) that is JSON or
+        the protobuf; 406 when none is, as upstream's handler."""
+        for media_type in _accepted(accept or "*/*"):
+            kind, _, subtype = media_type.partition("/")
+            if kind not in ("application", "*"):
+                continue
+            if subtype in ("json", "*"):
+                return _answer(self.v2(), ("Vary", "Accept"))
+            if subtype in PROTOBUF_SUBTYPES:
+                return _answer(self.v2_protobuf(), ("Vary", "Accept"))
+        return Answer(406, "text/plain", b"", (("Vary", "Accept"),))
+
+
+def _accepted(accept: str) -> list[str]:
+    """The media types of an Accept header, most preferred first (`q` weights; ties keep
+    their order), without those of weight 0."""
+    weighted: list[tuple[float, int, str]] = []
+    for index, clause in enumerate(accept.split(",")):
+        media_type, *params = (part.strip() for part in clause.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if media_type and weight > 0:
+            weighted.append((-weight, index, media_type.lower()))
+    return [media_type for _, _, media_type in sorted(weighted)]
 
 
 def _answer(doc: Document, *headers: tuple[str, str]) -> Answer:

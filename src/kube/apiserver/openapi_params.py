@@ -282,9 +282,15 @@ ATTACH = (
        "worker node by the container runtime. Defaults to false."),
 )  # fmt: skip
 PORT_FORWARD = (_q("ports", "integer", "List of ports to forward Required when using WebSockets"),)
+NODE_PROXY = (
+    _q("path", "string", "Path is the URL path to use for the current proxy request to node."),
+)
+# The `{path}` of `.../proxy/{path}`: the rest of the URL, sent on to the backend.
+PROXY_PATH = Param("path", "path", "string", "path to the resource")
 SUBRESOURCE_OPTIONS: dict[str, tuple[Param, ...]] = {
     "log": LOG,
     "exec": EXEC,
     "attach": ATTACH,
     "portforward": PORT_FORWARD,
+    "proxy": NODE_PROXY,
 }

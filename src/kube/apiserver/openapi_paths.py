@@ -157,6 +157,8 @@ class _Builder:
                 out.setdefault(item, []).append(self.verb(verb, item_scope))
         for sub in row.subresources:
             out[f"{item}/{sub.name}"] = self.subresource(sub, scope)
+            if sub.name == "proxy":  # and the rest of the URL as a path parameter
+                out[f"{item}/{sub.name}/{{path}}"] = self.subresource(sub, scope, with_path=True)
         if "watch" in row.verbs:
             self.watches(out, scope)
         return out
@@ -206,16 +208,23 @@ class _Builder:
             (*scope, P.PRETTY, *P.DELETE_COLLECTION), ("200",), STATUS, body=DELETE_OPTIONS,
         )  # fmt: skip
 
-    def subresource(self, sub: Subresource, scope: tuple[Param, ...]) -> list[Operation]:
+    def subresource(
+        self, sub: Subresource, scope: tuple[Param, ...], with_path: bool = False
+    ) -> list[Operation]:
         gvk = self.row.response_kind(sub)
         params = (P.name_param(gvk[2]), *scope)
         if sub.name not in CONNECT_SUBRESOURCES:
             verbs = ("get", "create", "update", "patch")
             return [self.verb(verb, params, sub) for verb in verbs if verb in sub.verbs]
-        # Connect subresources (exec, attach, portforward): a stream on GET and on POST.
+        # Connect subresources (exec, attach, portforward): a stream on GET and on POST; proxy
+        # takes every method, on `proxy` and on `proxy/{path}`.
         kind, suffix = self.row.kind, sub.name[:1].upper() + sub.name[1:]
         options = P.SUBRESOURCE_OPTIONS.get(sub.name, ())
         methods = [m for v, m in (("get", "get"), ("create", "post")) if v in sub.verbs]
+        if sub.name == "proxy":
+            methods = ["delete", "get", "head", "options", "patch", "post", "put"]
+        if with_path:
+            params, suffix = (*params, P.PROXY_PATH), f"{suffix}WithPath"
         ops = []
         for method in methods:
             op_id = f"connect{self.ident}{method.capitalize()}{self.ns}{kind}{suffix}"

@@ -12,6 +12,10 @@ attach the same to `/attach/{ns}/{pod}/{container}`. Port-forward (no container)
 session in its binary messages, which passes through unread (upstream's API server unwraps it
 onto a SPDY upgrade to the kubelet instead; the kubelet here accepts the tunnel as is).
 
+`nodes/proxy` (`/api/v1/nodes/{node}/proxy/{path}`) forwards any request to `https://{kubelet}/
+{path}` with its query, method and body, and answers with the kubelet's status, type and body
+(streamed): `kubectl get --raw /api/v1/nodes/n/proxy/stats/summary`, `.../proxy/healthz`.
+
 The kubelet's serving certificate is not verified (upstream's default, with
 `--kubelet-certificate-authority` unset); the API server presents its kubelet client certificate
 when it has one, which a kubelet started with `--client-ca-file` requires.
@@ -34,7 +38,7 @@ from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.store import ObjectStore
 from kube.client.websocket import relay
 
-__all__ = ["KubeletProxy", "container_for", "kubelet_address"]
+__all__ = ["NODE_PROXY_VERBS", "KubeletProxy", "container_for", "kubelet_address"]
 
 StoreFor = Callable[[str, str, str], ObjectStore]
 
@@ -43,6 +47,12 @@ LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "sinceSeconds", "
 EXEC_PARAMS = ("command", "stdin", "stdout", "stderr", "tty")
 ATTACH_PARAMS = ("stdin", "stdout", "stderr", "tty")
 CONNECT_TIMEOUT = 10.0
+# nodes/proxy: upstream's connect verbs for it (discovery lists them), each an HTTP method.
+NODE_PROXY_VERBS = ("create", "delete", "get", "patch", "update")
+# Request headers passed on to the kubelet: the client's credentials for the API server and
+# the hop-by-hop headers stay behind (upstream's proxy strips them likewise).
+_FORWARDED_HEADERS = ("Accept", "Content-Type", "User-Agent")
+_RETURNED_HEADERS = ("Content-Type", "Content-Encoding", "Cache-Control", "Location")
 
 
 def _names(containers: Any) -> list[str]:
@@ -164,6 +174,41 @@ class KubeletProxy:
                 return response
         except aiohttp.ClientError as err:
             raise errors.internal(f'Get "{url}": {err}') from err
+
+    async def node_proxy(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """`nodes/{name}/proxy/{path}`: the request as it came, sent to the node's kubelet."""
+        node = await self.store_for("", "v1", "nodes").get("", info.name)
+        host, port = kubelet_address(node)
+        if ":" in host:
+            host = f"[{host}]"
+        path = "/".join(quote(p, safe="") for p in info.rest)
+        if info.rest and request.path.endswith("/"):
+            path += "/"
+        url = f"https://{host}:{port}/{path}"
+        if request.query_string:
+            url += "?" + request.query_string
+        headers = {k: request.headers[k] for k in _FORWARDED_HEADERS if k in request.headers}
+        body = await request.read() if request.can_read_body else None
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
+                session.request(
+                    request.method, url, headers=headers, data=body, ssl=self.ssl
+                ) as answer,
+            ):
+                returned = {k: answer.headers[k] for k in _RETURNED_HEADERS if k in answer.headers}
+                response = web.StreamResponse(status=answer.status, headers=returned)
+                await response.prepare(request)
+                with contextlib.suppress(ConnectionResetError):
+                    async for piece in answer.content.iter_any():
+                        await response.write(piece)
+                    await response.write_eof()
+                return response
+        except aiohttp.ClientError as err:
+            raise errors.APIError(
+                503, "ServiceUnavailable", f"error trying to reach service: {err}"
+            ) from err
 
     async def exec(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         return await self._connect(request, info, "exec", EXEC_PARAMS)

@@ -19,7 +19,7 @@ checked that the subresource serves the verb.
   from the budget's status (upstream's EvictionREST, checks in the same order).
 - `serviceaccounts/token`: a TokenRequest answered with a signed token (`kube.auth.serviceaccount`).
 - `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`: proxied to the kubelet of the
-  pod's node (`kube.apiserver.proxy`).
+  pod's node (`kube.apiserver.proxy`); `nodes/proxy`, any request to the node's kubelet.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_pa
 from kube.api.validation import field
 from kube.apiserver import handlers, namespaces, negotiation
 from kube.apiserver.patchschema import patch_meta
-from kube.apiserver.proxy import KubeletProxy
+from kube.apiserver.proxy import NODE_PROXY_VERBS, KubeletProxy
 from kube.apiserver.requestinfo import RequestInfo
 from kube.apiserver.store import ObjectStore
 from kube.auth.serviceaccount import (
@@ -68,8 +68,11 @@ StoreFor = Callable[[str, str, str], ObjectStore]
 
 # The subresources the server answers (besides `status`, which the generic verbs serve).
 SERVED = frozenset(
-    {"scale", "binding", "eviction", "token", "finalize", "log", "exec", "attach", "portforward"}
-)
+    {
+        "scale", "binding", "eviction", "token", "finalize", "log", "exec", "attach",
+        "portforward", "proxy",
+    }
+)  # fmt: skip
 
 RETRIES = 5
 # Upstream's MaxDisruptedPodSize: past this many unconfirmed evictions a budget refuses more.
@@ -370,6 +373,10 @@ class Subresources:
             "get": kubelet.port_forward,
             "create": kubelet.port_forward,
         }
+        # nodes/proxy: any request relayed to the node's kubelet.
+        self.routes[("", "v1", "nodes", "proxy")] = dict.fromkeys(
+            NODE_PROXY_VERBS, kubelet.node_proxy
+        )
         # Namespaces: DELETE marks them Terminating; finalize (kube.apiserver.namespaces).
         self.routes[("", "v1", "namespaces", "")] = {
             "delete": lambda r, i: namespaces.delete(self.lookup(i), r, i)
