@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -44,8 +45,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.api.resources import resource
 from kube.client.rest import RESTClient
+from kube.cri.client import RuntimeClient
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +60,10 @@ DEPLOYMENTS = resource("deployments")
 NODES = resource("nodes")
 MAX_PODS = 110  # the kubelet's allocatable pods
 PHASES = ("scheduled", "sandbox_ready", "running")
+# The runtime's side of the same pods (CRI timestamps, wall clock): when the kubelet asked for
+# the sandbox, when it asked for the container, when runc had started it.
+RUNTIME_PHASES = ("sandbox_requested", "container_requested", "container_started")
+POD_UID_LABEL = "io.kubernetes.pod.uid"
 
 
 @dataclass
@@ -64,9 +71,11 @@ class PodTimes:
     """Receipt times (monotonic seconds) of what the watch showed about one pod."""
 
     created: float
+    created_wall: float = 0.0  # the same instant as time.time(), to line up with the CRI's
     scheduled: float | None = None
     sandbox_ready: float | None = None
     running: float | None = None
+    runtime: dict[str, float] = field(default_factory=dict)  # RUNTIME_PHASES, monotonic
 
 
 @dataclass
@@ -268,7 +277,7 @@ async def _node_ready(client: RESTClient, name: str, seconds: float) -> None:
 
 def _observe(times: dict[str, PodTimes], pod: dict[str, Any], at: float) -> None:
     uid = (pod.get("metadata") or {}).get("uid", "")
-    entry = times.setdefault(uid, PodTimes(created=at))
+    entry = times.setdefault(uid, PodTimes(created=at, created_wall=time.time()))
     if entry.scheduled is None and (pod.get("spec") or {}).get("nodeName"):
         entry.scheduled = at
     status = pod.get("status") or {}
@@ -278,8 +287,31 @@ def _observe(times: dict[str, PodTimes], pod: dict[str, Any], at: float) -> None
         entry.running = at
 
 
+async def runtime_times(socket: Path, times: dict[str, PodTimes]) -> None:
+    """Fills each pod's RUNTIME_PHASES from the runtime's sandboxes and containers."""
+    async with RuntimeClient(f"unix://{socket}") as cri:
+        sandboxes = await cri.call("ListPodSandbox", pb.ListPodSandboxRequest())
+        containers = await cri.call("ListContainers", pb.ListContainersRequest())
+        seen: dict[str, dict[str, float]] = {}
+        for sandbox in sandboxes.items:
+            uid = sandbox.labels.get(POD_UID_LABEL) or sandbox.metadata.uid
+            seen.setdefault(uid, {})["sandbox_requested"] = sandbox.created_at / 1e9
+        for container in containers.containers:
+            status = await cri.call(
+                "ContainerStatus", pb.ContainerStatusRequest(container_id=container.id)
+            )
+            entry = seen.setdefault(container.labels.get(POD_UID_LABEL, ""), {})
+            entry["container_requested"] = status.status.created_at / 1e9
+            if status.status.started_at:
+                entry["container_started"] = status.status.started_at / 1e9
+    for uid, wall in seen.items():
+        pod = times.get(uid)
+        if pod is not None and pod.created_wall:
+            pod.runtime = {k: pod.created + (v - pod.created_wall) for k, v in wall.items()}
+
+
 async def measure(
-    kubeconfig: Path, node: str, pods: int, seconds: float, progress: Progress | None
+    kubeconfig: Path, socket: Path, node: str, pods: int, seconds: float, progress: Progress | None
 ) -> dict[str, Any]:
     """Creates the Deployment and watches its pods until all are Running (or the timeout)."""
     times: dict[str, PodTimes] = {}
@@ -314,6 +346,7 @@ async def measure(
             pass
         finally:
             watcher.cancel()
+        await runtime_times(socket, times)
         return report(times, pods, started)
 
 
@@ -335,6 +368,13 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def _at(times: PodTimes, step: str) -> float | None:
+    value: float | None = (
+        times.runtime.get(step) if step in RUNTIME_PHASES else getattr(times, step)
+    )
+    return value
+
+
 def report(times: dict[str, PodTimes], pods: int, started: float) -> dict[str, Any]:
     running = [t for t in times.values() if t.running is not None]
     phases: dict[str, dict[str, float]] = {}
@@ -347,6 +387,14 @@ def report(times: dict[str, PodTimes], pods: int, started: float) -> dict[str, A
         ]
         phases[f"{previous}_to_{phase}"] = _summary(spans)
         previous = phase
+    steps = ("created", "scheduled", *RUNTIME_PHASES, "running")
+    for before, after in itertools.pairwise(steps):
+        spans = [
+            b - a
+            for t in times.values()
+            if (a := _at(t, before)) is not None and (b := _at(t, after)) is not None
+        ]
+        phases[f"{before}_to_{after}"] = _summary(spans)
     last = max((t.running for t in running if t.running is not None), default=started)
     return {
         "pods": pods,
@@ -440,7 +488,14 @@ def run(args: argparse.Namespace) -> int:
             transient=True,
         ) as progress:
             result = asyncio.run(
-                measure(cluster.kubeconfig, cluster.node, args.pods, args.timeout, progress)
+                measure(
+                    cluster.kubeconfig,
+                    work / "cri.sock",
+                    cluster.node,
+                    args.pods,
+                    args.timeout,
+                    progress,
+                )
             )
         result["cpu_seconds"] = {
             n: round(_cpu_seconds(p.pid) - cpu_before[n], 2) for n, p in cluster.processes.items()

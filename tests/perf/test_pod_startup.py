@@ -44,7 +44,14 @@ def test_five_pods_all_running_with_figures() -> None:
         "created_to_scheduled",
         "scheduled_to_sandbox_ready",
         "sandbox_ready_to_running",
+        # the runtime's side, from the CRI's timestamps
+        "scheduled_to_sandbox_requested",
+        "sandbox_requested_to_container_requested",
+        "container_requested_to_container_started",
+        "container_started_to_running",
     }
+    for summary in result["phases"].values():
+        assert set(summary) == set(SUMMARY)
     assert result["total_seconds"] > 0
     assert set(result["cpu_seconds"]) == {"server", "runtime", "kubelet"}
     assert len(result["load_average"]) == 3

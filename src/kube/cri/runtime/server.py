@@ -265,10 +265,12 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
                 continue
             if wanted.pod_sandbox_id and not record.sandbox_id.startswith(wanted.pod_sandbox_id):
                 continue
+            # Labels first: the state reads the container's files, and the kubelet lists
+            # one pod's containers at a time (all of them per pod would be quadratic).
+            if not _labels_match(record.labels, wanted.label_selector):
+                continue
             state = self.runtime.container_state(record)
             if wanted.HasField("state") and state != wanted.state.state:
-                continue
-            if not _labels_match(record.labels, wanted.label_selector):
                 continue
             items.append(
                 pb.Container(
