@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -117,6 +118,34 @@ def test_a_missing_node_is_not_found(cluster: Cluster) -> None:
     missing = cluster.kubectl("get", "--raw", "/api/v1/nodes/nope/proxy/healthz", check=False)
     assert missing.returncode == 1
     assert 'Error from server (NotFound): nodes "nope" not found' in missing.stderr
+
+
+def test_an_unreachable_kubelet_is_an_error_from_the_server(cluster: Cluster) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    name = f"gone-{secrets.token_hex(3)}"
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+        },
+    }
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    try:
+        refused = cluster.kubectl(
+            "get", "--raw", f"/api/v1/nodes/{name}/proxy/healthz", check=False
+        )
+        assert refused.returncode == 1
+        assert (
+            "Error from server: error trying to reach service: "
+            f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+        ) in refused.stderr
+    finally:
+        cluster.kubectl("delete", "node", name, "--wait=false", check=False)
 
 
 def test_discovery_lists_nodes_proxy(cluster: Cluster) -> None:

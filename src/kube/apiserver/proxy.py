@@ -205,10 +205,17 @@ class KubeletProxy:
                         await response.write(piece)
                     await response.write_eof()
                 return response
+        except aiohttp.ClientConnectorError as err:
+            # Upstream passes the dial error on as a Status without a reason (code 500).
+            cause = (
+                "connect: connection refused"
+                if isinstance(err.os_error, ConnectionRefusedError)
+                else str(err.os_error)
+            )
+            message = f"error trying to reach service: dial tcp {host}:{port}: {cause}"
+            raise errors.APIError(500, "", message) from err
         except aiohttp.ClientError as err:
-            raise errors.APIError(
-                503, "ServiceUnavailable", f"error trying to reach service: {err}"
-            ) from err
+            raise errors.APIError(500, "", f"error trying to reach service: {err}") from err
 
     async def exec(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         return await self._connect(request, info, "exec", EXEC_PARAMS)
