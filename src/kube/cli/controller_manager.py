@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
+from kube.cli.children import notify_when_ready
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
@@ -361,7 +362,9 @@ def run(args: argparse.Namespace) -> int:
             if config.leader_elect
             else "off",
         )
-        await run_manager(config)
+        ready = asyncio.Event()
+        notify_when_ready(ready)  # when started as a row of `kube server`
+        await run_manager(config, ready)
 
     try:
         asyncio.run(main())

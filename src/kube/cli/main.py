@@ -15,6 +15,7 @@ from typing import NoReturn
 from kube.cli import (
     agent,
     bench,
+    children,
     controller_manager,
     doctor,
     kubelet,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    children.die_with_parent()  # a row of `kube server` ends with the server
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

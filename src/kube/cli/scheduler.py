@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
+from kube.cli.children import notify_when_ready
 from kube.cli.controller_manager import go_bool, go_duration
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
@@ -222,7 +223,9 @@ def run(args: argparse.Namespace) -> int:
         log.info(
             "profiles: %s; leader election %s", profiles, "on" if config.leader_elect else "off"
         )
-        await run_scheduler(config)
+        ready = asyncio.Event()
+        notify_when_ready(ready)  # when started as a row of `kube server`
+        await run_scheduler(config, ready)
 
     try:
         asyncio.run(main())

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.apiserver import server as apiserver
-from kube.cli import agent, controller_manager, scheduler
+from kube.cli import agent, children, controller_manager, scheduler
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
 from kube.controllers.manager import enabled as enabled_controllers
 from kube.storage.backend import Backend, StorageError
@@ -58,6 +58,9 @@ class ServerContext:
     controllers: str = "*"
     # k3s's --disable-scheduler: no scheduler row (pods stay Pending unless bound by hand).
     scheduler: bool = True
+    # The controller-manager and scheduler inside this process (--in-process) rather than each
+    # in a child process of its own (kube.cli.children), which leaves the API server a core.
+    in_process: bool = False
     # The node row (k3s's agent): None with --disable-agent.
     agent: argparse.Namespace | None = None
 
@@ -106,10 +109,19 @@ async def run_controller_manager(ctx: ServerContext, ready: asyncio.Event) -> No
         ready.set()
         await asyncio.Event().wait()
     names = enabled_controllers(ctx.controllers)
-    config = controller_manager.ManagerConfig(
-        kubeconfig=ctx.apiserver_options.kubeconfig_path, controllers=names
-    )
-    ctx.notes.append(f"controller-manager: {', '.join(names) or 'no controllers'}")
+    kubeconfig = ctx.apiserver_options.kubeconfig_path
+    how = "in process" if ctx.in_process else "own process"
+    ctx.notes.append(f"controller-manager ({how}): {', '.join(names) or 'no controllers'}")
+    if not ctx.in_process:
+        argv = children.kube_command(
+            "controller-manager",
+            "--kubeconfig",
+            str(kubeconfig),
+            f"--controllers={ctx.controllers}",
+        )
+        await children.run_child("controller-manager", argv, ready)
+        return
+    config = controller_manager.ManagerConfig(kubeconfig=kubeconfig, controllers=names)
     await controller_manager.run_manager(config, ready, rejoin=True)
 
 
@@ -118,8 +130,14 @@ async def run_scheduler(ctx: ServerContext, ready: asyncio.Event) -> None:
     if not ctx.scheduler:
         ready.set()
         await asyncio.Event().wait()
-    config = scheduler.SchedulerConfig(kubeconfig=ctx.apiserver_options.kubeconfig_path)
-    ctx.notes.append("scheduler: default-scheduler")
+    kubeconfig = ctx.apiserver_options.kubeconfig_path
+    how = "in process" if ctx.in_process else "own process"
+    ctx.notes.append(f"scheduler ({how}): default-scheduler")
+    if not ctx.in_process:
+        argv = children.kube_command("scheduler", "--kubeconfig", str(kubeconfig))
+        await children.run_child("scheduler", argv, ready)
+        return
+    config = scheduler.SchedulerConfig(kubeconfig=kubeconfig)
     await scheduler.run_scheduler(config, ready, rejoin=True)
 
 
@@ -196,6 +214,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CIDR of Service cluster IPs (default %(default)s)",
     )
     parser.add_argument(
+        "--disable-admission-plugins",
+        default="",
+        metavar="NAMES",
+        help="admission plugins to turn off, comma-separated (upstream's flag; known: "
+        f"{', '.join(apiserver.ADMISSION_PLUGINS)}), e.g. for a server that runs no serviceaccount "
+        "controller",
+    )
+    parser.add_argument(
         "--controllers",
         default="*",
         help="controllers to run, upstream syntax: '*' all, 'name' enable, '-name' disable, "
@@ -205,6 +231,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--disable-scheduler",
         action="store_true",
         help="do not run the scheduler (k3s's flag); pods stay Pending unless bound by hand",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the controller-manager and scheduler inside the server's process (one core "
+        "for all); by default each runs as a child process, as upstream's separate binaries",
     )
     parser.add_argument(
         "--disable-agent",
@@ -256,6 +288,10 @@ def configure(args: argparse.Namespace) -> ServerContext:
         enabled_controllers(args.controllers)
     except ValueError as err:
         raise UsageError(f"--controllers: {err}") from err
+    disabled = tuple(p.strip() for p in args.disable_admission_plugins.split(",") if p.strip())
+    for plugin in disabled:
+        if plugin not in apiserver.ADMISSION_PLUGINS:
+            raise UsageError(f"--disable-admission-plugins: plugin {plugin!r} is unknown")
     try:
         agent.check_node_flags(args)
     except agent.UsageError as err:
@@ -274,9 +310,11 @@ def configure(args: argparse.Namespace) -> ServerContext:
             secure_port=args.secure_port,
             token_auth_file=args.token_auth_file,
             service_cluster_ip_range=args.service_cluster_ip_range,
+            disable_admission_plugins=disabled,
         ),
         controllers=args.controllers,
         scheduler=not args.disable_scheduler,
+        in_process=args.in_process,
         agent=None if args.disable_agent else args,
     )
 

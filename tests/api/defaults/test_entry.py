@@ -1,6 +1,6 @@
 """The entry points over every served kind: upstream's round-trip fixtures and random input.
 
-The fixtures in /work/shared/testdata/k8s-api are upstream's fuzzed objects (every field set
+The fixtures in ../shared/testdata/k8s-api are upstream's fuzzed objects (every field set
 to a placeholder such as `nameValue`), so they do not validate; what is checked on them is
 that defaulting and validation take any shape without raising, that defaulting is
 idempotent and keeps what is set, and that validation reports causes with a field path.
@@ -21,8 +21,9 @@ from kube.api.defaults import DEFAULTERS, default, prepare_create, prepare_updat
 from kube.api.errors import Cause
 from kube.api.resources import REGISTRY
 from kube.api.validation import VALIDATORS, validate
+from tests.conftest import SHARED_TESTDATA
 
-FIXTURES = Path("/work/shared/testdata/k8s-api")
+FIXTURES = SHARED_TESTDATA / "k8s-api"
 
 
 def served_fixtures() -> list[tuple[str, str, str, Path]]:
@@ -35,6 +36,12 @@ def served_fixtures() -> list[tuple[str, str, str, Path]]:
 
 
 FIXTURE_CASES = served_fixtures()
+
+
+def test_the_golden_fixtures_are_found() -> None:
+    """The parametrised cases below would silently be none without ../shared beside the repo."""
+    assert FIXTURES.is_dir(), f"golden fixtures not found at {FIXTURES}"
+    assert len(FIXTURE_CASES) >= 40
 
 
 def test_every_kind_with_defaults_or_validation_is_served() -> None:
