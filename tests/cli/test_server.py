@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -177,3 +178,62 @@ def test_unknown_subcommand_is_one_line() -> None:
     result = run_kube("frobnicate")
     assert result.returncode == 2
     assert "invalid choice" in one_line_error(result)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: state, parent pid, ...; None when
+    the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie (PID 1 here is no init system, so orphans are never reaped)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Running child processes of `pid`: their pid and command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        if fields is None or int(fields[1]) != pid or fields[0] == "Z":
+            continue
+        with contextlib.suppress(OSError):
+            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return found
+
+
+def test_controller_manager_and_scheduler_run_as_child_processes_that_end_with_the_server(
+    tmp_path: Path, server_proc: list[subprocess.Popen[str]]
+) -> None:
+    proc = start_server("--data-dir", str(tmp_path), "--secure-port", "0")
+    server_proc.append(proc)
+    lines = wait_until_up(proc)
+    assert any("controller-manager (own process)" in line for line in lines)
+    children = children_of(proc.pid)
+    commands = sorted(cmd.split()[3] for cmd in children.values() if "kube.cli.main" in cmd)
+    assert commands == ["controller-manager", "scheduler"]
+    proc.kill()  # no chance to stop its rows: the children must go with it
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(is_running(p) for p in children):
+        time.sleep(0.1)
+    assert [p for p in children if is_running(p)] == []
+
+
+def test_in_process_runs_no_child_processes(
+    tmp_path: Path, server_proc: list[subprocess.Popen[str]]
+) -> None:
+    proc = start_server("--data-dir", str(tmp_path), "--secure-port", "0", "--in-process")
+    server_proc.append(proc)
+    lines = wait_until_up(proc)
+    assert any("scheduler (in process)" in line for line in lines)
+    assert children_of(proc.pid) == {}
+    code, _, _ = stop(proc)
+    assert code == 0
