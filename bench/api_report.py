@@ -242,7 +242,7 @@ def main() -> None:
     parser.add_argument("--profile-dir", type=Path, help="keep the py-spy raw files here")
     parser.add_argument(
         "--server-args",
-        default="--controllers= --disable-scheduler",
+        default="--controllers= --disable-scheduler --disable-admission-plugins=ServiceAccount",
         help="`kube server` arguments (default: the API server alone, as upstream's figures: "
         "no in-process controllers or scheduler, which would take the server's CPU for the "
         "pods the benchmark creates)",

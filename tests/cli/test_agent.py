@@ -115,7 +115,8 @@ def agent_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     try:
         server = Server(
             data,
-            "--controllers=",
+            # The accounts and root CA its pods' API access volume needs, no other controller.
+            "--controllers=serviceaccount,root-ca-cert-publisher",
             "--node-name",
             name,
             "--pod-cidr",

@@ -111,6 +111,22 @@ def cleanup_runtime(root: Path, bridge: str) -> None:
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
 
 
+def make_service_account(kubeconfig: Path, ca: Path) -> None:
+    """What the serviceaccount and root-ca-cert-publisher controllers would make in `default`
+    (this server runs no controllers): the API server refuses pods whose account is missing,
+    and their `kube-api-access-*` volume projects the `kube-root-ca.crt` ConfigMap."""
+    for args in (
+        ["create", "serviceaccount", "default"],
+        ["create", "configmap", "kube-root-ca.crt", f"--from-file=ca.crt={ca}"],
+    ):
+        subprocess.run(
+            [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     require_isolation()
@@ -145,6 +161,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             if "kube server is up" in line:
                 break
         kubeconfig = work / "server" / "admin.kubeconfig"
+        make_service_account(kubeconfig, work / "server" / "tls" / "ca.crt")
         archive = work / "busybox-oci.tar"
         subprocess.run(
             [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],

@@ -19,6 +19,7 @@ from kube.api import errors, fieldmanager, patch, typecheck
 from kube.api.meta import Object, api_version, list_object, metadata, now_rfc3339
 from kube.api.strategicpatch import StrategicMergePatchError, strategic_merge_patch
 from kube.apiserver import decodeerrors, deleteoptions, negotiation, tables, watchcache
+from kube.apiserver.admission import serviceaccount
 from kube.apiserver.fieldtypes import field_type
 from kube.apiserver.managedfields import FieldChecks, tracker, warning_headers
 from kube.apiserver.patchschema import patch_meta
@@ -244,6 +245,8 @@ class Handlers:
     ) -> None:
         self.lookup = lookup
         self.namespaces = namespaces
+        # The ServiceAccount admission plugin (kube-apiserver --disable-admission-plugins).
+        self.service_account_admission = True
 
     async def _check_namespace(self, namespace: str) -> None:
         """Upstream's NamespaceLifecycle: no new objects in missing or terminating namespaces."""
@@ -282,6 +285,45 @@ class Handlers:
                     ],
                 },
             )
+
+    async def _admit(
+        self,
+        store: ObjectStore,
+        namespace: str,
+        obj: Object,
+        track: Callable[[Object | None, Object], Object] | None,
+    ) -> Callable[[Object | None, Object], Object] | None:
+        """Mutating admission of a create (the ServiceAccount plugin, for pods).
+
+        Its checks run now; its change is folded into `track`, so the store makes it after
+        recording managedFields and before validation, in upstream's order.
+        """
+        r = store.resource
+        if not self.service_account_admission or (r.group, r.plural) != ("", "pods"):
+            return track
+        change = await serviceaccount.admit(self._service_account, namespace, obj)
+
+        def admitted(old: Object | None, new: Object) -> Object:
+            return change(track(old, new) if track is not None else new)
+
+        return admitted
+
+    async def _service_account(self, namespace: str, name: str) -> Object | None:
+        """A service account from the watch cache when it has it, else from storage."""
+        store = self.lookup(
+            RequestInfo(True, "", "get", "", "v1", namespace, "serviceaccounts", name)
+        )
+        cache = store.cache
+        if cache is not None and cache.is_ready:
+            entry = cache.objects.get(store.resource.key(namespace, name))
+            if entry is not None:
+                return entry.object
+        try:
+            return await store.get(namespace, name)
+        except errors.APIError as err:
+            if err.code == 404:
+                return None
+            raise
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -399,7 +441,8 @@ class Handlers:
         checks.check(store, obj)
         if store.resource.namespaced:
             await self._check_namespace(info.namespace)
-        created = await store.create(info.namespace, obj, dry_run=_dry_run(request), track=track)
+        admitted = await self._admit(store, info.namespace, obj, track)
+        created = await store.create(info.namespace, obj, dry_run=_dry_run(request), track=admitted)
         return respond(request, self._with_type(store, created), 201, checks.warnings)
 
     async def update(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -548,7 +591,8 @@ class Handlers:
         metadata(obj)["name"] = info.name
         if r.namespaced:
             await self._check_namespace(info.namespace)
-        created = await store.create(info.namespace, obj, dry_run=dry_run)
+        admitted = await self._admit(store, info.namespace, obj, None)
+        created = await store.create(info.namespace, obj, dry_run=dry_run, track=admitted)
         return respond(request, self._with_type(store, created), 201, checks.warnings)
 
     async def delete(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:

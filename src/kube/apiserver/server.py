@@ -40,6 +40,10 @@ from kube.storage.backend import Backend
 log = logging.getLogger("kube.apiserver")
 
 
+# The admission plugins this API server has that --disable-admission-plugins may name.
+ADMISSION_PLUGINS = ("ServiceAccount",)
+
+
 @dataclass
 class APIServerOptions:
     data_dir: Path
@@ -49,6 +53,8 @@ class APIServerOptions:
     service_cluster_ip_range: str = "10.43.0.0/16"
     service_node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
     extra_sans: list[str] = field(default_factory=list)
+    # Admission plugins turned off (upstream's --disable-admission-plugins): "ServiceAccount".
+    disable_admission_plugins: tuple[str, ...] = ()
 
     @property
     def kubernetes_service_ip(self) -> str:
@@ -188,6 +194,9 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
             issuer=issuer,
             kubelet_client_cert=(pki.dir / "apiserver-kubelet-client.crt", kubelet_key),
         ),
+    )
+    server.handlers.service_account_admission = (
+        "ServiceAccount" not in options.disable_admission_plugins
     )
     ssl_context = server_ssl_context(
         pki.serving_cert_path, pki.serving_key_path, client_ca_file=pki.ca_cert_path

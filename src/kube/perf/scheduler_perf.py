@@ -605,7 +605,14 @@ def run(args: argparse.Namespace) -> int:
         # One "unable to schedule" line per failed attempt would drown the progress bar.
         logging.getLogger("kube").setLevel(logging.WARNING)
     with (
-        kube_server(extra_args=["--controllers=", "--disable-scheduler"]) as server,
+        kube_server(
+            # As upstream's scheduler_perf: no controllers, so no ServiceAccount admission.
+            extra_args=[
+                "--controllers=",
+                "--disable-scheduler",
+                "--disable-admission-plugins=ServiceAccount",
+            ]
+        ) as server,
         progress_bar(enabled=True) as progress,
     ):
         result = asyncio.run(run_workload(workload, sizes, server.kubeconfig, progress))

@@ -1,0 +1,1 @@
+"""Admission plugins of the API server (upstream's plugin/pkg/admission), one per module."""
