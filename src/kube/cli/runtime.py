@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> None:
+        _watch_children_with_pidfds()
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -81,6 +83,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"kube runtime: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _watch_children_with_pidfds() -> None:
+    """Waits for `ip`/`runc` children through pidfds on the event loop (Python 3.12's default).
+
+    Python 3.11's default child watcher starts a thread per child and blocks the loop until
+    that thread runs: with 100 pods starting on a busy machine that was a large share of the
+    runtime's loop time. Falls back silently where the kernel has no pidfd_open (< 5.3).
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
 
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:

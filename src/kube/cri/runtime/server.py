@@ -66,7 +66,7 @@ async def _found(runtime: Runtime, container_id: str) -> ContainerRecord:
     return runtime.container(container_id)
 
 
-def _labels_match(labels: dict[str, str], selector: Any) -> bool:
+def _labels_match(labels: dict[str, str], selector: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -172,13 +172,14 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     async def ListPodSandbox(self, request: Any, context: Any) -> Any:
         wanted = request.filter
+        selector = dict(wanted.label_selector)  # a protobuf map is slow to read per item
         items = []
         for record in list(self.runtime.sandboxes.values()):
             if wanted.id and not record.id.startswith(wanted.id):
                 continue
             if wanted.HasField("state") and record.state != wanted.state.state:
                 continue
-            if not _labels_match(record.labels, wanted.label_selector):
+            if not _labels_match(record.labels, selector):
                 continue
             items.append(
                 pb.PodSandbox(
@@ -259,6 +260,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     async def ListContainers(self, request: Any, context: Any) -> Any:
         wanted = request.filter
+        selector = dict(wanted.label_selector)  # a protobuf map is slow to read per item
         items = []
         for record in list(self.runtime.container_records.values()):
             if wanted.id and not record.id.startswith(wanted.id):
@@ -267,7 +269,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
                 continue
             # Labels first: the state reads the container's files, and the kubelet lists
             # one pod's containers at a time (all of them per pod would be quadratic).
-            if not _labels_match(record.labels, wanted.label_selector):
+            if not _labels_match(record.labels, selector):
                 continue
             state = self.runtime.container_state(record)
             if wanted.HasField("state") and state != wanted.state.state:
@@ -437,13 +439,14 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
     async def ListContainerStats(self, request: Any, context: Any) -> Any:
         """Stats of the running containers the filter selects (id/sandbox prefixes, labels)."""
         wanted = request.filter
+        selector = dict(wanted.label_selector)  # a protobuf map is slow to read per item
         found = []
         for record in list(self.runtime.container_records.values()):
             if wanted.id and not record.id.startswith(wanted.id):
                 continue
             if wanted.pod_sandbox_id and not record.sandbox_id.startswith(wanted.pod_sandbox_id):
                 continue
-            if not _labels_match(record.labels, wanted.label_selector):
+            if not _labels_match(record.labels, selector):
                 continue
             if self.runtime.container_state(record) != pb.CONTAINER_RUNNING:
                 continue
