@@ -179,7 +179,7 @@ class Kubelet:
                 )
             return True
         if (pod.get("status") or {}).get("phase") in TERMINAL:
-            await self.syncer.terminate(pod, 0)
+            await self.syncer.terminate(pod, 0, remove=False)  # logs stay readable
             return False
         status, wake = await self.syncer.sync(pod)
         if comparable(status) != worker.reported:
@@ -192,7 +192,7 @@ class Kubelet:
                     raise
             worker.reported = comparable(status)
         if status["phase"] in TERMINAL:
-            await self.syncer.terminate(pod, 0)
+            await self.syncer.terminate(pod, 0, remove=False)
         if wake is not None:
             asyncio.get_running_loop().call_later(wake, worker.poke)
         return False

@@ -426,7 +426,21 @@ class PodSyncer:
         # As upstream's doBackOff: restart now, and back off the next restart.
         ran = max(0.0, (current.finished_at - current.started_at) / 1e9)
         self.backoff.next(key, now, ran)
+        await self._remove_dead(history[:-1])
         return await self.start_container(pod, container, current.attempt + 1, sandbox), True, None
+
+    async def _remove_dead(self, instances: list[ContainerInfo]) -> None:
+        """Removes exited instances older than the one being restarted: as upstream's
+        container GC with maxPerPodContainer=1, one dead instance per container is kept (the
+        one `kubectl logs --previous` reads)."""
+        for old in instances:
+            if old.state == pb.CONTAINER_EXITED:
+                try:
+                    await self.cri.call(
+                        "RemoveContainer", pb.RemoveContainerRequest(container_id=old.id)
+                    )
+                except grpc.aio.AioRpcError as err:
+                    log.warning("removing dead container %s failed: %s", old.id, err.details())
 
     async def sync(self, pod: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
         """One pass; (the status to report, seconds until a backoff expires or None).
@@ -559,9 +573,15 @@ class PodSyncer:
             if history and history[-1].state in (pb.CONTAINER_RUNNING, pb.CONTAINER_CREATED):
                 await self.kill_container(pod, container, history[-1].id, _grace(pod))
 
-    async def terminate(self, pod: dict[str, Any], grace: int) -> dict[str, list[ContainerInfo]]:
+    async def terminate(
+        self, pod: dict[str, Any], grace: int, *, remove: bool = True
+    ) -> dict[str, list[ContainerInfo]]:
         """Stops the containers with `grace` seconds (preStop hooks first, within it), then the
-        sidecars last first, then stops and removes the sandboxes."""
+        sidecars last first, then stops and (with `remove`) removes the sandboxes.
+
+        A pod that finished (Succeeded or Failed) is stopped without `remove`: as upstream,
+        its exited containers stay, so `kubectl logs` still reads them, until the pod is
+        deleted (or housekeeping finds it gone from the API)."""
         uid = pod["metadata"]["uid"]
         await self.probes.remove(uid)
         spec = pod.get("spec") or {}
@@ -592,9 +612,10 @@ class PodSyncer:
             await self.cri.call(
                 "StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=sandbox.id)
             )
-            await self.cri.call(
-                "RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox.id)
-            )
+            if remove:
+                await self.cri.call(
+                    "RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox.id)
+                )
         self.backoff.forget(f"{uid}/")
         self.pod_ips.pop(uid, None)
         if self.volumes is not None:

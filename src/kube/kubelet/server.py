@@ -64,6 +64,7 @@ CHUNK = 64 * 1024
 
 POD_NAME = "io.kubernetes.pod.name"
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
+POD_UID = "io.kubernetes.pod.uid"
 CONTAINER_NAME = "io.kubernetes.container.name"
 
 
@@ -128,8 +129,13 @@ class CRIContainers:
             "ListContainers",
             pb.ListContainersRequest(filter=pb.ContainerFilter(label_selector=labels)),
         )
+        # Exited containers stay until their pod is deleted: a pod of the same name made
+        # again meanwhile is the one meant, the pod of the newest container.
+        newest = max(answer.containers, key=lambda c: c.created_at, default=None)
+        uid = newest.labels.get(POD_UID, "") if newest is not None else ""
+        mine = [c for c in answer.containers if c.labels.get(POD_UID, "") == uid]
         # The newest attempt is the current container; `previous` is the one before it.
-        found = sorted(answer.containers, key=lambda c: (c.metadata.attempt, c.created_at))
+        found = sorted(mine, key=lambda c: (c.metadata.attempt, c.created_at))
         index = -2 if previous else -1
         if len(found) < -index:
             return None
