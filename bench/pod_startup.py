@@ -122,6 +122,11 @@ def _cleanup(cluster: Cluster) -> None:
         subprocess.run(["ip", "link", "del", f"kube-{sandbox.name[:10]}"], capture_output=True)
         subprocess.run(["ip", "netns", "del", f"kube-{sandbox.name[:16]}"], capture_output=True)
     subprocess.run(["ip", "link", "del", cluster.bridge], capture_output=True)
+    # The kubelet's volume mounts (tmpfs for each pod's kube-api-access token), deepest first.
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    inside = [m for m in mounts if m.startswith(f"{cluster.work}/")]
+    for target in sorted(inside, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         if not hierarchy.is_dir():
             continue
