@@ -122,6 +122,17 @@ class NodeMatrix:
         col = self.label_keys.get(key)
         return -1 if col < 0 else self.label_values[col].get(value)
 
+    def domain_ids(self, key: str) -> npt.NDArray[np.int32]:
+        """The live rows' value ids of label `key` (its topology domain ids), -1 where absent.
+
+        A key no node ever had is -1 everywhere; the topology spread and inter-pod affinity
+        kernels index per-domain lookup arrays with this column.
+        """
+        col = self.label_keys.get(key)
+        if col < 0:
+            return np.full(self.n, -1, np.int32)
+        return self.labels[: self.n, col]
+
     def port_id(self, port: HostPort) -> int:
         pid = self.ports.intern(port)
         self.port_counts = _grow_cols(self.port_counts, pid + 1, 0)

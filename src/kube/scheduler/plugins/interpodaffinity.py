@@ -27,6 +27,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from kube.api.meta import Object
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.events import (
@@ -36,10 +39,11 @@ from kube.scheduler.framework.events import (
     ClusterEvent,
     ClusterEventWithHint,
 )
-from kube.scheduler.framework.interfaces import Plugin
+from kube.scheduler.framework.interfaces import NodeMask, Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
+from kube.scheduler.matrix import NodeMatrix
 from kube.scheduler.plugins.helpers import (
     MAX_NODE_SCORE,
     pod_labels,
@@ -54,6 +58,40 @@ ERR_REASON_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 ERR_REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 
 Pair = tuple[str, str]  # (topology key, value)
+
+# filter_nodes reason codes, in the order the per-node Filter checks them.
+CODE_AFFINITY = 1
+CODE_ANTI_AFFINITY = 2
+CODE_EXISTING_ANTI_AFFINITY = 3
+_REASONS = {
+    CODE_AFFINITY: (unresolvable, ERR_REASON_AFFINITY),
+    CODE_ANTI_AFFINITY: (unschedulable, ERR_REASON_ANTI_AFFINITY),
+    CODE_EXISTING_ANTI_AFFINITY: (unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY),
+}
+
+
+def _pair_values(
+    m: NodeMatrix, pairs: Counter[Pair], rows: npt.NDArray[np.int64] | None = None
+) -> dict[str, npt.NDArray[np.int64]]:
+    """Per topology key, each row's value of `pairs` for the row's domain (0 if none).
+
+    The (key, value) counters of PreFilter/PreScore become, key by key, a lookup array over
+    the matrix's interned value ids indexed by the rows' domain id column (slot -1 is 0, for
+    rows without the key).
+    """
+    by_key: dict[str, list[tuple[int, int]]] = {}
+    for (key, value), count in pairs.items():
+        vid = m.label_value_id(key, value)
+        if vid >= 0 and count:
+            by_key.setdefault(key, []).append((vid, count))
+    out = {}
+    for key, entries in by_key.items():
+        lookup = np.zeros(len(m.label_values[m.label_keys.ids[key]]) + 1, np.int64)
+        for vid, count in entries:
+            lookup[vid] += count
+        ids = m.domain_ids(key)
+        out[key] = lookup[ids if rows is None else ids[rows]]
+    return out
 
 
 @dataclass
@@ -226,6 +264,45 @@ class InterPodAffinity(Plugin):
                 return unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY)
         return Status()
 
+    def filter_nodes(self, state: CycleState, pod: Object, snapshot: Snapshot) -> NodeMask:
+        """`filter` over every matrix row: the counted domains as lookups by domain id."""
+        m = snapshot.matrix
+        codes = np.zeros(m.n, np.int64)
+        data: _FilterState | None = state.get(state_key("PreFilter", NAME))
+        if data is not None:
+            zero = np.zeros(m.n, np.int64)
+            if data.affinity:
+                counts = _pair_values(m, data.affinity_counts)
+                has_keys = np.ones(m.n, np.bool_)
+                satisfied = np.ones(m.n, np.bool_)
+                for t in data.affinity:
+                    has_keys &= m.domain_ids(t.topology_key) >= 0
+                    satisfied &= counts.get(t.topology_key, zero) > 0
+                # The first pod of a group with affinity to itself may go anywhere.
+                first_of_group = not any(v > 0 for v in data.affinity_counts.values()) and all(
+                    t.matches(pod, self._ns_labels) for t in data.affinity
+                )
+                failing = ~has_keys if first_of_group else ~(has_keys & satisfied)
+                codes[failing] = CODE_AFFINITY
+            if data.anti:
+                counts = _pair_values(m, data.anti_counts)
+                blocked = np.zeros(m.n, np.bool_)
+                for t in data.anti:
+                    blocked |= counts.get(t.topology_key, zero) > 0
+                codes[(codes == 0) & blocked] = CODE_ANTI_AFFINITY
+            positive = Counter({k: 1 for k, v in data.existing_anti_counts.items() if v > 0})
+            if positive:
+                blocked = np.zeros(m.n, np.bool_)
+                for near in _pair_values(m, positive).values():
+                    blocked |= near > 0
+                codes[(codes == 0) & blocked] = CODE_EXISTING_ANTI_AFFINITY
+
+        def status_of(code: int) -> Status:
+            make, reason = _REASONS[code]
+            return make(reason)
+
+        return NodeMask(codes, status_of)
+
     # -- score -----------------------------------------------------------------------------
 
     def pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
@@ -272,6 +349,20 @@ class InterPodAffinity(Plugin):
         scores: Counter[Pair] = state.read(state_key("PreScore", NAME))
         labels = node_info.labels
         return sum(v for (key, value), v in scores.items() if labels.get(key) == value), Status()
+
+    def score_nodes(
+        self,
+        state: CycleState,
+        pod: Object,
+        snapshot: Snapshot,
+        rows: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:
+        """`score` for `rows`: each key's domain weights summed, as integer arrays."""
+        scores: Counter[Pair] = state.read(state_key("PreScore", NAME))
+        total = np.zeros(len(rows), np.int64)
+        for near in _pair_values(snapshot.matrix, scores, rows).values():
+            total += near
+        return total
 
     def normalize_scores(self, state: CycleState, pod: Object, scores: list[int]) -> Status:
         if not scores:

@@ -31,6 +31,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from kube.api.meta import Object
 from kube.api.nodeaffinity import pod_admits_node
 from kube.api.taints import tolerated_by_any
@@ -42,10 +45,11 @@ from kube.scheduler.framework.events import (
     ClusterEvent,
     ClusterEventWithHint,
 )
-from kube.scheduler.framework.interfaces import Plugin
+from kube.scheduler.framework.interfaces import NodeMask, Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
+from kube.scheduler.matrix import NodeMatrix
 from kube.scheduler.plugins.helpers import (
     MAX_NODE_SCORE,
     is_terminating,
@@ -67,6 +71,9 @@ SYSTEM_DEFAULT_CONSTRAINTS: list[dict[str, Any]] = [
     {"topologyKey": HOSTNAME, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 3},
     {"topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 5},
 ]
+# filter_nodes reason codes.
+CODE_NODE_LABEL = 1
+CODE_CONSTRAINTS = 2
 OWNER_KINDS = {
     ("v1", "ReplicationController"): "replicationcontrollers",
     ("apps/v1", "ReplicaSet"): "replicasets",
@@ -157,6 +164,26 @@ class _FilterState:
         if len(counts) < self.constraints[i].min_domains:
             return 0
         return min(counts.values(), default=0)
+
+
+def _domain_lookup(
+    m: NodeMatrix, key: str, counts: Counter[str], ids: npt.NDArray[np.int32]
+) -> npt.NDArray[np.int64]:
+    """The count of each node's domain under `key` (0 where the node lacks the key).
+
+    `counts` maps domain value -> matching pods; it becomes an array indexed by the matrix's
+    interned value id, so one fancy index answers every row at once.
+    """
+    col = m.label_keys.get(key)
+    if col < 0:
+        return np.zeros(len(ids), np.int64)
+    interner = m.label_values[col]
+    lookup = np.zeros(len(interner) + 1, np.int64)  # the last slot answers id -1
+    for value, count in counts.items():
+        vid = interner.get(value)
+        if vid >= 0:
+            lookup[vid] = count
+    return lookup[ids]
 
 
 def _as_selector_parts(selector: dict[str, Any]) -> list[dict[str, Any]]:
@@ -302,6 +329,30 @@ class PodTopologySpread(Plugin):
                 return unschedulable(ERR_REASON_CONSTRAINTS)
         return Status()
 
+    def filter_nodes(self, state: CycleState, pod: Object, snapshot: Snapshot) -> NodeMask:
+        """`filter` over every matrix row: a domain-id -> count lookup per constraint."""
+        m = snapshot.matrix
+        codes = np.zeros(m.n, np.int64)
+        data: _FilterState | None = state.get(state_key("PreFilter", NAME))
+        if data is not None:
+            own = pod_labels(pod)
+            for i, c in enumerate(data.constraints):
+                ids = m.domain_ids(c.topology_key)
+                missing = ids < 0
+                self_match = 1 if selector_matches(c.selector, own) else 0
+                match = _domain_lookup(m, c.topology_key, data.counts[i], ids)
+                too_skewed = ~missing & (match + self_match - data.min_match(i) > c.max_skew)
+                undecided = codes == 0
+                codes[undecided & missing] = CODE_NODE_LABEL
+                codes[undecided & too_skewed] = CODE_CONSTRAINTS
+
+        def status_of(code: int) -> Status:
+            if code == CODE_NODE_LABEL:
+                return unresolvable(ERR_REASON_NODE_LABEL)
+            return unschedulable(ERR_REASON_CONSTRAINTS)
+
+        return NodeMask(codes, status_of)
+
     # -- score -----------------------------------------------------------------------------
 
     def pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
@@ -349,6 +400,28 @@ class PodTopologySpread(Plugin):
             if value is not None:
                 total += float(counts[i].get(value, 0)) * weights[i] + float(c.max_skew - 1)
         return math.floor(total + 0.5), Status()
+
+    def score_nodes(
+        self,
+        state: CycleState,
+        pod: Object,
+        snapshot: Snapshot,
+        rows: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:
+        """`score` for `rows`: the same float sum, constraint by constraint, as arrays."""
+        soft, counts, weights, ignored = state.read(state_key("PreScore", NAME))
+        m = snapshot.matrix
+        total = np.zeros(len(rows), np.float64)
+        for i, c in enumerate(soft):
+            ids = m.domain_ids(c.topology_key)[rows]
+            match = _domain_lookup(m, c.topology_key, counts[i], ids).astype(np.float64)
+            total += np.where(ids >= 0, match * weights[i] + float(c.max_skew - 1), 0.0)
+        scores = np.floor(total + 0.5).astype(np.int64)
+        if ignored:
+            names = m.names
+            skipped = [k for k, row in enumerate(rows.tolist()) if names[row] in ignored]
+            scores[skipped] = -1
+        return scores
 
     def normalize_scores(self, state: CycleState, pod: Object, scores: list[int]) -> Status:
         valid = [s for s in scores if s >= 0]
