@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.snapshot import Snapshot
+from kube.scheduler.plugins.helpers import state_key
 from kube.scheduler.plugins.interpodaffinity import InterPodAffinity
 from kube.scheduler.plugins.podtopologyspread import PodTopologySpread
 from tests.scheduler.builders import cache_of, node, pod
@@ -134,6 +135,11 @@ def incoming(draw: st.DrawFn) -> dict[str, Any]:
     }
     if draw(st.integers(0, 3)) == 0:
         spec["nodeSelector"] = {"disk": "ssd"}
+    if draw(st.integers(0, 3)) == 0:
+        term = {"matchExpressions": [{"key": "rack", "operator": "NotIn", "values": ["r2"]}]}
+        spec["affinity"]["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+        }
     if draw(st.booleans()):
         spec["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
     return pod(
@@ -146,7 +152,15 @@ def incoming(draw: st.DrawFn) -> dict[str, Any]:
 
 def _check(snapshot: Snapshot, p: dict[str, Any]) -> None:
     rows = np.arange(len(snapshot), dtype=np.int64)
-    for plugin in (PodTopologySpread(), InterPodAffinity()):
+    spread = PodTopologySpread()
+    by_node, by_matrix = CycleState(), CycleState()
+    if spread.pre_filter_reference(by_node, p, snapshot).is_success():
+        assert spread.pre_filter(by_matrix, p, snapshot).is_success()
+        expected = by_node.read(state_key("PreFilter", spread.NAME))
+        got = by_matrix.read(state_key("PreFilter", spread.NAME))
+        # as dicts: a domain counted with 0 pods (it sets the minimum) must be there too
+        assert [dict(c) for c in got.counts] == [dict(c) for c in expected.counts]
+    for plugin in (spread, InterPodAffinity()):
         state = CycleState()
         if plugin.pre_filter(state, p, snapshot).is_success():
             mask = plugin.filter_nodes(state, p, snapshot)

@@ -35,8 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from kube.api.meta import Object
-from kube.api.nodeaffinity import pod_admits_node
+from kube.api.nodeaffinity import pod_admits_node, required_node_affinity
+from kube.api.selectors import SelectorError, from_label_selector
 from kube.api.taints import tolerated_by_any
+from kube.native import match_labels
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.events import (
     ASSIGNED_POD,
@@ -58,6 +60,8 @@ from kube.scheduler.plugins.helpers import (
     selector_matches,
     state_key,
 )
+from kube.scheduler.plugins.nodeaffinity import NodeAffinity
+from kube.scheduler.plugins.tainttoleration import TaintToleration
 
 NAME = "PodTopologySpread"
 ERR_REASON_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
@@ -71,6 +75,9 @@ SYSTEM_DEFAULT_CONSTRAINTS: list[dict[str, Any]] = [
     {"topologyKey": HOSTNAME, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 3},
     {"topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 5},
 ]
+# The eligibility kernels (nodeAffinityPolicy / nodeTaintsPolicy: Honor), without plugin args.
+_NODE_AFFINITY = NodeAffinity()
+_TAINTS = TaintToleration()
 # filter_nodes reason codes.
 CODE_NODE_LABEL = 1
 CODE_CONSTRAINTS = 2
@@ -164,6 +171,60 @@ class _FilterState:
         if len(counts) < self.constraints[i].min_domains:
             return 0
         return min(counts.values(), default=0)
+
+
+def _eligible_rows(pod: Object, c: Constraint, snapshot: Snapshot) -> npt.NDArray[np.bool_]:
+    """`_eligible` for every matrix row, from the NodeAffinity and TaintToleration kernels."""
+    eligible = np.ones(snapshot.matrix.n, np.bool_)
+    spec = pod.get("spec") or {}
+    if c.honor_affinity and (spec.get("nodeSelector") or required_node_affinity(pod) is not None):
+        eligible &= _NODE_AFFINITY.filter_nodes(CycleState(), pod, snapshot).codes == 0
+    if c.honor_taints:
+        eligible &= _TAINTS.filter_nodes(CycleState(), pod, snapshot).codes == 0
+    return eligible
+
+
+def _domain_counts(pod: Object, c: Constraint, snapshot: Snapshot) -> Counter[str]:
+    """Matching pods per domain of `c.topology_key` over the eligible nodes (0 for empty ones).
+
+    The eligible rows with the key come from the matrix at once; only nodes that hold pods
+    are visited, and the selector is parsed once and run over all their pods' labels in one
+    call of the native label matcher.
+    """
+    m = snapshot.matrix
+    ids = m.domain_ids(c.topology_key)
+    counted = (ids >= 0) & _eligible_rows(pod, c, snapshot)
+    col = m.label_keys.get(c.topology_key)
+    if col < 0:
+        return Counter()
+    values = m.label_values[col].values
+    counts: Counter[str] = Counter({values[v]: 0 for v in np.unique(ids[counted]).tolist()})
+    requirements = _requirements(c.selector)
+    if requirements is None:
+        return counts
+    ns = pod_namespace(pod)
+    domains: list[str] = []
+    label_sets: list[dict[str, str]] = []
+    infos = snapshot.node_infos
+    for row in np.flatnonzero(counted & (m.pod_count[: m.n] > 0)).tolist():
+        domain = values[ids[row]]
+        for p in infos[row].pods.values():
+            if pod_namespace(p.pod) == ns and not is_terminating(p.pod):
+                domains.append(domain)
+                label_sets.append(pod_labels(p.pod))
+    for index in match_labels(requirements, label_sets):
+        counts[domains[index]] += 1
+    return counts
+
+
+def _requirements(selector: dict[str, Any] | None) -> list[Any] | None:
+    """A LabelSelector parsed once (as `selector_matches` does), None if it matches nothing."""
+    if not isinstance(selector, dict):
+        return None
+    try:
+        return from_label_selector(selector)
+    except SelectorError:
+        return None
 
 
 def _domain_lookup(
@@ -281,6 +342,15 @@ class PodTopologySpread(Plugin):
         return constraints(pod, action, [{**c, "labelSelector": selector} for c in specs])
 
     def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        hard = self.pod_constraints(pod, "DoNotSchedule")
+        if not hard:
+            return skip()
+        data = _FilterState(hard, [_domain_counts(pod, c, snapshot) for c in hard])
+        state.write(state_key("PreFilter", NAME), data)
+        return Status()
+
+    def pre_filter_reference(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        """`pre_filter` node by node (the reference the vectorised counts are tested against)."""
         hard = self.pod_constraints(pod, "DoNotSchedule")
         if not hard:
             return skip()
