@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from kube.api.meta import Object
+from kube.api.selectors import SelectorError, from_label_selector
+from kube.native import match_labels
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.events import (
     ASSIGNED_POD,
@@ -101,6 +103,15 @@ class Term:
     namespaces: set[str] | None  # None: every namespace
     namespace_selector: dict[str, Any] | None
     weight: int = 0
+    # The selector parsed once (None: matches nothing), not on every pod it is tried on.
+    requirements: list[Any] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            parsed = from_label_selector(self.selector) if self.selector is not None else None
+        except SelectorError:
+            parsed = None
+        self.requirements = parsed
 
     def matches(self, pod: Object, namespace_labels: Any) -> bool:
         ns = pod_namespace(pod)
@@ -112,10 +123,31 @@ class Term:
             )
         if self.namespaces is None and self.namespace_selector is None:
             in_ns = True
-        return in_ns and selector_matches(self.selector, pod_labels(pod))
+        if not in_ns or self.requirements is None:
+            return False
+        return bool(match_labels(self.requirements, [pod_labels(pod)]))
+
+
+# _terms of the pods seen lately, by object identity (a changed pod is a new object in the
+# cache): existing pods' terms are read at every cycle, and parsing them again was most of
+# PreFilter's time. Entries hold their pod, so an id is never reused while it is cached.
+_TERMS_CACHE: dict[tuple[int, str, str], tuple[Object, list[Term]]] = {}
+_TERMS_CACHE_SIZE = 100_000
 
 
 def _terms(pod: Object, kind: str, mode: str) -> list[Term]:
+    key = (id(pod), kind, mode)
+    hit = _TERMS_CACHE.get(key)
+    if hit is not None and hit[0] is pod:
+        return hit[1]
+    terms = _parse_terms(pod, kind, mode)
+    if len(_TERMS_CACHE) >= _TERMS_CACHE_SIZE:
+        _TERMS_CACHE.clear()
+    _TERMS_CACHE[key] = (pod, terms)
+    return terms
+
+
+def _parse_terms(pod: Object, kind: str, mode: str) -> list[Term]:
     affinity = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
     raw = affinity.get(f"{mode}DuringSchedulingIgnoredDuringExecution") or []
     labels = pod_labels(pod)
