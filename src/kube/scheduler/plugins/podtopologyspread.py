@@ -209,9 +209,14 @@ def _domain_counts(pod: Object, c: Constraint, snapshot: Snapshot) -> Counter[st
     for row in np.flatnonzero(counted & (m.pod_count[: m.n] > 0)).tolist():
         domain = values[ids[row]]
         for p in infos[row].pods.values():
-            if pod_namespace(p.pod) == ns and not is_terminating(p.pod):
+            # pod_namespace / is_terminating / pod_labels inlined: this runs for every pod
+            meta = p.pod.get("metadata")
+            if not isinstance(meta, dict) or meta.get("deletionTimestamp"):
+                continue
+            if (meta.get("namespace") or "") == ns:
+                labels = meta.get("labels")
                 domains.append(domain)
-                label_sets.append(pod_labels(p.pod))
+                label_sets.append(labels if isinstance(labels, dict) else {})
     for index in match_labels(requirements, label_sets):
         counts[domains[index]] += 1
     return counts
