@@ -109,6 +109,17 @@ def cleanup_runtime(root: Path, bridge: str) -> None:
         subprocess.run(["ip", "link", "del", f"kube-{sandbox.name[:10]}"], capture_output=True)
         subprocess.run(["ip", "netns", "del", f"kube-{sandbox.name[:16]}"], capture_output=True)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    unmount_under(root.parent)
+
+
+def unmount_under(directory: Path) -> None:
+    """Unmounts, deepest first, what is still mounted under the test's own `directory`: the
+    kubelet's volume mounts (tmpfs for secrets and kube-api-access tokens) of pods still on the
+    node at teardown, which would otherwise make pytest fail to remove its temp dirs later."""
+    prefix = f"{directory.resolve()}/"
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 def make_service_account(kubeconfig: Path, ca: Path) -> None:
