@@ -160,7 +160,15 @@ def _check(snapshot: Snapshot, p: dict[str, Any]) -> None:
         got = by_matrix.read(state_key("PreFilter", spread.NAME))
         # as dicts: a domain counted with 0 pods (it sets the minimum) must be there too
         assert [dict(c) for c in got.counts] == [dict(c) for c in expected.counts]
-    for plugin in (spread, InterPodAffinity()):
+    affinity = InterPodAffinity()
+    by_pod, by_term = CycleState(), CycleState()
+    if affinity.pre_filter_reference(by_pod, p, snapshot).is_success():
+        assert affinity.pre_filter(by_term, p, snapshot).is_success()
+        want = by_pod.read(state_key("PreFilter", affinity.NAME))
+        have = by_term.read(state_key("PreFilter", affinity.NAME))
+        for counts in ("affinity_counts", "anti_counts", "existing_anti_counts"):
+            assert +getattr(have, counts) == +getattr(want, counts), counts
+    for plugin in (spread, affinity):
         state = CycleState()
         if plugin.pre_filter(state, p, snapshot).is_success():
             mask = plugin.filter_nodes(state, p, snapshot)

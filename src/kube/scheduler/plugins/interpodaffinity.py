@@ -114,7 +114,14 @@ class Term:
         self.requirements = parsed
 
     def matches(self, pod: Object, namespace_labels: Any) -> bool:
-        ns = pod_namespace(pod)
+        if not self.in_namespace(pod_namespace(pod), namespace_labels):
+            return False
+        if self.requirements is None:
+            return False
+        return bool(match_labels(self.requirements, [pod_labels(pod)]))
+
+    def in_namespace(self, ns: str, namespace_labels: Any) -> bool:
+        """Whether pods of namespace `ns` are in the term's namespaces (or selected ones)."""
         in_ns = self.namespaces is not None and ns in self.namespaces
         if not in_ns and self.namespace_selector is not None:
             labels = namespace_labels(ns)
@@ -123,9 +130,7 @@ class Term:
             )
         if self.namespaces is None and self.namespace_selector is None:
             in_ns = True
-        if not in_ns or self.requirements is None:
-            return False
-        return bool(match_labels(self.requirements, [pod_labels(pod)]))
+        return in_ns
 
 
 # _terms of the pods seen lately, by object identity (a changed pod is a new object in the
@@ -234,20 +239,66 @@ class InterPodAffinity(Plugin):
             if term.topology_key in labels and term.matches(pod, self._ns_labels):
                 data.existing_anti_counts[(term.topology_key, labels[term.topology_key])] += d
 
+    def _count_all(self, data: _FilterState, pod: Object, snapshot: Snapshot) -> None:
+        """`_count` of every pod of every node, each of the pod's terms matched in one call.
+
+        The pods of occupied nodes (matrix `pod_count`) are gathered once; a term's selector
+        runs over all those in its namespaces and on nodes with its topology key at once.
+        """
+        m = snapshot.matrix
+        infos = snapshot.node_infos
+        owners: list[NodeInfo] = []
+        others: list[Object] = []
+        for row in np.flatnonzero(m.pod_count[: m.n] > 0).tolist():
+            info = infos[row]
+            for held in info.pods.values():
+                owners.append(info)
+                others.append(held.pod)
+        namespaces = [pod_namespace(o) for o in others]
+        label_sets = [pod_labels(o) for o in others]
+        in_ns: dict[tuple[int, str], bool] = {}
+        for terms, counts in ((data.affinity, data.affinity_counts), (data.anti, data.anti_counts)):
+            for term in terms:
+                if term.requirements is None:
+                    continue
+                key = term.topology_key
+                chosen = []
+                for i, ns in enumerate(namespaces):
+                    ok = in_ns.get((id(term), ns))
+                    if ok is None:
+                        ok = in_ns[(id(term), ns)] = term.in_namespace(ns, self._ns_labels)
+                    if ok and key in owners[i].labels:
+                        chosen.append(i)
+                for j in match_labels(term.requirements, [label_sets[i] for i in chosen]):
+                    counts[(key, owners[chosen[j]].labels[key])] += 1
+        for info, other in zip(owners, others, strict=True):
+            labels = info.labels
+            for term in _terms(other, "podAntiAffinity", "required"):
+                if term.topology_key in labels and term.matches(pod, self._ns_labels):
+                    data.existing_anti_counts[(term.topology_key, labels[term.topology_key])] += 1
+
     def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
         data = _FilterState(
             _terms(pod, "podAffinity", "required"), _terms(pod, "podAntiAffinity", "required")
         )
-        own_terms = bool(data.affinity or data.anti)
-        nodes = (
-            snapshot.node_infos if own_terms else snapshot.have_pods_with_required_anti_affinity()
+        if data.affinity or data.anti:
+            self._count_all(data, pod, snapshot)
+        else:
+            for info in snapshot.have_pods_with_required_anti_affinity():
+                for other in info.pods_with_required_anti_affinity():
+                    self._count(data, pod, other.pod, info, 1)
+        if not data.affinity and not data.anti and not data.existing_anti_counts:
+            return skip()
+        state.write(state_key("PreFilter", NAME), data)
+        return Status()
+
+    def pre_filter_reference(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        """`pre_filter` pod by pod (the reference `_count_all` is tested against)."""
+        data = _FilterState(
+            _terms(pod, "podAffinity", "required"), _terms(pod, "podAntiAffinity", "required")
         )
-        for info in nodes:
-            if own_terms:
-                others = list(info.pods.values())
-            else:
-                others = info.pods_with_required_anti_affinity()
-            for other in others:
+        for info in snapshot.node_infos:
+            for other in info.pods.values():
                 self._count(data, pod, other.pod, info, 1)
         if not data.affinity and not data.anti and not data.existing_anti_counts:
             return skip()
