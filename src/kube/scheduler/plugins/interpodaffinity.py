@@ -106,7 +106,18 @@ class Term:
     # The selector parsed once (None: matches nothing), not on every pod it is tried on.
     requirements: list[Any] | None = field(init=False, repr=False, compare=False)
 
+    # What `matches` depends on, as one hashable value: pods' terms that are written alike
+    # (every replica of a Deployment) are tried once per cycle against the incoming pod.
+    identity: str = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
+        self.identity = repr(
+            (
+                self.selector,
+                sorted(self.namespaces) if self.namespaces is not None else None,
+                self.namespace_selector,
+            )
+        )
         try:
             parsed = from_label_selector(self.selector) if self.selector is not None else None
         except SelectorError:
@@ -271,10 +282,16 @@ class InterPodAffinity(Plugin):
                         chosen.append(i)
                 for j in match_labels(term.requirements, [label_sets[i] for i in chosen]):
                     counts[(key, owners[chosen[j]].labels[key])] += 1
+        matched: dict[str, bool] = {}  # Term.identity -> whether it matches the pod
         for info, other in zip(owners, others, strict=True):
             labels = info.labels
             for term in _terms(other, "podAntiAffinity", "required"):
-                if term.topology_key in labels and term.matches(pod, self._ns_labels):
+                if term.topology_key not in labels:
+                    continue
+                hit = matched.get(term.identity)
+                if hit is None:
+                    hit = matched[term.identity] = term.matches(pod, self._ns_labels)
+                if hit:
                     data.existing_anti_counts[(term.topology_key, labels[term.topology_key])] += 1
 
     def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
