@@ -134,6 +134,13 @@ def test_unknown_controller_is_one_line_and_writes_nothing(tmp_path: Path) -> No
     assert not data.exists()
 
 
+def test_negative_client_qps_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    result = run_kube("server", "--data-dir", str(tmp_path / "d"), "--kube-api-qps=-1")
+    assert result.returncode == 2
+    assert one_line_error(result) == "kube server: --kube-api-qps -1 must not be negative"
+    assert not (tmp_path / "d").exists()
+
+
 def test_unwritable_data_dir_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -212,13 +219,22 @@ def children_of(pid: int) -> dict[int, str]:
 def test_controller_manager_and_scheduler_run_as_child_processes_that_end_with_the_server(
     tmp_path: Path, server_proc: list[subprocess.Popen[str]]
 ) -> None:
-    proc = start_server("--data-dir", str(tmp_path), "--secure-port", "0")
+    proc = start_server(
+        "--data-dir",
+        str(tmp_path),
+        "--secure-port",
+        "0",
+        "--kube-api-qps=0",
+        "--kube-api-burst=500",
+    )
     server_proc.append(proc)
     lines = wait_until_up(proc)
     assert any("controller-manager (own process)" in line for line in lines)
     children = children_of(proc.pid)
     commands = sorted(cmd.split()[3] for cmd in children.values() if "kube.cli.main" in cmd)
     assert commands == ["controller-manager", "scheduler"]
+    # The server's client throttling flags reach both.
+    assert all("--kube-api-qps=0 --kube-api-burst=500" in cmd for cmd in children.values())
     proc.kill()  # no chance to stop its rows: the children must go with it
     proc.communicate(timeout=30)
     deadline = time.monotonic() + 10

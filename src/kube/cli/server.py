@@ -61,6 +61,9 @@ class ServerContext:
     # The controller-manager and scheduler inside this process (--in-process) rather than each
     # in a child process of its own (kube.cli.children), which leaves the API server a core.
     in_process: bool = False
+    # --kube-api-qps/--kube-api-burst for the controller-manager and scheduler (None: theirs).
+    client_qps: float | None = None
+    client_burst: int | None = None
     # The node row (k3s's agent): None with --disable-agent.
     agent: argparse.Namespace | None = None
 
@@ -100,6 +103,16 @@ async def run_apiserver(ctx: ServerContext, ready: asyncio.Event) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+def client_flags(ctx: ServerContext) -> list[str]:
+    """The client throttling flags a child row gets from `kube server`'s own."""
+    flags = []
+    if ctx.client_qps is not None:
+        flags.append(f"--kube-api-qps={ctx.client_qps:g}")
+    if ctx.client_burst is not None:
+        flags.append(f"--kube-api-burst={ctx.client_burst}")
+    return flags
+
+
 async def run_controller_manager(ctx: ServerContext, ready: asyncio.Event) -> None:
     """The controllers through the admin kubeconfig, behind leader election.
 
@@ -118,10 +131,15 @@ async def run_controller_manager(ctx: ServerContext, ready: asyncio.Event) -> No
             "--kubeconfig",
             str(kubeconfig),
             f"--controllers={ctx.controllers}",
+            *client_flags(ctx),
         )
         await children.run_child("controller-manager", argv, ready)
         return
     config = controller_manager.ManagerConfig(kubeconfig=kubeconfig, controllers=names)
+    if ctx.client_qps is not None:
+        config.qps = ctx.client_qps
+    if ctx.client_burst is not None:
+        config.burst = ctx.client_burst
     await controller_manager.run_manager(config, ready, rejoin=True)
 
 
@@ -134,10 +152,16 @@ async def run_scheduler(ctx: ServerContext, ready: asyncio.Event) -> None:
     how = "in process" if ctx.in_process else "own process"
     ctx.notes.append(f"scheduler ({how}): default-scheduler")
     if not ctx.in_process:
-        argv = children.kube_command("scheduler", "--kubeconfig", str(kubeconfig))
+        argv = children.kube_command(
+            "scheduler", "--kubeconfig", str(kubeconfig), *client_flags(ctx)
+        )
         await children.run_child("scheduler", argv, ready)
         return
     config = scheduler.SchedulerConfig(kubeconfig=kubeconfig)
+    if ctx.client_qps is not None:
+        config.qps = ctx.client_qps
+    if ctx.client_burst is not None:
+        config.burst = ctx.client_burst
     await scheduler.run_scheduler(config, ready, rejoin=True)
 
 
@@ -239,6 +263,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "for all); by default each runs as a child process, as upstream's separate binaries",
     )
     parser.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="requests/s the controller-manager and scheduler may send (default: theirs, "
+        "upstream's 20 and 50; 0 = unthrottled, for large synthetic clusters)",
+    )
+    parser.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=None,
+        metavar="N",
+        help="their burst of requests (default: theirs, 30 and 100)",
+    )
+    parser.add_argument(
         "--disable-agent",
         action="store_true",
         help="do not run this machine as a node (k3s's flag): no runtime, no kubelet",
@@ -278,6 +317,10 @@ def configure(args: argparse.Namespace) -> ServerContext:
         raise UsageError(
             "--etcd-servers is empty; give etcd client URLs like http://127.0.0.1:2379"
         )
+    if args.kube_api_qps is not None and args.kube_api_qps < 0:
+        raise UsageError(f"--kube-api-qps {args.kube_api_qps:g} must not be negative")
+    if args.kube_api_burst is not None and args.kube_api_burst < 1:
+        raise UsageError(f"--kube-api-burst {args.kube_api_burst} must be at least 1")
     if not 0 <= args.secure_port <= 65535:
         raise UsageError(f"--secure-port {args.secure_port} is not a port number (0-65535)")
     try:
@@ -315,6 +358,8 @@ def configure(args: argparse.Namespace) -> ServerContext:
         controllers=args.controllers,
         scheduler=not args.disable_scheduler,
         in_process=args.in_process,
+        client_qps=args.kube_api_qps,
+        client_burst=args.kube_api_burst,
         agent=None if args.disable_agent else args,
     )
 
