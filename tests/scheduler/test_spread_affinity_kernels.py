@@ -11,6 +11,7 @@ missing), taints and random labelled pods, some carrying their own required and 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -160,6 +161,18 @@ def _check(snapshot: Snapshot, p: dict[str, Any]) -> None:
         got = by_matrix.read(state_key("PreFilter", spread.NAME))
         # as dicts: a domain counted with 0 pods (it sets the minimum) must be there too
         assert [dict(c) for c in got.counts] == [dict(c) for c in expected.counts]
+    # PreScore's counts: node by node (no snapshot) and from the matrix (the scheduler's).
+    with_matrix = PodTopologySpread()
+    with_matrix.handle = SimpleNamespace(snapshot=snapshot)  # type: ignore[assignment]
+    by_node, by_matrix = CycleState(), CycleState()
+    if spread.pre_score(by_node, p, snapshot.node_infos).is_success():
+        assert with_matrix.pre_score(by_matrix, p, snapshot.node_infos).is_success()
+        _, want_counts, want_weights, want_ignored = by_node.read(
+            state_key("PreScore", spread.NAME)
+        )
+        _, got_counts, got_weights, got_ignored = by_matrix.read(state_key("PreScore", spread.NAME))
+        assert [+c for c in got_counts] == [+c for c in want_counts]
+        assert (got_weights, got_ignored) == (want_weights, want_ignored)
     affinity = InterPodAffinity()
     by_pod, by_term = CycleState(), CycleState()
     if affinity.pre_filter_reference(by_pod, p, snapshot).is_success():

@@ -313,6 +313,9 @@ class Scheduler:
         try:
             while True:
                 await self.schedule_one()
+                # A queue that is never empty never suspends `pop`: yield once per pod so the
+                # informers, binding tasks and the leader Lease renewal keep running.
+                await asyncio.sleep(0)
         finally:
             self.queue.close()
             for task in (flusher, expiry, *self._binding, *self._status_writes):

@@ -451,13 +451,20 @@ class PodTopologySpread(Plugin):
                 continue
             for i, c in enumerate(soft):
                 domains[i].add(info.labels.get(c.topology_key, ""))
-        for info in everyone:
-            labels = info.labels
+        if snapshot is not None and snapshot.matrix is not None:
+            # The PreFilter's vectorised counts (eligible nodes with the key), kept to the
+            # domains of the nodes being scored: what the loop below counts node by node.
             for i, c in enumerate(soft):
-                value = labels.get(c.topology_key)
-                if value is None or value not in domains[i] or not _eligible(pod, c, info):
-                    continue
-                counts[i][value] += _matching(pod, c, info)
+                full = _domain_counts(pod, c, snapshot)
+                counts[i] = Counter({d: full[d] for d in domains[i] if full.get(d)})
+        else:
+            for info in everyone:
+                labels = info.labels
+                for i, c in enumerate(soft):
+                    value = labels.get(c.topology_key)
+                    if value is None or value not in domains[i] or not _eligible(pod, c, info):
+                        continue
+                    counts[i][value] += _matching(pod, c, info)
         weights = []
         for i, c in enumerate(soft):
             size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
