@@ -39,7 +39,7 @@ import struct
 import termios
 import time
 import tty
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,14 +161,20 @@ def _set_size(fd: int, data: bytes) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _frame(message: Any) -> bytes | None:
-    """A client frame as bytes: binary, or text (the Python client sends its writes of `str`
-    as text frames, the channel byte first, as upstream's server accepts)."""
-    if message.type == WSMsgType.BINARY and message.data:
-        return bytes(message.data)
-    if message.type == WSMsgType.TEXT and message.data:
-        return str(message.data).encode()
-    return None
+async def _client_frames(ws: web.WebSocketResponse) -> AsyncIterator[tuple[int, bytes]]:
+    """The client's (channel, data) frames until it closes: binary, or text (the Python client
+    sends its writes of `str` as text frames, the channel byte first, as upstream's server
+    accepts). Empty and other messages are skipped."""
+    async for message in ws:
+        if message.type == WSMsgType.BINARY and message.data:
+            frame = bytes(message.data)
+        elif message.type == WSMsgType.TEXT and message.data:
+            frame = str(message.data).encode()
+        elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            return
+        else:
+            continue
+        yield frame[0], frame[1:]
 
 
 class StreamingServer:
@@ -285,13 +291,7 @@ class StreamingServer:
                         await ws.send_bytes(bytes([channel]) + data)
 
         async def feed() -> None:
-            async for received in ws:
-                frame = _frame(received)
-                if frame is None:
-                    if received.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                        break
-                    continue
-                channel, data = frame[0], frame[1:]
+            async for channel, data in _client_frames(ws):
                 if channel == STDIN and req.stdin and data:
                     await loop.run_in_executor(None, sock.sendall, shim.message(STDIN, data))
                 elif channel == RESIZE and req.tty:
@@ -355,13 +355,7 @@ class StreamingServer:
                         await ws.send_bytes(bytes([channel]) + data)
 
         async def feed() -> None:
-            async for message in ws:
-                frame = _frame(message)
-                if frame is None:
-                    if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                        break
-                    continue
-                channel, data = frame[0], frame[1:]
+            async for channel, data in _client_frames(ws):
                 if channel == STDIN and process.stdin is not None and data:
                     process.stdin.write(data)
                     with contextlib.suppress(ConnectionResetError):
@@ -418,13 +412,7 @@ class StreamingServer:
                     await ws.send_bytes(bytes([STDOUT]) + data)
 
         async def feed() -> None:
-            async for message in ws:
-                frame = _frame(message)
-                if frame is None:
-                    if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                        break
-                    continue
-                channel, data = frame[0], frame[1:]
+            async for channel, data in _client_frames(ws):
                 if channel == STDIN and data:
                     with contextlib.suppress(OSError):
                         os.write(master, data)
