@@ -309,25 +309,26 @@ def _parameter(value: Mapping[str, Any]) -> pb.Parameter:
     location = _NON_BODY_LOCATIONS.get(value.get("in", ""), "query_parameter_sub_schema")
     sub = getattr(out.non_body_parameter, location)
     _copy_scalars(value, sub, {k: f for k, f in _PARAMETER_SCALARS.items() if hasattr(sub, f)})
-    if "items" in value:
-        sub.items.CopyFrom(_primitives_items(value["items"]))
-    if "default" in value:
-        sub.default.CopyFrom(any_value(value["default"]))
-    sub.enum.extend(any_value(v) for v in value.get("enum", ()))
-    sub.vendor_extension.extend(_extensions(value))
+    _copy_primitive_parts(value, sub)
     return out
 
 
 def _primitives_items(value: Mapping[str, Any]) -> pb.PrimitivesItems:
     out = pb.PrimitivesItems()
     _copy_scalars(value, out, _PRIMITIVE_SCALARS)
+    _copy_primitive_parts(value, out)
+    return out
+
+
+def _copy_primitive_parts(value: Mapping[str, Any], out: Any) -> None:
+    """`items`, `default`, `enum` and extensions, which a non-body parameter's sub-schema and
+    PrimitivesItems share."""
     if "items" in value:
         out.items.CopyFrom(_primitives_items(value["items"]))
     if "default" in value:
         out.default.CopyFrom(any_value(value["default"]))
     out.enum.extend(any_value(v) for v in value.get("enum", ()))
     out.vendor_extension.extend(_extensions(value))
-    return out
 
 
 def _response_value(value: Mapping[str, Any]) -> pb.ResponseValue:
