@@ -51,6 +51,7 @@ from tests.e2e.test_kubelet import (
     _start,
     _stop,
     _wait_for,
+    kubelet_command,
 )
 
 pytestmark = pytest.mark.slow
@@ -313,32 +314,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         )
         processes.append(
             _start(
-                [
-                    str(BIN / "kube"),
-                    "kubelet",
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    "--node-name",
-                    name,
-                    "--container-runtime-endpoint",
-                    f"unix://{socket}",
-                    "--pod-cidr",
-                    cidr,
-                    "--root-dir",
-                    str(work / "kubelet"),
-                    "--pod-logs-dir",
-                    str(work / "pods"),
-                    "--cgroup-root",
-                    f"/kubepods-{name}",
-                    "--node-ip",
-                    "127.0.0.1",
-                    "--address",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--client-ca-file",
-                    str(work / "server" / "tls" / "ca.crt"),
-                ],
+                kubelet_command(kubeconfig, name, socket, cidr, work),
                 work / "kubelet.log",
             )
         )

@@ -112,6 +112,38 @@ def cleanup_runtime(root: Path, bridge: str) -> None:
     unmount_under(root.parent)
 
 
+def kubelet_command(kubeconfig: Path, name: str, socket: Path, cidr: str, work: Path) -> list[str]:
+    """`kube kubelet` for a test node: its state under `work`, its cgroups under
+    `/kubepods-<name>`, its server (logs, exec) on loopback, where the API server reaches it
+    through the node's InternalIP, taking only the API server's kubelet client certificate."""
+    return [
+        str(BIN / "kube"),
+        "kubelet",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--node-name",
+        name,
+        "--container-runtime-endpoint",
+        f"unix://{socket}",
+        "--pod-cidr",
+        cidr,
+        "--root-dir",
+        str(work / "kubelet"),
+        "--pod-logs-dir",
+        str(work / "pods"),
+        "--cgroup-root",
+        f"/kubepods-{name}",
+        "--node-ip",
+        "127.0.0.1",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--client-ca-file",
+        str(work / "server" / "tls" / "ca.crt"),
+    ]
+
+
 def unmount_under(directory: Path) -> None:
     """Unmounts, deepest first, what is still mounted under the test's own `directory`: the
     kubelet's volume mounts (tmpfs for secrets and kube-api-access tokens) of pods still on the
@@ -203,35 +235,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         _wait_for(socket.exists, 20, "the CRI socket")
         processes.append(
             _start(
-                [
-                    str(BIN / "kube"),
-                    "kubelet",
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    "--node-name",
-                    name,
-                    "--container-runtime-endpoint",
-                    f"unix://{socket}",
-                    "--pod-cidr",
-                    cidr,
-                    "--root-dir",
-                    str(work / "kubelet"),
-                    "--pod-logs-dir",
-                    str(work / "pods"),
-                    "--cgroup-root",
-                    f"/kubepods-{name}",
-                    # The kubelet's server (logs, exec) on loopback, where the API server
-                    # reaches it through the node's InternalIP.
-                    "--node-ip",
-                    "127.0.0.1",
-                    "--address",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    # Only the API server (its kubelet client certificate) may use it.
-                    "--client-ca-file",
-                    str(work / "server" / "tls" / "ca.crt"),
-                ],
+                kubelet_command(kubeconfig, name, socket, cidr, work),
                 work / "kubelet.log",
             )
         )
