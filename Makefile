@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 DATA_DIR ?= $(HOME)/.kube-py
 
 NATIVE_SRC := $(wildcard src/_native/*.pyx src/_native/*.pxd src/_native/*.cpp) \
-              $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock rust/pyproject.toml $(wildcard proto/*/*/*/*/*.proto) $(wildcard proto/*/*.proto) setup.py
+              $(wildcard rust/src/*.rs) rust/Cargo.toml rust/Cargo.lock rust/pyproject.toml $(wildcard proto/*/*/*/*/*.proto) $(wildcard proto/*/*/*/*.proto) $(wildcard proto/*/*.proto) setup.py
 
 .PHONY: run test setup lint typecheck layers unit bench bench-check bench-api bench-controllers clean doctor bench-ratios loadtest loadtest-smoke
 

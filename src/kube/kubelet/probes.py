@@ -31,6 +31,7 @@ from typing import Any
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.client.clock import Clock, RealClock
 from kube.cri.client import RuntimeClient
+from kube.kubelet.grpcprobe import grpc_action
 from kube.kubelet.handlers import exec_action, http_action, resolve_port, tcp_action
 from kube.kubelet.status import ContainerInfo, Probed, is_sidecar
 
@@ -289,7 +290,8 @@ class ProbeManager:
 async def run_probe(
     cri: RuntimeClient, kind: str, probe: dict[str, Any], target: Target
 ) -> tuple[bool, str]:
-    """Runs one probe of the target container: exec (CRI ExecSync), httpGet or tcpSocket."""
+    """Runs one probe of the target container: exec (CRI ExecSync), httpGet, tcpSocket or
+    grpc (Health/Check on the pod IP)."""
     seconds = Timing.of(probe, kind).timeout
     if isinstance(probe.get("exec"), dict):
         command = [str(c) for c in probe["exec"].get("command") or []]
@@ -304,4 +306,8 @@ async def run_probe(
         except ValueError as err:
             return False, str(err)
         return await tcp_action(str(tcp.get("host") or target.pod_ip), port, seconds)
-    return False, "probe has no supported handler (exec, httpGet, tcpSocket)"
+    if isinstance(probe.get("grpc"), dict):
+        check = probe["grpc"]
+        service = str(check.get("service") or "")
+        return await grpc_action(target.pod_ip, int(check.get("port") or 0), service, seconds)
+    return False, "probe has no supported handler (exec, httpGet, tcpSocket, grpc)"
