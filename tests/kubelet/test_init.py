@@ -307,7 +307,8 @@ async def test_termination_message_from_the_file_or_the_log(tmp_path: Path) -> N
     pod = make_pod("Never", initContainers=[])
     pod["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
     await kubelet.sync(pod)
-    (mount,) = cri.current("main").config.mounts
+    hosts, mount = cri.current("main").config.mounts  # the pod's /etc/hosts, the message file
+    assert hosts.container_path == "/etc/hosts"
     assert mount.container_path == "/dev/termination-log"
     Path(mount.host_path).write_text("all done")  # noqa: ASYNC240 (a test's small file)
     cri.exit("main", 0)

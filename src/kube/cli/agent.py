@@ -28,10 +28,11 @@ import os
 import shutil
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
+from kube.kubelet.dns import parse_cluster_dns
 
 log = logging.getLogger("kube.agent")
 
@@ -71,6 +72,7 @@ class AgentOptions:
     port: int = KUBELET_PORT
     cgroup_root: str = "/kubepods"
     client_ca_file: Path | None = None
+    cluster_dns: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -107,6 +109,7 @@ async def run_node_kubelet(options: AgentOptions, ready: asyncio.Event) -> None:
         address=options.address,
         port=options.port,
         client_ca_file=options.client_ca_file,
+        cluster_dns=list(options.cluster_dns),
     )
     await run_kubelet(options.kubeconfig, config, ready)
 
@@ -143,6 +146,13 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cgroup-root", default="/kubepods", help="the parent of the pods' cgroups"
+    )
+    parser.add_argument(
+        "--cluster-dns",
+        action="append",
+        default=[],
+        metavar="IP[,IP]",
+        help="the kubelet's cluster DNS server(s) for ClusterFirst pods (repeatable)",
     )
 
 
@@ -185,6 +195,10 @@ def check_node_flags(args: argparse.Namespace) -> None:
         raise UsageError(f"--bridge {args.bridge!r}: an interface name of 1 to 15 characters")
     if not 0 <= args.kubelet_port <= 65535:
         raise UsageError(f"--kubelet-port {args.kubelet_port} is not a port number (0-65535)")
+    try:
+        parse_cluster_dns(args.cluster_dns)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def configure(args: argparse.Namespace) -> AgentOptions:
@@ -209,6 +223,7 @@ def configure(args: argparse.Namespace) -> AgentOptions:
         port=args.kubelet_port,
         cgroup_root=args.cgroup_root,
         client_ca_file=args.client_ca_file,
+        cluster_dns=parse_cluster_dns(args.cluster_dns),
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient, channel_target
+from kube.kubelet.dns import DEFAULT_CLUSTER_DOMAIN, DEFAULT_RESOLV_CONF, parse_cluster_dns
 from kube.kubelet.kubelet import Kubelet, KubeletConfig
 from kube.kubelet.node import NodeConfig, default_node_ip
 
@@ -63,6 +64,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="require client certificates signed by this CA (the API server's)",
     )
+    add_dns_arguments(parser)
+
+
+def add_dns_arguments(parser: argparse.ArgumentParser) -> None:
+    """The pods' DNS flags (kube.kubelet.dns), as upstream's kubelet names them."""
+    parser.add_argument(
+        "--cluster-dns",
+        action="append",
+        default=[],
+        metavar="IP[,IP]",
+        help="the cluster DNS server(s) for ClusterFirst pods (repeatable or comma-separated); "
+        "without it such pods get the Default policy",
+    )
+    parser.add_argument(
+        "--cluster-domain",
+        default=DEFAULT_CLUSTER_DOMAIN,
+        help="the cluster's DNS domain, searched by ClusterFirst pods (default %(default)s)",
+    )
+    parser.add_argument(
+        "--resolv-conf",
+        default=DEFAULT_RESOLV_CONF,
+        help="the resolver configuration Default pods get (default %(default)s; '' for none)",
+    )
 
 
 class UsageError(Exception):
@@ -85,6 +109,10 @@ def configure(args: argparse.Namespace) -> KubeletConfig:
             ipaddress.ip_network(args.pod_cidr, strict=False)
         except ValueError as err:
             raise UsageError(f"--pod-cidr {args.pod_cidr!r}: {err}") from err
+    try:
+        parse_cluster_dns(args.cluster_dns)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     labels: dict[str, str] = {}
     for item in filter(None, args.node_labels.split(",")):
         key, eq, value = item.partition("=")
@@ -109,6 +137,9 @@ def configure(args: argparse.Namespace) -> KubeletConfig:
         tls_cert_file=args.tls_cert_file,
         tls_private_key_file=args.tls_private_key_file,
         client_ca_file=args.client_ca_file,
+        cluster_dns=parse_cluster_dns(args.cluster_dns),
+        cluster_domain=args.cluster_domain,
+        resolv_conf=args.resolv_conf,
     )
 
 

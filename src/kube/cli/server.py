@@ -31,6 +31,7 @@ from kube.apiserver import server as apiserver
 from kube.cli import agent, children, controller_manager, scheduler
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
 from kube.controllers.manager import enabled as enabled_controllers
+from kube.kubelet.dns import parse_cluster_dns
 from kube.storage.backend import Backend, StorageError
 from kube.storage.factory import BACKENDS, StorageConfig, make_backend
 
@@ -187,6 +188,7 @@ async def run_node(ctx: ServerContext, ready: asyncio.Event) -> None:
         port=args.kubelet_port,
         cgroup_root=args.cgroup_root,
         client_ca_file=ctx.data_dir / "tls" / "ca.crt",
+        cluster_dns=parse_cluster_dns(args.cluster_dns),
     )
     ctx.notes.append(f"kubelet: node {options.node_name} (runtime {options.endpoint})")
     await agent.run_agent(options, ready)

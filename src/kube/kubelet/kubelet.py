@@ -28,6 +28,7 @@ from kube.client.events import EventRecorder
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
+from kube.kubelet.dns import DEFAULT_CLUSTER_DOMAIN, DEFAULT_RESOLV_CONF, DNSConfigurer
 from kube.kubelet.node import KUBELET_PORT, NodeAgent, NodeConfig
 from kube.kubelet.pleg import PLEG
 from kube.kubelet.pods import PodSyncer
@@ -57,6 +58,10 @@ class KubeletConfig:
     tls_cert_file: Path | None = None
     tls_private_key_file: Path | None = None
     client_ca_file: Path | None = None
+    # Pods' DNS (kube.kubelet.dns): --cluster-dns, --cluster-domain, --resolv-conf.
+    cluster_dns: list[str] = field(default_factory=list)
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    resolv_conf: str = DEFAULT_RESOLV_CONF
 
 
 @dataclass
@@ -264,6 +269,11 @@ class Kubelet:
             recorder=events.event,
             on_change=self._runtime_changed,
             root_dir=node.root_dir,
+            dns=DNSConfigurer(
+                cluster_dns=list(config.cluster_dns),
+                cluster_domain=config.cluster_domain,
+                resolv_conf=config.resolv_conf,
+            ),
         )
         self.informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={node.name}")
         self.informer.add_event_handler(

@@ -35,7 +35,9 @@ from kube.client.clock import Clock
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
 from kube.kubelet.backoff import Backoff
+from kube.kubelet.dns import DEFAULT_CLUSTER_DOMAIN, DNSConfigurer
 from kube.kubelet.envvars import EnvError, ObjectSource, api_source, build_env
+from kube.kubelet.etchosts import ETC_HOSTS, ensure_hosts_file, wants_hosts_mount
 from kube.kubelet.hooks import pod_label, run_hook
 from kube.kubelet.probes import ProbeManager, run_probe
 from kube.kubelet.specs import CONTAINER_NAME, POD_UID, container_config, sandbox_config
@@ -108,8 +110,10 @@ class PodSyncer:
         on_change: Callable[[str], None] | None = None,
         root_dir: Path | None = None,
         clock: Clock | None = None,
+        dns: DNSConfigurer | None = None,
     ) -> None:
         self.cri = cri
+        self.dns = dns  # None: only spec.dnsConfig (kube.kubelet.dns)
         self.node_name = node_name
         self.node_ip = node_ip
         self.pod_logs_dir = pod_logs_dir.rstrip("/")
@@ -201,13 +205,20 @@ class PodSyncer:
 
     # -- sandbox ---------------------------------------------------------------------------
 
-    def sandbox_config(self, pod: dict[str, Any], attempt: int) -> Any:
+    def sandbox_config(self, pod: dict[str, Any], attempt: int, events: bool = False) -> Any:
+        dns = None
+        if self.dns is not None:
+            dns, warnings = self.dns.pod_dns(pod)
+            for kind, reason, message in warnings if events else []:
+                self.event(pod, kind, reason, message)
         return sandbox_config(
             pod,
             attempt,
             node_name=self.node_name,
             pod_logs_dir=self.pod_logs_dir,
             cgroup_root=self.cgroup_root,
+            dns=dns,
+            cluster_domain=self.dns.cluster_domain if self.dns else DEFAULT_CLUSTER_DOMAIN,
         )
 
     async def ensure_sandbox(self, pod: dict[str, Any]) -> tuple[str, str, Any]:
@@ -227,7 +238,7 @@ class PodSyncer:
             await self.cri.call(
                 "RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=old.id)
             )
-        config = self.sandbox_config(pod, len(sandboxes))
+        config = self.sandbox_config(pod, len(sandboxes), events=True)
         answer = await self.cri.call("RunPodSandbox", pb.RunPodSandboxRequest(config=config))
         status = await self.cri.call(
             "PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=answer.pod_sandbox_id)
@@ -266,12 +277,22 @@ class PodSyncer:
         return None
 
     def container_config(
-        self, pod: dict[str, Any], container: dict[str, Any], attempt: int, env: dict[str, str]
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        attempt: int,
+        env: dict[str, str],
+        pod_ip: str = "",
     ) -> Any:
-        """The CRI config, with the volumes' mounts and a new termination-message file."""
+        """The CRI config, with the volumes' mounts, the pod's /etc/hosts (kube.kubelet.etchosts)
+        and a new termination-message file."""
         mounts: list[Any] = []
         if self.volumes is not None:
             mounts.extend(self.volumes.mounts(pod, container, env))
+        if self.root_dir is not None and wants_hosts_mount(container, [pod_ip] if pod_ip else []):
+            domain = self.dns.cluster_domain if self.dns else DEFAULT_CLUSTER_DOMAIN
+            hosts = ensure_hosts_file(self.root_dir, pod, [pod_ip], domain)
+            mounts.append(pb.Mount(container_path=ETC_HOSTS, host_path=str(hosts)))
         if self.root_dir is not None:
             uid, name = str(pod["metadata"]["uid"]), str(container["name"])
             host = message_file(self.root_dir, uid, name)
@@ -304,7 +325,7 @@ class PodSyncer:
                 "CreateContainer",
                 pb.CreateContainerRequest(
                     pod_sandbox_id=sandbox_id,
-                    config=self.container_config(pod, container, attempt, env),
+                    config=self.container_config(pod, container, attempt, env, pod_ip),
                     sandbox_config=sandbox_config,
                 ),
             )

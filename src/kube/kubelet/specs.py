@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from kube._generated.cri import runtime_v1_pb2 as pb
+from kube.kubelet.dns import DEFAULT_CLUSTER_DOMAIN, DNSConfigurer, DNSSettings
 from kube.kubelet.envvars import expand
+from kube.kubelet.etchosts import HostnameError, hostname_and_domain, kernel_hostname
 from kube.kubelet.termination import DEFAULT_PATH, MESSAGE_PATH, MESSAGE_POLICY
 
 POD_UID = "io.kubernetes.pod.uid"
@@ -40,34 +42,62 @@ def namespace_options(spec: dict[str, Any]) -> Any:
     )
 
 
+PROTOCOLS = {"TCP": pb.TCP, "UDP": pb.UDP, "SCTP": pb.SCTP}
+
+
+def port_mappings(spec: dict[str, Any]) -> list[Any]:
+    """Every container port as a CRI PortMapping (upstream's MakePortMappings: the runtime or
+    its CNI portmap acts on the ones with a hostPort)."""
+    mappings = []
+    for container in spec.get("containers") or []:
+        for port in container.get("ports") or []:
+            if not isinstance(port, dict) or not port.get("containerPort"):
+                continue
+            mappings.append(
+                pb.PortMapping(
+                    protocol=PROTOCOLS.get(str(port.get("protocol") or "TCP"), pb.TCP),
+                    container_port=int(port["containerPort"]),
+                    host_port=int(port.get("hostPort") or 0),
+                    host_ip=str(port.get("hostIP") or ""),
+                )
+            )
+    return mappings
+
+
 def sandbox_config(
-    pod: dict[str, Any], attempt: int, *, node_name: str, pod_logs_dir: str, cgroup_root: str
+    pod: dict[str, Any],
+    attempt: int,
+    *,
+    node_name: str,
+    pod_logs_dir: str,
+    cgroup_root: str,
+    dns: DNSSettings | None = None,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Any:
-    """The pod's sandbox: metadata, hostname, DNS, log directory, cgroup parent, network."""
+    """The pod's sandbox: metadata, hostname, DNS (`dns` from kube.kubelet.dns; without it,
+    only spec.dnsConfig), port mappings, log directory, cgroup parent, network."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
     uid, name, namespace = meta["uid"], meta["name"], meta.get("namespace", "default")
     host_network = bool(spec.get("hostNetwork"))
-    dns = spec.get("dnsConfig") or {}
+    try:
+        hostname = node_name if host_network else kernel_hostname(pod, cluster_domain)
+    except HostnameError:  # upstream fails the sandbox; the short name keeps the pod running
+        hostname = hostname_and_domain(pod, cluster_domain)[0]
+    if dns is None:
+        dns, _ = DNSConfigurer(resolv_conf="").pod_dns(
+            {**pod, "spec": {**spec, "dnsPolicy": "None"}}
+        )
     config = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace=namespace, attempt=attempt),
-        hostname=spec.get("hostname") or name,
+        hostname=hostname,
         log_directory=f"{pod_logs_dir}/{namespace}_{name}_{uid}",
-        dns_config=pb.DNSConfig(
-            servers=list(dns.get("nameservers") or []),
-            searches=list(dns.get("searches") or []),
-            options=[
-                o["name"] + (f":{o['value']}" if o.get("value") else "")
-                for o in dns.get("options") or []
-                if isinstance(o, dict) and o.get("name")
-            ],
-        ),
+        dns_config=pb.DNSConfig(servers=dns.servers, searches=dns.searches, options=dns.options),
+        port_mappings=port_mappings(spec),
         labels={POD_UID: uid, POD_NAME: name, POD_NAMESPACE: namespace},
         annotations=dict(meta.get("annotations") or {}),
     )
     config.linux.cgroup_parent = f"{cgroup_root}/pod{uid}"
     config.linux.security_context.namespace_options.CopyFrom(namespace_options(spec))
-    if host_network:
-        config.hostname = node_name
     return config
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from kube.cri.runtime import hostports
 from kube.cri.runtime.containers import (
     ContainerError,
     ContainerManager,
@@ -32,6 +33,7 @@ from kube.cri.runtime.containers import (
     ExecResult,
     detect_mode,
 )
+from kube.cri.runtime.hostports import HostPort
 from kube.cri.runtime.images import ImageStore
 from kube.cri.runtime.sandbox import PodNetwork, hosts_file, resolv_conf
 from kube.cri.runtime.state import (
@@ -49,6 +51,7 @@ from kube.cri.runtime.state import (
 log = logging.getLogger("kube.runtime")
 
 RUNTIME_NAME = "kube-runtime"
+HOSTPORTS = "hostports"  # in a sandbox's directory: it has DNAT rules (kube.cri.runtime.hostports)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _T = TypeVar("_T")
 
@@ -75,6 +78,7 @@ class SandboxRequest:
     host_network: bool = False
     cgroup_parent: str = ""
     runtime_handler: str = ""
+    port_mappings: list[HostPort] = field(default_factory=list)
 
 
 def default_root() -> Path:
@@ -160,6 +164,8 @@ class Runtime:
                 attachment = await self.network.attach(record.id)
                 record.netns, record.netns_path = attachment.netns, attachment.netns_path
                 record.ip = attachment.ip
+                if await hostports.install(record.id, record.ip, request.port_mappings):
+                    (directory / HOSTPORTS).write_text(hostports.table_name(record.id) + "\n")
             (directory / "hosts").write_text(hosts_file(record.ip, record.hostname))
             (directory / "hostname").write_text(record.hostname + "\n")
             (directory / "resolv.conf").write_text(
@@ -171,6 +177,7 @@ class Runtime:
                 )
             save(record, directory, "sandbox.json")
         except BaseException:
+            await hostports.remove(record.id)
             await self.network.detach(record.id)
             shutil.rmtree(directory, ignore_errors=True)
             raise
@@ -191,6 +198,8 @@ class Runtime:
                 if self.containers.state(container) == CONTAINER_RUNNING:
                     await self.containers.stop(container, 0)
             if record.state != SANDBOX_NOTREADY:
+                if (self.sandbox_root / record.id / HOSTPORTS).exists():
+                    await hostports.remove(record.id)
                 await self.network.detach(record.id)
                 record.state = SANDBOX_NOTREADY
                 save(record, self.sandbox_root / record.id, "sandbox.json")

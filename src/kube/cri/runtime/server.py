@@ -24,6 +24,7 @@ import grpc
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube._generated.cri import runtime_v1_pb2_grpc as pb_grpc
 from kube.cri.runtime.containers import ContainerError, ContainerRequest
+from kube.cri.runtime.hostports import HostPort
 from kube.cri.runtime.images import Image, ImageError
 from kube.cri.runtime.runtime import RUNTIME_NAME, NotFound, Runtime, SandboxRequest
 from kube.cri.runtime.sandbox import NetworkError
@@ -132,6 +133,10 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             host_network=namespaces.network == NAMESPACE_NODE,
             cgroup_parent=config.linux.cgroup_parent,
             runtime_handler=request.runtime_handler,
+            port_mappings=[
+                HostPort(m.protocol, m.container_port, m.host_port, m.host_ip)
+                for m in config.port_mappings
+            ],
         )
         record = await _guard(context, lambda: self.runtime.run_sandbox(sandbox_request))
         return pb.RunPodSandboxResponse(pod_sandbox_id=record.id)
