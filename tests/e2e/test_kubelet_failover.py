@@ -16,6 +16,10 @@ deletion by the taint eviction controller (`DisruptionTarget`/`DeletionByTaintMa
 ReplicaSet's replacement runs on the surviving node, with a pod IP on that node's bridge, and
 answers HTTP.
 
+Before that, on the same two nodes (they are costly to start), a pod with `runAsUser: 1000`,
+`fsGroup: 2000` and `supplementalGroups` writes to an emptyDir: `id` shows the groups and
+`ls -ln` the volume's group 2000 and its setgid directory, so the non-root user can write.
+
 Every bridge, pod namespace, veth and container is removed by name at the end (the dead node's
 containers too), even when the test fails.
 """
@@ -281,15 +285,83 @@ def _in(cidr: str, ip: str) -> bool:
     return ip.startswith(cidr.rsplit(".", 2)[0] + ".")
 
 
+def _both_ready(cluster: Cluster) -> None:
+    names = {m.name for m in cluster.nodes}
+
+    def check() -> bool:
+        nodes = cluster.get("nodes")["items"]
+        return {n["metadata"]["name"] for n in nodes if _ready(n) == "True"} == names
+
+    _wait_for(check, 30, "both nodes Ready")
+
+
+def test_fs_group_owns_the_volume_and_is_a_process_group(cluster: Cluster) -> None:
+    _both_ready(cluster)
+    script = (
+        "id; echo hi > /data/file && mkdir /data/dir && ls -ln /data && ls -lnd /data; "
+        "ls -ln /config"
+    )
+    cluster.kubectl("create", "configmap", "settings", "--from-literal=key=value")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "fsgroup", "namespace": "default"},
+        "spec": {
+            "nodeName": cluster.nodes[1].name,
+            "restartPolicy": "Never",
+            "securityContext": {
+                "runAsUser": 1000,
+                "runAsGroup": 3000,
+                "fsGroup": 2000,
+                "supplementalGroups": [4000],
+            },
+            "volumes": [
+                {"name": "data", "emptyDir": {}},
+                {"name": "config", "configMap": {"name": "settings"}},
+            ],
+            "containers": [
+                {
+                    "name": "c",
+                    "image": IMAGE,
+                    "command": ["sh", "-c", script],
+                    "volumeMounts": [
+                        {"name": "data", "mountPath": "/data"},
+                        {"name": "config", "mountPath": "/config"},
+                    ],
+                }
+            ],
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+
+    def finished() -> str | None:
+        phase = cluster.get("pod", "fsgroup")["status"].get("phase")
+        return str(phase) if phase in ("Succeeded", "Failed") else None
+
+    assert _wait_for(finished, 30, "the fsGroup pod to finish") == "Succeeded"
+    lines = cluster.kubectl("logs", "fsgroup").splitlines()
+    assert lines[0] == "uid=1000 gid=3000 groups=2000,3000,4000"  # the kernel sorts them
+    listing = {}
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) >= 9:  # `name -> target` for a symlink
+            listing[fields[fields.index("->") - 1] if "->" in fields else fields[-1]] = fields
+    # Made by uid 1000 in the setgid directory: the files inherit group 2000.
+    assert listing["file"][2:4] == ["1000", "2000"]
+    assert listing["dir"][0].startswith("drwx")
+    assert listing["dir"][2:4] == ["1000", "2000"]
+    assert listing["/data"][0] == "drwxrwsrwx"
+    assert listing["/data"][3] == "2000"
+    # The configMap's top-level name is a symlink, the link itself in group 2000.
+    assert listing["key"][3] == "2000"
+    cluster.kubectl("delete", "pod", "fsgroup", "--wait=true", "--timeout=30s")
+    cluster.kubectl("delete", "configmap", "settings")
+
+
 def test_a_dead_kubelets_pods_come_up_on_the_other_node(cluster: Cluster) -> None:
     a, b = cluster.nodes
 
-    def both_ready() -> bool:
-        nodes = cluster.get("nodes")["items"]
-        ready = {n["metadata"]["name"] for n in nodes if _ready(n) == "True"}
-        return ready == {a.name, b.name}
-
-    _wait_for(both_ready, 30, "both nodes Ready")
+    _both_ready(cluster)
     cluster.kubectl("apply", "-f", "-", input=_deployment())
 
     def spread_and_running() -> dict[str, dict[str, Any]] | None:

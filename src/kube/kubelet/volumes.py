@@ -20,6 +20,9 @@ A volume whose ConfigMap or Secret is missing fails with upstream's words (a `Fa
 Warning event `MountVolume.SetUp failed for volume "x" : configmap "y" not found`), and the
 pod stays ContainerCreating until it appears. Once a volume is set up, every sync refreshes its
 content (a changed ConfigMap shows up in the container), and a later failure only warns.
+With the pod's `securityContext.fsGroup`, these volumes (not hostPath) get that group and its
+group bits (kube.kubelet.ownership): an emptyDir when first set up (`fsGroupChangePolicy`
+honoured), API data read-only whenever it is written.
 Service-account tokens come from the TokenRequest API (`serviceaccounts/<sa>/token`, bound to
 the pod) and are re-requested when 80% of their lifetime has passed, as upstream's token
 manager does.
@@ -49,6 +52,7 @@ from kube.api import errors
 from kube.api.quantity import QuantityError, parse
 from kube.api.resources import resource
 from kube.client.rest import RESTClient
+from kube.kubelet.ownership import RO_MASK, change_policy, fs_group, set_volume_ownership
 
 log = logging.getLogger("kube.kubelet.volumes")
 
@@ -385,29 +389,30 @@ class VolumeManager:
                 path = str(source.get("path", ""))
                 await asyncio.to_thread(check_host_path, path, str(source.get("type") or ""))
                 return path
+            group = fs_group(pod)
             if (source := volume.get("emptyDir")) is not None:
                 target = self.volume_dir(uid, EMPTY_DIR, name)
                 memory = source.get("medium") == "Memory"
                 size = source.get("sizeLimit") if memory else None
-                await asyncio.to_thread(self._make_dir, target, tmpfs=memory, size=size)
-                await asyncio.to_thread(os.chmod, target, 0o777)
+                fresh = name not in self.paths.get(uid, {})
+                await asyncio.to_thread(self._empty_dir, target, memory, size, group, fresh, pod)
                 return str(target)
             if (source := volume.get("configMap")) is not None:
                 files = await self._configmap(pod, source, _mode(source))
                 target = self.volume_dir(uid, CONFIGMAP, name)
-                return await asyncio.to_thread(self._write, target, files, tmpfs=False)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=False, group=group)
             if (source := volume.get("secret")) is not None:
                 files = await self._secret(pod, source, _mode(source))
                 target = self.volume_dir(uid, SECRET, name)
-                return await asyncio.to_thread(self._write, target, files, tmpfs=True)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=True, group=group)
             if (source := volume.get("downwardAPI")) is not None:
                 files = self._downward(pod, source, _mode(source))
                 target = self.volume_dir(uid, DOWNWARD_API, name)
-                return await asyncio.to_thread(self._write, target, files, tmpfs=True)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=True, group=group)
             if (source := volume.get("projected")) is not None:
                 files = await self._projected(pod, source)
                 target = self.volume_dir(uid, PROJECTED, name)
-                return await asyncio.to_thread(self._write, target, files, tmpfs=True)
+                return await asyncio.to_thread(self._write, target, files, tmpfs=True, group=group)
         except ValueError as err:
             raise MountError(name, str(err)) from err
         except OSError as err:
@@ -434,9 +439,33 @@ class VolumeManager:
         if done.returncode != 0:
             raise ValueError(f"mount tmpfs on {target}: {done.stderr.strip()}")
 
-    def _write(self, target: Path, files: Files, *, tmpfs: bool) -> str:
+    def _empty_dir(
+        self,
+        target: Path,
+        memory: bool,
+        size: Any,
+        group: int | None,
+        fresh: bool,
+        pod: dict[str, Any],
+    ) -> None:
+        """An emptyDir: world-writable (0777, leaving setgid alone, as upstream compares only
+        the permission bits), and given the pod's fsGroup when first set up by this kubelet."""
+        self._make_dir(target, tmpfs=memory, size=size)
+        if stat.S_IMODE(target.stat().st_mode) & 0o777 != 0o777:
+            os.chmod(target, stat.S_IMODE(target.stat().st_mode) | 0o777)
+        if fresh:
+            set_volume_ownership(target, group, readonly=False, policy=change_policy(pod))
+
+    def _write(self, target: Path, files: Files, *, tmpfs: bool, group: int | None = None) -> str:
+        """An API-data volume's files through the atomic writer; read-only for the pod's
+        fsGroup whenever they changed (upstream applies it on every SetUp, with no policy).
+        With an fsGroup the files are written group-readable already, so that the next
+        refresh compares equal to what is on disk."""
         self._make_dir(target, tmpfs=tmpfs)
-        write_atomic(target, files)
+        if group is not None:
+            files = {path: (data, mode | RO_MASK) for path, (data, mode) in files.items()}
+        if write_atomic(target, files):
+            set_volume_ownership(target, group, readonly=True)
         return str(target)
 
     async def _get(self, kind: Any, name: str, namespace: str) -> dict[str, Any] | None:
