@@ -148,6 +148,11 @@ def container_config(
         config.linux.security_context.run_as_user.value = int(user)
     if group is not None:
         config.linux.security_context.run_as_group.value = int(group)
+    # Upstream's order: the pod's fsGroup, then its supplementalGroups (extra GIDs).
+    fs_group = pod_security.get("fsGroup")
+    extra = [fs_group] if fs_group is not None else []
+    extra += pod_security.get("supplementalGroups") or []
+    config.linux.security_context.supplemental_groups.extend(int(g) for g in extra)
     config.linux.security_context.readonly_rootfs = bool(security.get("readOnlyRootFilesystem"))
     config.linux.security_context.privileged = bool(security.get("privileged"))
     config.linux.security_context.namespace_options.CopyFrom(namespace_options(spec))

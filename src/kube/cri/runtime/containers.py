@@ -91,6 +91,7 @@ class ContainerRequest:
     resources: Resources
     run_as_user: int | None = None
     run_as_group: int | None = None
+    supplemental_groups: tuple[int, ...] = ()  # extra GIDs (the pod's fsGroup first)
     readonly_rootfs: bool = False
     privileged: bool = False
     tty: bool = False
@@ -156,6 +157,8 @@ class ContainerManager:
             cwd=request.working_dir or str(config.get("WorkingDir") or "/"),
             uid=uid,
             gid=gid,
+            # As containerd: the primary group, then the CRI's supplemental groups.
+            additional_gids=list(dict.fromkeys([gid, *request.supplemental_groups])),
             hostname=sandbox.hostname,
             netns_path=None
             if sandbox.host_network or not sandbox.netns_path

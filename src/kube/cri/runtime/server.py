@@ -229,6 +229,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             ),
             run_as_user=security.run_as_user.value if security.HasField("run_as_user") else None,
             run_as_group=security.run_as_group.value if security.HasField("run_as_group") else None,
+            supplemental_groups=tuple(security.supplemental_groups),
             readonly_rootfs=security.readonly_rootfs,
             privileged=security.privileged,
             tty=config.tty,
