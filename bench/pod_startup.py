@@ -18,6 +18,13 @@ creation to the last pod Running.
 their collapsed stacks (DIR/kubelet.txt, DIR/runtime.txt: `frame;frame;... count` lines) and
 the processes' CPU seconds, so where the time goes can be read with `sort -k2`.
 
+CPU seconds are given two ways: `cpu_seconds`, each process and its reaped children from /proc
+(the runtime's daemonized shims, and the runc each shim runs, are not its reaped children), and
+`cpu_seconds_tree`, each process with everything it started, from a cpuacct cgroup the harness
+puts it in (shims, runc, `ip` and `mount` count to the runtime; the containers themselves are
+moved into their own cgroups by runc). The second is the one to compare across runs on a shared
+machine: it does not depend on what else the machine is doing.
+
 Everything it makes (containers, mounts, netns, veths, the bridge, cgroups) is removed by name
 at the end, even when the run fails. Needs root, runc and /bin/busybox (`make setup`).
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -76,6 +84,8 @@ class PodTimes:
     sandbox_ready: float | None = None
     running: float | None = None
     runtime: dict[str, float] = field(default_factory=dict)  # RUNTIME_PHASES, monotonic
+    events: int = 0  # watch events until Running: creation, binding, each status write
+    statuses: list[str] = field(default_factory=list)  # what each status write showed
 
 
 @dataclass
@@ -86,6 +96,75 @@ class Cluster:
     bridge: str
     runtime_root: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    accounting: CpuAccounting | None = None
+
+
+class CpuAccounting:
+    """One cpuacct cgroup per process, so CPU counts everything it starts (cgroups v1
+    `cpuacct.usage` in ns, or v2 `cpu.stat` usage_usec); unavailable -> `create` gives None."""
+
+    def __init__(self, root: Path, usage_file: str, scale: float) -> None:
+        self.root = root
+        self.usage_file = usage_file
+        self.scale = scale  # of the file's unit, to seconds
+
+    @classmethod
+    def create(cls, name: str) -> CpuAccounting | None:
+        v1 = Path("/sys/fs/cgroup/cpuacct")
+        v2 = Path("/sys/fs/cgroup")
+        try:
+            if (v1 / "cpuacct.usage").exists():
+                accounting = cls(v1 / name, "cpuacct.usage", 1e-9)
+            elif (v2 / "cgroup.controllers").exists():
+                accounting = cls(v2 / name, "cpu.stat", 1e-6)
+            else:
+                return None
+            accounting.root.mkdir()
+        except OSError:
+            return None
+        return accounting
+
+    def add(self, name: str, pid: int) -> None:
+        group = self.root / name
+        try:
+            group.mkdir(exist_ok=True)
+            (group / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            pass
+
+    def seconds(self) -> dict[str, float]:
+        figures: dict[str, float] = {}
+        for group in sorted(self.root.iterdir()):
+            if not group.is_dir():
+                continue
+            try:
+                text = (group / self.usage_file).read_text()
+            except OSError:
+                continue
+            if self.usage_file == "cpu.stat":
+                fields = dict(line.split() for line in text.splitlines() if line.strip())
+                value = float(fields.get("usage_usec", 0))
+            else:
+                value = float(text.strip())
+            figures[group.name] = value * self.scale
+        return figures
+
+    def remove(self) -> None:
+        """Moves whatever is left (a shim of a container being deleted) up, then removes."""
+        parent = self.root.parent / "cgroup.procs"
+        for group in [*sorted(p for p in self.root.iterdir() if p.is_dir()), self.root]:
+            for _ in range(50):
+                try:
+                    pids = (group / "cgroup.procs").read_text().split()
+                    for pid in pids:
+                        with contextlib.suppress(OSError):
+                            parent.write_text(pid)
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
 
 def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -155,6 +234,7 @@ def start_cluster(work: Path) -> Cluster:
         node=name,
         bridge=f"kube-b{secrets.token_hex(4)}",
         runtime_root=work / "runtime",
+        accounting=CpuAccounting.create(f"kube-{name}"),
     )
     server_log = work / "server.log"
     server = _start(
@@ -170,6 +250,7 @@ def start_cluster(work: Path) -> Cluster:
         server_log,
     )
     cluster.processes["server"] = server
+    _account(cluster, "server")
     _wait_line(server, "kube server is up", 60, server_log)
     archive = work / "busybox-oci.tar"
     subprocess.run(
@@ -196,6 +277,7 @@ def start_cluster(work: Path) -> Cluster:
         ],
         work / "runtime.log",
     )
+    _account(cluster, "runtime")
     deadline = time.monotonic() + 20
     while not socket.exists():
         if time.monotonic() > deadline:
@@ -228,13 +310,21 @@ def start_cluster(work: Path) -> Cluster:
         ],
         work / "kubelet.log",
     )
+    _account(cluster, "kubelet")
     return cluster
+
+
+def _account(cluster: Cluster, name: str) -> None:
+    if cluster.accounting is not None:
+        cluster.accounting.add(name, cluster.processes[name].pid)
 
 
 def stop_cluster(cluster: Cluster) -> None:
     for process in reversed(list(cluster.processes.values())):
         _stop(process)
     _cleanup(cluster)
+    if cluster.accounting is not None:
+        cluster.accounting.remove()
 
 
 def deployment(replicas: int) -> dict[str, Any]:
@@ -283,6 +373,9 @@ async def _node_ready(client: RESTClient, name: str, seconds: float) -> None:
 def _observe(times: dict[str, PodTimes], pod: dict[str, Any], at: float) -> None:
     uid = (pod.get("metadata") or {}).get("uid", "")
     entry = times.setdefault(uid, PodTimes(created=at, created_wall=time.time()))
+    if entry.running is None:
+        entry.events += 1
+        entry.statuses.append(_status_summary(pod))
     if entry.scheduled is None and (pod.get("spec") or {}).get("nodeName"):
         entry.scheduled = at
     status = pod.get("status") or {}
@@ -290,6 +383,18 @@ def _observe(times: dict[str, PodTimes], pod: dict[str, Any], at: float) -> None
         entry.sandbox_ready = at
     if entry.running is None and status.get("phase") == "Running":
         entry.running = at
+
+
+def _status_summary(pod: dict[str, Any]) -> str:
+    """`phase conditions containers` of one event, to see what each status write changed."""
+    status = pod.get("status") or {}
+    conditions = ",".join(
+        f"{c.get('type')}={c.get('status')}" for c in status.get("conditions") or []
+    )
+    states = ",".join(
+        next(iter(c.get("state") or {"none": 0})) for c in status.get("containerStatuses") or []
+    )
+    return f"{status.get('phase')} [{conditions}] [{states}] ip={status.get('podIP', '')}"
 
 
 async def runtime_times(socket: Path, times: dict[str, PodTimes]) -> None:
@@ -407,9 +512,20 @@ def report(times: dict[str, PodTimes], pods: int, started: float) -> dict[str, A
         "startup_latency": _summary([t.running - t.created for t in running if t.running]),
         "phases": phases,
         "total_seconds": round(last - started, 3),
+        # Watch events per pod up to Running (ADDED, the binding, then the kubelet's status
+        # writes) and the most common sequence of what they showed.
+        "events_per_pod": round(sum(t.events for t in running) / max(1, len(running)), 2),
+        "common_event_sequence": _most_common([" | ".join(t.statuses) for t in running]),
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "cpus": os.cpu_count(),
     }
+
+
+def _most_common(values: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return max(counts, key=lambda v: counts[v], default="")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -484,6 +600,8 @@ def run(args: argparse.Namespace) -> int:
                     stderr=subprocess.DEVNULL,
                 )
         cpu_before = {n: _cpu_seconds(p.pid) for n, p in cluster.processes.items()}
+        accounting = cluster.accounting
+        tree_before = accounting.seconds() if accounting is not None else {}
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -504,6 +622,10 @@ def run(args: argparse.Namespace) -> int:
             )
         result["cpu_seconds"] = {
             n: round(_cpu_seconds(p.pid) - cpu_before[n], 2) for n, p in cluster.processes.items()
+        }
+        tree_after = accounting.seconds() if accounting is not None else {}
+        result["cpu_seconds_tree"] = {
+            n: round(v - tree_before.get(n, 0.0), 2) for n, v in tree_after.items()
         }
         for sampler in samplers.values():
             sampler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
@@ -532,6 +654,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         Console().print(_table(result))
         console.print(f"CPU seconds during the run: {result['cpu_seconds']}")
+        console.print(f"CPU seconds with all they started: {result['cpu_seconds_tree']}")
+        console.print(f"watch events per pod until Running: {result['events_per_pod']}")
     return 0 if result["pods_running"] == args.pods else 1
 
 

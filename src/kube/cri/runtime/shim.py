@@ -2,9 +2,11 @@
 
 `python -m kube.cri.runtime.shim --bundle DIR --id ID --log FILE [--mode runc|process]` runs in
 its own session, so the runtime can restart without killing containers or losing their output.
-It makes itself a child subreaper, creates the container (`runc create`, whose init process
-then re-parents to the shim) with pipes as its stdout and stderr, turns what comes out of them
-into CRI log lines, waits for the container's init to exit and records the exit in the bundle.
+The runtime starts it at CRI StartContainer (as containerd creates its task then). It makes
+itself a child subreaper, runs the container (`runc run --detach`: created and started by one
+runc, whose init process then re-parents to the shim) with pipes as its stdout and stderr, turns
+what comes out of them into CRI log lines, waits for the container's init to exit and records
+the exit in the bundle.
 
 Attach (CRI `Attach`, `kubectl attach`): the shim owns the container's stdio, so it listens on
 `attach.sock` in the bundle; every client connected there gets a copy of the output and may
@@ -17,11 +19,18 @@ the shim; 0 stdin, 4 a resize (`{"Width": w, "Height": h}`), 255 `[0]` stdin clo
 client. When the container exits the shim closes every client after the last output.
 
     shim.pid    the shim's pid
-    created     the container's init pid, once it exists (or `error`: why it could not)
+    created     the container's init pid, once it runs (or `error`: why it could not)
     exit        {"exit_code": N, "finished_at": ns, "signal": S}, when it has exited
 
 In process mode (no runc or not root) it runs the process from config.json directly, with the
 rootfs as its working root but no isolation.
+
+The runtime starts shims through one launcher (`python -m kube.cri.runtime.shim --launcher`,
+`launcher()`): a process that has imported this module once and forks a shim per request, as a
+zygote does. Python's start-up and imports cost more CPU than the shim's own work (some 50 ms
+per container, and 100 containers start at once on 2 cores); a fork of the launcher costs about
+a millisecond. The forked shim is the same program as a started one: it daemonizes into its own
+session, so neither the launcher nor the runtime outliving it matters.
 """
 
 from __future__ import annotations
@@ -43,12 +52,14 @@ import tempfile
 import termios
 import threading
 import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kube.cri.runtime.logs import LogWriter
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NAME = 15
 ATTACH_SOCKET = "attach.sock"
 STDIN, STDOUT, STDERR, RESIZE, CLOSE = 0, 1, 2, 4, 255
 HEADER = struct.Struct(">BI")
@@ -236,7 +247,9 @@ def resolve_in_rootfs(rootfs: Path, argv0: str, env: list[str]) -> Path | None:
 
 def _start_process(
     bundle: Path, config: dict[str, Any], out_w: int, err_w: int, stdin: int | None
-) -> int:
+) -> subprocess.Popen[bytes]:
+    """The container's process, started; the caller keeps the Popen (a dropped one may reap
+    the child in its finalizer, and the shim's own wait would then miss the exit code)."""
     process = config["process"]
     rootfs = bundle / "rootfs"
     args: list[str] = process["args"]
@@ -255,7 +268,7 @@ def _start_process(
         stderr=err_w,
         start_new_session=True,
     )
-    return child.pid
+    return child
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,8 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     writer = LogWriter(sink)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    config = json.loads((bundle / "config.json").read_text())
-    terminal = bool(config["process"].get("terminal"))
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+        terminal = bool(config["process"].get("terminal"))
+    except (OSError, ValueError, KeyError, AttributeError) as err:
+        _write(bundle / "error", f"the bundle's config.json: {err}")  # the runtime waits on it
+        return 1
     stdin_mode = (bundle / "stdin").read_text().strip() if (bundle / "stdin").exists() else ""
     in_r: int | None = None
     in_w: int | None = None
@@ -303,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                     args.runc,
                     "--root",
                     args.runc_root,
-                    "create",
+                    "run",
+                    "--detach",  # CRI StartContainer: created and started in one runc
                     "--bundle",
                     str(bundle),
                     "--pid-file",
@@ -320,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.close(out_w)
                 os.close(err_w)
                 message = os.read(err_r, 65536).decode(errors="replace").strip()
-                _write(bundle / "error", message or f"runc create exited {done.returncode}")
+                _write(bundle / "error", message or f"runc run exited {done.returncode}")
                 return 1
             if listener is not None:
                 with listener:
@@ -330,13 +348,14 @@ def main(argv: list[str] | None = None) -> int:
             slave: int | None = None
             if terminal:
                 master, slave = pty.openpty()
-            pid = _start_process(
+            child = _start_process(
                 bundle,
                 config,
                 out_w if slave is None else slave,
                 err_w if slave is None else slave,
                 in_r if slave is None else slave,
             )
+            pid = child.pid
             if slave is not None:
                 os.close(slave)
     except (OSError, ValueError) as err:
@@ -403,5 +422,58 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def launcher(requests: BinaryIO, replies: BinaryIO) -> int:
+    """Forks a shim for each request line until `requests` ends (the runtime went away).
+
+    A request is `{"argv": [...main's arguments], "stderr": PATH}`; the reply line is
+    `{"status": N}`, the exit status of the forked process, which (like a shim started as a
+    program) returns as soon as it has daemonized. The shim's stdin and stdout are /dev/null and
+    its stderr is PATH, as when the runtime executes the shim itself.
+    """
+    for line in requests:
+        try:
+            request = json.loads(line)
+            argv = [str(a) for a in request["argv"]]
+            stderr = str(request["stderr"])
+        except (ValueError, KeyError, TypeError):
+            replies.write(b'{"status": 2}\n')
+            replies.flush()
+            continue
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the forked shim (its work shows in the bundle)
+            _forked_shim(argv, stderr)
+        _, status = os.waitpid(pid, 0)
+        replies.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        replies.flush()
+    return 0
+
+
+def _forked_shim(argv: list[str], stderr: str) -> None:  # pragma: no cover - a forked child
+    """The launcher's child: the stdio a started shim would have, then `main`; never returns."""
+    code = 1
+    try:
+        # Its command line stays the launcher's; `ps -o comm`, pgrep and top show `kube-shim`.
+        ctypes.CDLL(None).prctl(PR_SET_NAME, b"kube-shim", 0, 0, 0)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+        err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(err, 2)
+        os.close(err)
+        code = main(argv)
+    except SystemExit as exiting:
+        code = exiting.code if isinstance(exiting.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--launcher"]:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.exit(launcher(sys.stdin.buffer, sys.stdout.buffer))
     sys.exit(main())
