@@ -1,9 +1,10 @@
 """The cache's one snapshot, kept current incrementally, equals a snapshot built from scratch.
 
-Random sequences of node adds/updates/removals and pod adds/assumes/forgets/removals: after
-each, the snapshot's rows follow the matrix, its lookup by name is right, and its lists of
-nodes with (required anti-)affinity pods and its image node counts equal a scan of every
-node (what InterPodAffinity and ImageLocality used to do per pod).
+Random sequences of node adds/updates/removals and pod adds/assumes/forgets/removals/relabels/
+terminations: after each, the snapshot's rows follow the matrix, its lookup by name is right,
+its lists of nodes with (required anti-)affinity pods and its image node counts equal a scan
+of every node (what InterPodAffinity and ImageLocality used to do per pod), and the matrix's
+kept per-selector pod counts (PodTopologySpread's) equal a count from scratch.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kube.api.selectors import from_label_selector
 from kube.scheduler.cache import Cache
 from kube.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from kube.scheduler.plugins.imagelocality import node_images
+from kube.scheduler.podcounts import matching_pods
 from tests.scheduler.builders import node, pod
 
 ANTI = {
@@ -38,7 +41,9 @@ PREFERRED = {
 }
 
 op_st = st.tuples(
-    st.sampled_from(["node", "drop-node", "pod", "assume", "forget", "drop-pod", "relabel"]),
+    st.sampled_from(
+        ["node", "drop-node", "pod", "assume", "forget", "drop-pod", "relabel", "terminate"]
+    ),
     st.integers(0, 4),
     st.integers(0, 5),
     st.sampled_from([None, ANTI, PREFERRED]),
@@ -46,8 +51,24 @@ op_st = st.tuples(
 )
 
 
+SELECTORS = [{"matchExpressions": [{"key": "v", "operator": "Exists"}]}, {}]
+
+
+def _counts(cache: Cache) -> list[list[int]]:
+    """The kept column of each selector in SELECTORS (made on first use), live rows only."""
+    snap, m = cache.snapshot(), cache.matrix
+    return [
+        m.pod_counts.column(
+            ("default", str(i)), from_label_selector(sel), snap.node_infos, len(m.pod_count)
+        )[: m.n].tolist()
+        for i, sel in enumerate(SELECTORS)
+    ]
+
+
 def _check(cache: Cache) -> None:
     snap = cache.snapshot()
+    for sel, kept in zip(SELECTORS, _counts(cache), strict=True):
+        assert kept == matching_pods("default", from_label_selector(sel), snap.node_infos)
     assert [i.name for i in snap.node_infos] == cache.matrix.names
     assert all(snap.get(i.name) is i for i in snap.node_infos)
     assert len(snap.by_name) == len(snap.node_infos)
@@ -75,6 +96,7 @@ def test_incremental_snapshot_equals_a_rebuilt_one(
     ops: list[tuple[str, int, int, Any, list[str]]],
 ) -> None:
     cache = Cache()
+    _counts(cache)  # the selector columns exist from the start, so they are kept, not refilled
     for op, n, p, affinity, images in ops:
         name = f"n{n}"
         pod_name = f"p{p}"
@@ -94,6 +116,11 @@ def test_incremental_snapshot_equals_a_rebuilt_one(
         elif op == "relabel":  # the informer's update of a pod: only the labels differ
             body["metadata"]["labels"] = {"v": str(len(ops))}
             cache.update_pod(body)
+        elif op == "terminate":
+            if f"default/{pod_name}" in cache.pods:
+                body = dict(cache.pods[f"default/{pod_name}"].info.pod)
+                body["metadata"] = {**body["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}
+                cache.update_pod(body)
         else:
             cache.remove_pod(body)
         _check(cache)

@@ -167,12 +167,16 @@ def _check(snapshot: Snapshot, p: dict[str, Any]) -> None:
     by_node, by_matrix = CycleState(), CycleState()
     if spread.pre_score(by_node, p, snapshot.node_infos).is_success():
         assert with_matrix.pre_score(by_matrix, p, snapshot.node_infos).is_success()
-        _, want_counts, want_weights, want_ignored = by_node.read(
-            state_key("PreScore", spread.NAME)
-        )
-        _, got_counts, got_weights, got_ignored = by_matrix.read(state_key("PreScore", spread.NAME))
-        assert [+c for c in got_counts] == [+c for c in want_counts]
-        assert (got_weights, got_ignored) == (want_weights, want_ignored)
+        want = by_node.read(state_key("PreScore", spread.NAME))
+        got = by_matrix.read(state_key("PreScore", spread.NAME))
+        assert (got.weights, got.ignored) == (want.weights, want.ignored)
+        for i, c in enumerate(want.soft):
+            for info in snapshot.node_infos:
+                value = info.labels.get(c.topology_key)
+                if value is not None and info.name not in want.ignored:
+                    assert got.count(i, value) == want.counts[i].get(value, 0), (c, info.name)
+        vector = with_matrix.score_nodes(by_matrix, p, snapshot, rows).tolist()
+        assert vector == [spread.score(by_node, p, info)[0] for info in snapshot.node_infos]
     affinity = InterPodAffinity()
     by_pod, by_term = CycleState(), CycleState()
     if affinity.pre_filter_reference(by_pod, p, snapshot).is_success():

@@ -14,7 +14,9 @@ not" and "how good is each". The columns, row i being the node `names[i]`:
 - `taint_ids` int32 [rows, max taints per node]: interned (key, value, effect) ids in the
   node's order, padded with -1;
 - `port_counts` int32 [rows, host ports]: how many pods hold each interned (protocol, ip,
-  port) on the node.
+  port) on the node;
+- `pod_counts`: per-row counts of the pods matching recently used (namespace, selector)
+  pairs, for PodTopologySpread (see kube.scheduler.podcounts), recounted with the row.
 
 Rows are updated one node at a time from the cache (`update(node_info)` rewrites that row,
 O(columns)); a removed node's row is filled with the last row, so the live rows stay
@@ -32,6 +34,7 @@ import numpy.typing as npt
 
 from kube.scheduler.framework.nodeinfo import HostPort, NodeInfo
 from kube.scheduler.framework.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
+from kube.scheduler.podcounts import PodCounts
 
 H = TypeVar("H", bound=Hashable)
 A = TypeVar("A", bound=npt.NDArray[Any])
@@ -99,6 +102,7 @@ class NodeMatrix:
         self.labels = np.full((capacity, 4), -1, np.int32)
         self.taint_ids = np.full((capacity, 2), -1, np.int32)
         self.port_counts = np.zeros((capacity, 4), np.int32)
+        self.pod_counts = PodCounts()  # per-row matching pods of recent selectors
 
     # -- interning -------------------------------------------------------------------------
 
@@ -157,6 +161,7 @@ class NodeMatrix:
                 ("port_counts", 0),
             ):
                 setattr(self, attr, _grow_rows(getattr(self, attr), rows, fill))
+            self.pod_counts.grow(rows)
         row = self.n
         self.n += 1
         self.names.append(name)
@@ -201,6 +206,8 @@ class NodeMatrix:
         self.port_counts[row] = 0
         for port, count in info.used_ports.items():
             self.port_counts[row, self.ports.ids[port]] = count
+        if len(self.pod_counts):
+            self.pod_counts.recount(row, info)
 
     def remove(self, name: str) -> None:
         row = self.index.pop(name, None)
@@ -224,5 +231,8 @@ class NodeMatrix:
                 array[row] = array[last]
             self.names[row] = moved
             self.index[moved] = row
+            self.pod_counts.move(last, row)
+        else:
+            self.pod_counts.clear_row(row)
         self.names.pop()
         self.n = last

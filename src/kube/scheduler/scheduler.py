@@ -453,6 +453,7 @@ class Scheduler:
         if len(feasible) == 1:
             return snapshot.node_infos[feasible[0]].name, None, Status()
         nodes = list(itemgetter(*feasible)(snapshot.node_infos))
+        state.feasible_rows = np.asarray(feasible, np.int64)
         status = fwk.run_pre_score(state, pod, nodes)
         if not status.is_success():
             return None, None, status

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 
 class CycleState:
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
         self.skip_filter_plugins: set[str] = set()
         self.skip_score_plugins: set[str] = set()
+        # The matrix rows of the nodes PreScore gets, in the same order (set by the scheduler
+        # when they came from the node matrix), so vectorised PreScore need not look them up.
+        self.feasible_rows: npt.NDArray[np.int64] | None = None
 
     def write(self, key: str, value: Any) -> None:
         self._data[key] = value
@@ -36,4 +42,5 @@ class CycleState:
         copy._data = {k: (v.clone() if hasattr(v, "clone") else v) for k, v in self._data.items()}
         copy.skip_filter_plugins = set(self.skip_filter_plugins)
         copy.skip_score_plugins = set(self.skip_score_plugins)
+        copy.feasible_rows = self.feasible_rows
         return copy

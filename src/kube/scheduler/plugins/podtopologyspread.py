@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from kube.api.meta import Object
 from kube.api.nodeaffinity import pod_admits_node, required_node_affinity
 from kube.api.selectors import SelectorError, from_label_selector
 from kube.api.taints import tolerated_by_any
-from kube.native import match_labels
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.events import (
     ASSIGNED_POD,
@@ -184,42 +184,42 @@ def _eligible_rows(pod: Object, c: Constraint, snapshot: Snapshot) -> npt.NDArra
     return eligible
 
 
-def _domain_counts(pod: Object, c: Constraint, snapshot: Snapshot) -> Counter[str]:
-    """Matching pods per domain of `c.topology_key` over the eligible nodes (0 for empty ones).
+def _domain_totals(
+    pod: Object, c: Constraint, snapshot: Snapshot
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]] | None:
+    """Matching pods per domain id of `c.topology_key` over the eligible nodes, and which
+    domain ids those nodes have (a domain with no matching pod counts as 0); None if no node
+    has the key.
 
-    The eligible rows with the key come from the matrix at once; only nodes that hold pods
-    are visited, and the selector is parsed once and run over all their pods' labels in one
-    call of the native label matcher.
+    The per-node counts come from the matrix's kept column for the constraint's selector
+    (kube.scheduler.podcounts), so no pod is visited here; one `bincount` sums them.
     """
     m = snapshot.matrix
-    ids = m.domain_ids(c.topology_key)
-    counted = (ids >= 0) & _eligible_rows(pod, c, snapshot)
     col = m.label_keys.get(c.topology_key)
     if col < 0:
-        return Counter()
-    values = m.label_values[col].values
-    counts: Counter[str] = Counter({values[v]: 0 for v in np.unique(ids[counted]).tolist()})
+        return None
+    ids = m.domain_ids(c.topology_key)
+    counted = (ids >= 0) & _eligible_rows(pod, c, snapshot)
+    domains = ids[counted]
+    size = len(m.label_values[col])
+    present = np.bincount(domains, minlength=size) > 0
     requirements = _requirements(c.selector)
     if requirements is None:
-        return counts
-    ns = pod_namespace(pod)
-    domains: list[str] = []
-    label_sets: list[dict[str, str]] = []
-    infos = snapshot.node_infos
-    for row in np.flatnonzero(counted & (m.pod_count[: m.n] > 0)).tolist():
-        domain = values[ids[row]]
-        for p in infos[row].pods.values():
-            # pod_namespace / is_terminating / pod_labels inlined: this runs for every pod
-            meta = p.pod.get("metadata")
-            if not isinstance(meta, dict) or meta.get("deletionTimestamp"):
-                continue
-            if (meta.get("namespace") or "") == ns:
-                labels = meta.get("labels")
-                domains.append(domain)
-                label_sets.append(labels if isinstance(labels, dict) else {})
-    for index in match_labels(requirements, label_sets):
-        counts[domains[index]] += 1
-    return counts
+        return np.zeros(size, np.int64), present
+    key = (pod_namespace(pod), orjson.dumps(c.selector, option=orjson.OPT_SORT_KEYS).decode())
+    per_row = m.pod_counts.column(key, requirements, snapshot.node_infos, len(m.pod_count))
+    totals = np.bincount(domains, weights=per_row[: m.n][counted], minlength=size)
+    return totals.astype(np.int64), present
+
+
+def _domain_counts(pod: Object, c: Constraint, snapshot: Snapshot) -> Counter[str]:
+    """Matching pods per domain of `c.topology_key` over the eligible nodes (0 for empty ones)."""
+    found = _domain_totals(pod, c, snapshot)
+    if found is None:
+        return Counter()
+    totals, present = found
+    values = snapshot.matrix.label_values[snapshot.matrix.label_keys.get(c.topology_key)].values
+    return Counter({values[v]: int(totals[v]) for v in np.flatnonzero(present).tolist()})
 
 
 def _requirements(selector: dict[str, Any] | None) -> list[Any] | None:
@@ -250,6 +250,98 @@ def _domain_lookup(
         if vid >= 0:
             lookup[vid] = count
     return lookup[ids]
+
+
+@dataclass
+class _ScoreState:
+    """PreScore's result: per soft constraint its weight and the matching pods per domain,
+    as a Counter of domain values (per-node path) or an array by domain id (vectorised)."""
+
+    soft: list[Constraint]
+    weights: list[float]
+    ignored: set[str]  # nodes lacking a topology key when every key is required: score -1
+    counts: list[Counter[str]] = field(default_factory=list)
+    totals: list[npt.NDArray[np.int64]] | None = None
+    matrix: NodeMatrix | None = None
+
+    def count(self, i: int, value: str) -> int:
+        if self.totals is None:
+            return self.counts[i].get(value, 0)
+        assert self.matrix is not None
+        vid = self.matrix.label_value_id(self.soft[i].topology_key, value)
+        lookup = self.totals[i]
+        return int(lookup[vid]) if 0 <= vid < len(lookup) else 0
+
+
+def _pre_score_per_node(
+    pod: Object, soft: list[Constraint], require_all: bool, nodes: list[NodeInfo]
+) -> _ScoreState:
+    """PreScore node by node, for a snapshot without a matrix (and as the reference)."""
+    ignored = (
+        {n.name for n in nodes if any(c.topology_key not in n.labels for c in soft)}
+        if require_all
+        else set()
+    )
+    counts: list[Counter[str]] = [Counter() for _ in soft]
+    domains: list[set[str]] = [set() for _ in soft]
+    for info in nodes:
+        if info.name in ignored:
+            continue
+        for i, c in enumerate(soft):
+            domains[i].add(info.labels.get(c.topology_key, ""))
+    for info in nodes:
+        labels = info.labels
+        for i, c in enumerate(soft):
+            value = labels.get(c.topology_key)
+            if value is None or value not in domains[i] or not _eligible(pod, c, info):
+                continue
+            counts[i][value] += _matching(pod, c, info)
+    weights = []
+    for i, c in enumerate(soft):
+        size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
+        weights.append(math.log(size + 2))
+    return _ScoreState(soft, weights, ignored, counts)
+
+
+def _vector_pre_score(
+    pod: Object,
+    soft: list[Constraint],
+    require_all: bool,
+    snapshot: Snapshot,
+    nodes: list[NodeInfo],
+    rows: npt.NDArray[np.int64] | None,
+) -> _ScoreState:
+    """PreScore over the matrix: the scored nodes' rows, the domains they span and the
+    matching pods per domain id of the eligible nodes (the kept per-selector columns).
+
+    Counting every eligible node's domain rather than only the scored nodes' changes nothing
+    a score reads: a scored node's domain is always one of the scored nodes' domains."""
+    m = snapshot.matrix
+    if rows is None or len(rows) != len(nodes):
+        rows = np.fromiter((m.index[n.name] for n in nodes), np.int64, len(nodes))
+    lacking = np.zeros(len(rows), np.bool_)
+    if require_all:
+        for c in soft:
+            lacking |= m.domain_ids(c.topology_key)[rows] < 0
+    names = m.names
+    ignored = {names[r] for r in rows[lacking].tolist()} if lacking.any() else set()
+    scored = rows[~lacking]
+    totals: list[npt.NDArray[np.int64]] = []
+    weights = []
+    for c in soft:
+        found = _domain_totals(pod, c, snapshot)
+        totals.append(found[0] if found is not None else np.zeros(0, np.int64))
+        if c.topology_key == HOSTNAME:
+            size = len(scored)
+        else:
+            ids = m.domain_ids(c.topology_key)[scored]
+            # A node without the key is in the domain "" (as a node whose value is "").
+            empty = m.label_value_id(c.topology_key, "")
+            if empty >= 0:
+                ids = np.where(ids < 0, empty, ids)
+            size = len(np.unique(ids))
+        weights.append(math.log(size + 2))
+    return _ScoreState(soft, weights, ignored, totals=totals, matrix=m)
 
 
 def _as_selector_parts(selector: dict[str, Any]) -> list[dict[str, Any]]:
@@ -435,52 +527,25 @@ class PodTopologySpread(Plugin):
         if not soft:
             return skip()
         snapshot = self.handle.snapshot if self.handle is not None else None
-        everyone = snapshot.node_infos if snapshot is not None else nodes
         # upstream requireAllTopologies: off only for the System defaults.
         own = bool((pod.get("spec") or {}).get("topologySpreadConstraints"))
         require_all = own or not self.system_defaulted
-        ignored = (
-            {n.name for n in nodes if any(c.topology_key not in n.labels for c in soft)}
-            if require_all
-            else set()
-        )
-        counts: list[Counter[str]] = [Counter() for _ in soft]
-        domains: list[set[str]] = [set() for _ in soft]
-        for info in nodes:
-            if info.name in ignored:
-                continue
-            for i, c in enumerate(soft):
-                domains[i].add(info.labels.get(c.topology_key, ""))
-        if snapshot is not None and snapshot.matrix is not None:
-            # The PreFilter's vectorised counts (eligible nodes with the key), kept to the
-            # domains of the nodes being scored: what the loop below counts node by node.
-            for i, c in enumerate(soft):
-                full = _domain_counts(pod, c, snapshot)
-                counts[i] = Counter({d: full[d] for d in domains[i] if full.get(d)})
+        if snapshot is not None and snapshot.matrix is not None and len(snapshot):
+            data = _vector_pre_score(pod, soft, require_all, snapshot, nodes, state.feasible_rows)
         else:
-            for info in everyone:
-                labels = info.labels
-                for i, c in enumerate(soft):
-                    value = labels.get(c.topology_key)
-                    if value is None or value not in domains[i] or not _eligible(pod, c, info):
-                        continue
-                    counts[i][value] += _matching(pod, c, info)
-        weights = []
-        for i, c in enumerate(soft):
-            size = len(nodes) - len(ignored) if c.topology_key == HOSTNAME else len(domains[i])
-            weights.append(math.log(size + 2))
-        state.write(state_key("PreScore", NAME), (soft, counts, weights, ignored))
+            data = _pre_score_per_node(pod, soft, require_all, nodes)
+        state.write(state_key("PreScore", NAME), data)
         return Status()
 
     def score(self, state: CycleState, pod: Object, node_info: NodeInfo) -> tuple[int, Status]:
-        soft, counts, weights, ignored = state.read(state_key("PreScore", NAME))
-        if node_info.name in ignored:
+        data: _ScoreState = state.read(state_key("PreScore", NAME))
+        if node_info.name in data.ignored:
             return -1, Status()
         total = 0.0
-        for i, c in enumerate(soft):
+        for i, c in enumerate(data.soft):
             value = node_info.labels.get(c.topology_key)
             if value is not None:
-                total += float(counts[i].get(value, 0)) * weights[i] + float(c.max_skew - 1)
+                total += float(data.count(i, value)) * data.weights[i] + float(c.max_skew - 1)
         return math.floor(total + 0.5), Status()
 
     def score_nodes(
@@ -491,17 +556,22 @@ class PodTopologySpread(Plugin):
         rows: npt.NDArray[np.int64],
     ) -> npt.NDArray[np.int64]:
         """`score` for `rows`: the same float sum, constraint by constraint, as arrays."""
-        soft, counts, weights, ignored = state.read(state_key("PreScore", NAME))
+        data: _ScoreState = state.read(state_key("PreScore", NAME))
         m = snapshot.matrix
         total = np.zeros(len(rows), np.float64)
-        for i, c in enumerate(soft):
+        for i, c in enumerate(data.soft):
             ids = m.domain_ids(c.topology_key)[rows]
-            match = _domain_lookup(m, c.topology_key, counts[i], ids).astype(np.float64)
-            total += np.where(ids >= 0, match * weights[i] + float(c.max_skew - 1), 0.0)
+            if data.totals is not None:
+                lookup = np.append(data.totals[i], 0)  # the last slot answers unknown ids
+                known = (ids >= 0) & (ids < len(lookup) - 1)
+                match = lookup[np.where(known, ids, -1)].astype(np.float64)
+            else:
+                match = _domain_lookup(m, c.topology_key, data.counts[i], ids).astype(np.float64)
+            total += np.where(ids >= 0, match * data.weights[i] + float(c.max_skew - 1), 0.0)
         scores = np.floor(total + 0.5).astype(np.int64)
-        if ignored:
+        if data.ignored:
             names = m.names
-            skipped = [k for k, row in enumerate(rows.tolist()) if names[row] in ignored]
+            skipped = [k for k, row in enumerate(rows.tolist()) if names[row] in data.ignored]
             scores[skipped] = -1
         return scores
 
