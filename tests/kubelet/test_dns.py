@@ -182,3 +182,21 @@ def test_the_sandbox_config_carries_the_settings(host: str) -> None:
     assert list(config.dns_config.servers) == ["10.96.0.10"]
     assert config.dns_config.searches[0] == "team.svc.cluster.local"
     assert list(config.dns_config.options) == ["ndots:5"]
+
+
+def test_kubelet_flags() -> None:
+    import argparse
+
+    from kube.cli.kubelet import add_arguments
+
+    parser = argparse.ArgumentParser(prog="kube kubelet")
+    add_arguments(parser)
+    assert all(
+        f in parser.format_help() for f in ("--cluster-dns", "--cluster-domain", "--resolv-conf")
+    )
+    args = parser.parse_args(
+        ["--kubeconfig", "k", "--cluster-dns", "10.96.0.10,10.96.0.11", "--cluster-dns", "fd00::a"]
+    )
+    assert parse_cluster_dns(args.cluster_dns) == ["10.96.0.10", "10.96.0.11", "fd00::a"]
+    assert (args.cluster_domain, args.resolv_conf) == ("cluster.local", "/etc/resolv.conf")
+    assert parser.parse_args(["--kubeconfig", "k", "--resolv-conf", ""]).resolv_conf == ""
