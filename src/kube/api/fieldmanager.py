@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
+
 from kube.api import errors
 from kube.api.fieldpath import (
     FieldPathError,
@@ -628,6 +630,20 @@ class Comparison:
         return self
 
 
+_SAME_BYTES_DEPTH: Final = 2  # below this, serialising a subtree costs more than walking it
+
+
+def _same_bytes(lhs: Any, rhs: Any) -> bool:
+    """Whether two containers serialise to the same JSON: then every leaf is json_equal (the
+    converse need not hold: `1.0` vs `1`, key order; those are walked)."""
+    if lhs.__class__ is not rhs.__class__ or not isinstance(lhs, (dict, list)):
+        return False
+    try:
+        return bool(orjson.dumps(lhs) == orjson.dumps(rhs))
+    except TypeError:
+        return False
+
+
 def compare(lhs: Any, rhs: Any, t: FieldType) -> Comparison:
     """Upstream's `TypedValue.Compare`; `lhs` or `rhs` may be MISSING (nothing)."""
     out = Comparison()
@@ -636,6 +652,8 @@ def compare(lhs: Any, rhs: Any, t: FieldType) -> Comparison:
 
 
 def _compare(lhs: Any, rhs: Any, t: FieldType, path: Path, out: Comparison) -> None:
+    if len(path) <= _SAME_BYTES_DEPTH and _same_bytes(lhs, rhs):
+        return  # an unchanged subtree (most of an update) has nothing to report
     if rhs is MISSING:
         leaf = _compare_atom(_atom(t, lhs), lhs, rhs, t, path, out)
     elif lhs is MISSING or _atom(t, lhs) == _atom(t, rhs):
@@ -1261,7 +1279,7 @@ def _encode(
             and (original[0].get("operation") == "Apply") == owned.applied
             and original[1] == owned.fields
         ):
-            kept = copy.deepcopy(original[0])
+            kept = dict(original[0])  # its fieldsV1 is shared, never changed in place
             if identifier in times:
                 if times[identifier]:
                     kept["time"] = times[identifier]

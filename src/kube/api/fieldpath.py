@@ -33,6 +33,8 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
+import orjson
+
 from kube.api.errors import go_quote
 
 __all__ = [
@@ -207,11 +209,17 @@ def path_string(path: Path) -> str:
     return "".join(str(pe) for pe in path)
 
 
+_READ: dict[bytes, FieldSet] = {}  # FieldsV1 documents read, by their JSON
+_READ_LIMIT: Final = 1024
+
+
 class FieldSet:
     """A set of field paths, as a tree of members and children (upstream's `fieldpath.Set`).
 
-    Built with `insert` (which mutates); every other operation returns a new set and leaves its
-    operands alone. A child subtree is never empty. The empty path is never a member: nobody owns
+    Built with `insert` (which mutates) while it is being made; once made, a set is a value:
+    every other operation returns a new set that may share subtrees with its operands (so
+    nothing inserts into a set that was read, combined or returned). A child subtree is never
+    empty. The empty path is never a member: nobody owns
     the whole object.
     """
 
@@ -277,10 +285,12 @@ class FieldSet:
         return self.children.get(pe) or FieldSet()
 
     def union(self, other: FieldSet) -> FieldSet:
-        children = {pe: c.copy() for pe, c in self.children.items()}
+        if not other.members and not other.children:
+            return self
+        children = dict(self.children)
         for pe, c in other.children.items():
             mine = children.get(pe)
-            children[pe] = c.copy() if mine is None else mine.union(c)
+            children[pe] = c if mine is None else mine.union(c)
         return FieldSet(self.members | other.members, children)
 
     def intersection(self, other: FieldSet) -> FieldSet:
@@ -303,7 +313,7 @@ class FieldSet:
         for pe, c in self.children.items():
             theirs = other.children.get(pe)
             if theirs is None:
-                children[pe] = c.copy()
+                children[pe] = c
             else:
                 rest = c.difference(theirs)
                 if not rest.empty():
@@ -318,7 +328,7 @@ class FieldSet:
                 continue
             theirs = other.children.get(pe)
             if theirs is None:
-                children[pe] = c.copy()
+                children[pe] = c
             else:
                 rest = c.recursive_difference(theirs)
                 if not rest.empty():
@@ -378,8 +388,22 @@ class FieldSet:
         marks an element that also has children; unknown element types are dropped."""
         if not isinstance(document, dict):
             raise FieldPathError(f"FieldsV1 must be a JSON object, got {type(document).__name__}")
+        # Every update reads the object's managedFields again, mostly unchanged: the sets read
+        # are values (see the class docstring), so one read serves every equal document.
+        try:
+            key = orjson.dumps(document)
+        except TypeError:  # not JSON (a YAML key that is not a string): read it, unkept
+            key = b""
+        known = _READ.get(key) if key else None
+        if known is not None:
+            return known
         found, _member = cls._read(document)
-        return found if found is not None else cls()
+        result = found if found is not None else cls()
+        if key:
+            if len(_READ) >= _READ_LIMIT:
+                _READ.clear()
+            _READ[key] = result
+        return result
 
     @classmethod
     def _read(cls, document: dict[str, Any]) -> tuple[FieldSet | None, bool]:
