@@ -448,6 +448,7 @@ async def measure(
 
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(0.2)  # the watch is open before the first pod exists
+        requests_before = await _request_counts(client)
         started = time.monotonic()
         await client.create(DEPLOYMENTS, deployment(pods), NAMESPACE)
         try:
@@ -456,8 +457,49 @@ async def measure(
             pass
         finally:
             watcher.cancel()
+        requests_after = await _request_counts(client)
         await runtime_times(socket, times)
-        return report(times, pods, started)
+        result = report(times, pods, started)
+        result["requests_per_pod"] = {
+            key: round((count - requests_before.get(key, 0)) / pods, 2)
+            for key, count in sorted(requests_after.items())
+            if key in NODE_REQUESTS and count > requests_before.get(key, 0)
+        }
+        return result
+
+
+# The kubelet's API requests per pod it starts (the API server's apiserver_request_total).
+NODE_REQUESTS = (
+    "GET configmaps",
+    "GET secrets",
+    "POST serviceaccounts/token",
+    "PATCH pods/status",
+    "GET pods",
+    "POST events",
+)
+
+
+async def _request_counts(client: RESTClient) -> dict[str, float]:
+    """`VERB resource[/subresource]` -> requests so far, from the API server's /metrics."""
+    try:
+        answer = await client.request("GET", "/metrics", accept="text/plain")
+    except Exception:  # figures only: a server without /metrics gives none
+        return {}
+    counts: dict[str, float] = {}
+    for line in answer.body.decode().splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line.rpartition("} ")
+        labels = dict(
+            part.split("=", 1) for part in labels_text.split("{", 1)[1].split(",") if "=" in part
+        )
+        label = {k: v.strip('"') for k, v in labels.items()}
+        resource_name = label.get("resource", "")
+        if label.get("subresource"):
+            resource_name += "/" + label["subresource"]
+        key = f"{label.get('verb', '')} {resource_name}"
+        counts[key] = counts.get(key, 0.0) + float(value)
+    return counts
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -656,6 +698,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"CPU seconds during the run: {result['cpu_seconds']}")
         console.print(f"CPU seconds with all they started: {result['cpu_seconds_tree']}")
         console.print(f"watch events per pod until Running: {result['events_per_pod']}")
+        console.print(f"the node's API requests per pod: {result['requests_per_pod']}")
     return 0 if result["pods_running"] == args.pods else 1
 
 

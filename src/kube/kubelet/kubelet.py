@@ -44,6 +44,8 @@ RESYNC = 10.0
 RETRY = 1.0
 HOUSEKEEPING = 2.0
 TERMINAL = ("Succeeded", "Failed")
+# What of a pod's metadata a sync depends on (upstream's checkAndUpdatePod compares these).
+SYNCED_METADATA = ("labels", "annotations", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
 @dataclass
@@ -80,6 +82,18 @@ class PodWorker:
 
 def _uid(pod: dict[str, Any]) -> str:
     return str((pod.get("metadata") or {}).get("uid") or "")
+
+
+def status_only_change(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether `new` differs from `old` in status (and bookkeeping metadata) only, to a phase
+    that is not terminal (a pod failed by someone else still gets its containers stopped)."""
+    if old.get("spec") != new.get("spec"):
+        return False
+    before, after = old.get("metadata") or {}, new.get("metadata") or {}
+    if any(before.get(k) != after.get(k) for k in SYNCED_METADATA):
+        return False
+    phase = (new.get("status") or {}).get("phase")
+    return phase not in TERMINAL or phase == (old.get("status") or {}).get("phase")
 
 
 class Kubelet:
@@ -131,6 +145,16 @@ class Kubelet:
             self.workers[uid] = worker
         worker.pod = pod
         worker.poke()
+
+    def _pod_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """As upstream's pod config (checkAndUpdatePod): a write of the status alone (mostly
+        this kubelet's own) is recorded without another sync; a resync (the same object) or a
+        change of spec, labels, annotations or deletion syncs, as does a terminal phase."""
+        worker = self.workers.get(_uid(new))
+        if worker is not None and old is not new and status_only_change(old, new):
+            worker.pod = new
+            return
+        self._pod_changed(new)
 
     def _pod_deleted(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
         pod = obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj
@@ -279,7 +303,7 @@ class Kubelet:
         self.informer.add_event_handler(
             EventHandler(
                 on_add=self._pod_changed,
-                on_update=lambda _old, new: self._pod_changed(new),
+                on_update=self._pod_updated,
                 on_delete=self._pod_deleted,
                 resync=RESYNC,
             )

@@ -4,8 +4,8 @@ Starting a shim as a program costs a Python start-up and the shim's imports per 
 about 50 ms of CPU and 100 ms of wall time each, which is most of a container's start when 100
 pods start at once on 2 cores. The launcher is one long-lived child process that has imported
 the shim once and forks one per request. `ShimLauncher.launch` asks it (one request at a time:
-a fork and the shim's daemonizing take a millisecond or two), starting it on first use and again
-after it died; when it cannot be used it returns None and the caller executes the shim as a
+the launcher answers once it has forked, about a millisecond), starting it on first use and
+again after it died; when it cannot be used it returns None and the caller executes the shim as a
 program, so a broken launcher costs speed, never containers.
 
 The launcher reads requests from a pipe: it exits when this process closes it or exits, and the
@@ -40,7 +40,7 @@ class ShimLauncher:
 
     def launch(self, argv: list[str], stderr: Path) -> int | None:
         """Forks a shim with `argv` (the shim's `main` arguments), its stderr appended to
-        `stderr`; its exit status (0: daemonized), or None if the launcher is not usable.
+        `stderr`; the shim's pid, or None if the launcher is not usable (or could not fork).
 
         Blocking (a pipe write and a line read): call it from a thread.
         """
@@ -57,7 +57,11 @@ class ShimLauncher:
                 reply = process.stdout.readline()
                 if not reply:
                     raise OSError(f"the shim launcher exited ({process.wait()})")
-                return int(json.loads(reply)["status"])
+                answer = json.loads(reply)
+                if "error" in answer:
+                    log.warning("shim launcher: %s; starting this shim as a program", answer)
+                    return None
+                return int(answer["pid"])
             except (OSError, ValueError, KeyError, TypeError) as err:
                 self.failures += 1
                 log.warning("shim launcher: %s; starting this shim as a program", err)

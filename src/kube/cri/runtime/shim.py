@@ -271,7 +271,9 @@ def _start_process(
     return child
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
+    """The shim; `daemonize=False` when the launcher forked it (already its own process, whose
+    parent does not wait for it)."""
     parser = argparse.ArgumentParser(prog="kube-shim")
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--id", required=True)
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runc-root", default="/run/kube-runc")
     args = parser.parse_args(argv)
     bundle: Path = args.bundle.absolute()
-    if os.fork() > 0:
+    if daemonize and os.fork() > 0:
         os._exit(0)  # daemonize: the runtime waits only for this first process
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -426,24 +428,27 @@ def launcher(requests: BinaryIO, replies: BinaryIO) -> int:
     """Forks a shim for each request line until `requests` ends (the runtime went away).
 
     A request is `{"argv": [...main's arguments], "stderr": PATH}`; the reply line is
-    `{"status": N}`, the exit status of the forked process, which (like a shim started as a
-    program) returns as soon as it has daemonized. The shim's stdin and stdout are /dev/null and
-    its stderr is PATH, as when the runtime executes the shim itself.
+    `{"pid": N}` once the shim is forked (it goes on by itself: the runtime learns the rest
+    from the bundle's files), or `{"error": why}`. The shim's stdin and stdout are /dev/null
+    and its stderr is PATH, as when the runtime executes the shim itself. The launcher ignores
+    SIGCHLD, so the kernel reaps the shims it forked (no second fork to daemonize, and no wait
+    that would make a slow start hold up the next one).
     """
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for line in requests:
         try:
             request = json.loads(line)
             argv = [str(a) for a in request["argv"]]
             stderr = str(request["stderr"])
-        except (ValueError, KeyError, TypeError):
-            replies.write(b'{"status": 2}\n')
+            pid = os.fork()
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            replies.write(json.dumps({"error": str(err) or type(err).__name__}).encode() + b"\n")
             replies.flush()
             continue
-        pid = os.fork()
         if pid == 0:  # pragma: no cover - the forked shim (its work shows in the bundle)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the shim waits for its container
             _forked_shim(argv, stderr)
-        _, status = os.waitpid(pid, 0)
-        replies.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        replies.write(json.dumps({"pid": pid}).encode() + b"\n")
         replies.flush()
     return 0
 
@@ -461,15 +466,27 @@ def _forked_shim(argv: list[str], stderr: str) -> None:  # pragma: no cover - a 
         err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(err, 2)
         os.close(err)
-        code = main(argv)
+        code = main(argv, daemonize=False)
     except SystemExit as exiting:
         code = exiting.code if isinstance(exiting.code, int) else 1
-    except BaseException:
+    except BaseException as err:
         traceback.print_exc()
+        _report_failure(argv, err)
     finally:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os._exit(code)
+
+
+def _report_failure(argv: list[str], err: BaseException) -> None:  # pragma: no cover
+    """An unexpected failure of a forked shim, in the bundle's `error` file the runtime waits
+    on (unless the container was already created: then its exit tells)."""
+    if "--bundle" not in argv[:-1]:
+        return
+    bundle = Path(argv[argv.index("--bundle") + 1])
+    if not (bundle / "created").exists():
+        with contextlib.suppress(OSError):
+            _write(bundle / "error", f"shim: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":

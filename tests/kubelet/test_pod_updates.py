@@ -1,0 +1,83 @@
+"""Which pod updates from the API make the kubelet sync a pod again (upstream's pod config).
+
+The kubelet's own status write comes back as a watch event; upstream records it and does not
+sync again (checkAndUpdatePod compares spec, labels, annotations and deletion only). With 100
+pods starting, each such event cost a full sync (volumes, CRI lists) in the busiest second.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, cast
+
+from kube.kubelet.kubelet import Kubelet, PodWorker, status_only_change
+
+
+def pod(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p", "namespace": "default", "uid": "u", "resourceVersion": "1"},
+        "spec": {"nodeName": "n", "containers": [{"name": "c", "image": "img"}]},
+        "status": status,
+    }
+
+
+def written(old: dict[str, Any], **status: Any) -> dict[str, Any]:
+    new = copy.deepcopy(old)
+    new["metadata"]["resourceVersion"] = "2"
+    new["status"] = status
+    return new
+
+
+def test_a_status_write_alone_is_not_a_change_to_sync() -> None:
+    old = pod(phase="Pending")
+    assert status_only_change(old, written(old, phase="Running", podIP="10.244.0.2"))
+
+
+def test_spec_labels_annotations_and_deletion_are() -> None:
+    old = pod(phase="Running")
+    changed = []
+    for path, value in (
+        (("spec", "activeDeadlineSeconds"), 5),
+        (("metadata", "labels"), {"a": "b"}),
+        (("metadata", "annotations"), {"a": "b"}),
+        (("metadata", "deletionTimestamp"), "2026-01-01T00:00:00Z"),
+        (("metadata", "deletionGracePeriodSeconds"), 30),
+    ):
+        new = written(old, phase="Running")
+        new[path[0]][path[1]] = value
+        changed.append(status_only_change(old, new))
+    assert changed == [False] * 5
+
+
+def test_a_terminal_phase_from_elsewhere_is() -> None:
+    old = pod(phase="Running")
+    assert not status_only_change(old, written(old, phase="Failed", reason="DeadlineExceeded"))
+    failed = written(old, phase="Failed")
+    assert status_only_change(failed, written(failed, phase="Failed", message="again"))
+
+
+def _kubelet() -> tuple[Kubelet, PodWorker]:
+    kubelet = Kubelet(cast(Any, None), cast(Any, None), cast(Any, None))
+    worker = PodWorker(pod(phase="Pending"))
+    kubelet.workers["u"] = worker
+    return kubelet, worker
+
+
+def test_the_worker_keeps_the_new_object_without_being_woken() -> None:
+    kubelet, worker = _kubelet()
+    new = written(worker.pod, phase="Running")
+    kubelet._pod_updated(worker.pod, new)
+    assert worker.pod is new
+    assert not worker.event.is_set()
+
+
+def test_a_resync_and_a_spec_change_wake_the_worker() -> None:
+    kubelet, worker = _kubelet()
+    kubelet._pod_updated(worker.pod, worker.pod)  # the informer's resync: the same object
+    assert worker.event.is_set()
+    worker.event.clear()
+    new = written(worker.pod, phase="Pending")
+    new["metadata"]["labels"] = {"app": "x"}
+    kubelet._pod_updated(worker.pod, new)
+    assert worker.event.is_set()
+    assert worker.pod is new
