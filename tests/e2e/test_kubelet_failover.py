@@ -55,7 +55,7 @@ from tests.e2e.test_kubelet import (
 
 pytestmark = pytest.mark.slow
 
-GRACE = 12  # --node-monitor-grace-period: above the kubelet's 10 s Lease renewal
+GRACE = 16  # --node-monitor-grace-period: the kubelet renews its Lease every 10 s, with slack
 TOLERATION = 2  # tolerationSeconds for the not-ready/unreachable NoExecute taints
 
 
@@ -106,8 +106,9 @@ def _wait_up(process: subprocess.Popen[str], log: Path) -> None:
     pytest.fail("kube server did not come up within 60 s")
 
 
-def _start_node(member: Member, kubeconfig: Path, archive: Path) -> None:
-    """`kube runtime` (its own root, bridge and pod CIDR) and `kube kubelet` for `member`."""
+def _start_runtime(member: Member, archive: Path) -> None:
+    """`kube runtime` for `member`: its own root (with the busybox image) and bridge."""
+    member.work.mkdir()
     root = member.work / "runtime"
     subprocess.run(
         [str(BIN / "kube"), "image", "--root", str(root), "import", str(archive)],
@@ -128,7 +129,14 @@ def _start_node(member: Member, kubeconfig: Path, archive: Path) -> None:
         ],
         member.work / "runtime.log",
     )
+
+
+def _start_kubelet(member: Member, kubeconfig: Path) -> None:
+    """`kube kubelet` for `member` (its pod CIDR), once its runtime listens."""
+    socket = member.work / "cri.sock"
     _wait_for(socket.exists, 20, "the CRI socket")
+    # kubelet_command takes the API server's CA from <work>/server/tls.
+    (member.work / "server").symlink_to(kubeconfig.parent)
     member.kubelet = _start(
         kubelet_command(kubeconfig, member.name, socket, member.cidr, member.work),
         member.work / "kubelet.log",
@@ -175,6 +183,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for i, letter in enumerate("ab")
     ]
     try:
+        # While the server starts: the image, and both runtimes (they need no API server).
+        archive = work / "busybox-oci.tar"
+        subprocess.run(
+            [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
+            check=True,
+            capture_output=True,
+        )
+        for member in members:
+            _start_runtime(member, archive)
         _wait_up(server, work / "server.log")
         kubeconfig = work / "server" / "admin.kubeconfig"
         processes.append(
@@ -191,17 +208,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 work / "controller-manager.log",
             )
         )
-        archive = work / "busybox-oci.tar"
-        subprocess.run(
-            [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
-            check=True,
-            capture_output=True,
-        )
         for member in members:
-            member.work.mkdir()
-            # kubelet_command takes the API server's CA from <work>/server/tls.
-            (member.work / "server").symlink_to(work / "server")
-            _start_node(member, kubeconfig, archive)
+            _start_kubelet(member, kubeconfig)
         yield Cluster(kubeconfig, members)
     finally:
         for member in members:
