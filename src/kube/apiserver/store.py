@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 # Written by the server only; a client's values for these are ignored on create and update.
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 UNCONDITIONAL_UPDATE_RETRIES = 5
+
+
+class _StaleGuess(Exception):
+    """An update computed from the watch cache's copy changed nothing: storage decides."""
+
+
 GENERATE_NAME_ATTEMPTS = 8
 NAMESPACE_MISMATCH = (
     "the namespace of the provided object does not match the namespace sent on the request"
@@ -426,6 +432,26 @@ class ObjectStore:
             raise self._not_found(name)
         return self.decode(kv)
 
+    async def read_for_update(
+        self, namespace: str, name: str, *, from_storage: bool = False
+    ) -> tuple[Object, bool]:
+        """The object an update starts from (a copy the caller owns), and whether it came
+        from the watch cache.
+
+        Upstream's GuaranteedUpdate with a cached existing object: the watch cache's copy
+        saves a storage read per write. It may lag storage, so it is only a guess: the write
+        is a compare-and-swap on its resourceVersion, and a caller whose swap loses, whose
+        resourceVersion precondition fails or whose change turns out to be a no-op reads
+        storage (`from_storage`) before answering.
+        """
+        cache = self.cache
+        if not from_storage and cache is not None and cache.is_ready and cache.reflector.running:
+            entry = cache.objects.get(self._key(namespace, name))
+            if entry is not None:
+                copied: Object = orjson.loads(orjson.dumps(entry.object))
+                return copied, True
+        return await self.get(namespace, name), False
+
     async def list(
         self,
         namespace: str | None,
@@ -546,17 +572,25 @@ class ObjectStore:
         wanted_rv = meta.get("resourceVersion")
         if str(wanted_rv) == "0":
             wanted_rv = None
-        for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
-            old = await self.get(namespace, name)
+        from_storage = dry_run
+        for _ in range(UNCONDITIONAL_UPDATE_RETRIES + 1):
+            old, cached = await self.read_for_update(namespace, name, from_storage=from_storage)
+            from_storage = True  # a guess from the cache is tried once
             if wanted_rv and str(wanted_rv) != old["metadata"]["resourceVersion"]:
+                if cached:
+                    continue
                 self._parse_rv(wanted_rv)
                 raise self._conflict(name)
             try:
                 return await self._swap(
-                    namespace, name, old, copy.deepcopy(obj), subresource, dry_run, track
+                    namespace, name, old, copy.deepcopy(obj), subresource, dry_run, track, cached
                 )
+            except _StaleGuess:
+                continue
             except errors.APIError as err:
-                if err.reason == "Conflict" and not wanted_rv:
+                # Any refusal (a lost swap, a validation against the old object) computed
+                # from the cache's copy is asked again of storage.
+                if cached or (err.reason == "Conflict" and not wanted_rv):
                     continue
                 raise
         raise self._conflict(name)
@@ -577,16 +611,29 @@ class ObjectStore:
         object it returns keeps the resourceVersion it read unless the change set one, and
         only a resourceVersion that differs from the stored one is a 409.
         """
-        for _ in range(UNCONDITIONAL_UPDATE_RETRIES):
-            old = await self.get(namespace, name)
-            new = change(copy.deepcopy(old))
+        from_storage = dry_run
+        for _ in range(UNCONDITIONAL_UPDATE_RETRIES + 1):
+            old, cached = await self.read_for_update(namespace, name, from_storage=from_storage)
+            from_storage = True  # a guess from the cache is tried once
+            try:
+                new = change(copy.deepcopy(old))
+            except errors.APIError:
+                if cached:
+                    continue  # refused on what may be a stale copy: storage decides
+                raise
             wanted_rv = metadata(new).get("resourceVersion")
             if wanted_rv and str(wanted_rv) != old["metadata"]["resourceVersion"]:
+                if cached:
+                    continue
                 raise self._conflict(name)
             try:
-                return await self._swap(namespace, name, old, new, subresource, dry_run, track)
+                return await self._swap(
+                    namespace, name, old, new, subresource, dry_run, track, cached
+                )
+            except _StaleGuess:
+                continue
             except errors.APIError as err:
-                if err.reason == "Conflict":
+                if cached or err.reason == "Conflict":
                     continue
                 raise
         raise self._conflict(name)
@@ -600,7 +647,10 @@ class ObjectStore:
         subresource: str,
         dry_run: bool,
         track: Callable[[Object | None, Object], Object] | None = None,
+        cached: bool = False,
     ) -> Object:
+        """Write `new` over `old` (read at its resourceVersion); `cached`: `old` is the watch
+        cache's guess, so a no-op is confirmed against storage (_StaleGuess) first."""
         old_meta, meta = old["metadata"], metadata(new)
         revision = int(old_meta["resourceVersion"])
         if subresource == "status":
@@ -642,6 +692,8 @@ class ObjectStore:
         self._validate(new, old)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
+            if cached:
+                raise _StaleGuess  # nothing to write, if the cache was current: ask storage
             return old
         may_go = self.strategy.may_go
         if (

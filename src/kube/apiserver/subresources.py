@@ -540,11 +540,21 @@ class Subresources:
     ) -> Object:
         """Read, change, compare-and-swap in storage, retried on races: upstream's
         `Storage.GuaranteedUpdate`, which skips the kind's update strategy on purpose."""
-        for _ in range(RETRIES):
-            old = await store.get(namespace, name)
+        from_storage = dry_run
+        for _ in range(RETRIES + 1):
+            # The watch cache's copy first (a guess: the swap below checks it), then storage.
+            old, cached = await store.read_for_update(namespace, name, from_storage=from_storage)
+            from_storage = True
             revision = int(old["metadata"]["resourceVersion"])
-            new = change(copy.deepcopy(old))
+            try:
+                new = change(copy.deepcopy(old))
+            except errors.APIError:
+                if cached:
+                    continue  # refused on what may be a stale copy: storage decides
+                raise
             if dry_run or new == old:
+                if cached and not dry_run:
+                    continue
                 return new
             try:
                 kv = await store.backend.update(
