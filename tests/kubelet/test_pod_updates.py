@@ -81,3 +81,34 @@ def test_a_resync_and_a_spec_change_wake_the_worker() -> None:
     kubelet._pod_updated(worker.pod, new)
     assert worker.event.is_set()
     assert worker.pod is new
+
+
+class _Syncer:
+    """A PodSyncer's `sync` that, like pod_status, keeps the old status's startTime."""
+
+    def __init__(self) -> None:
+        self.clock = iter(["2026-01-01T00:00:07Z", "2026-01-01T00:00:08Z"])
+
+    async def sync(self, p: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+        start = (p.get("status") or {}).get("startTime") or next(self.clock)
+        return {"phase": "Running", "startTime": start}, None
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch(self, _kind: Any, _name: str, body: dict[str, Any], *_a: Any, **_k: Any) -> Any:
+        self.patches.append(body)
+        return body
+
+
+async def test_the_next_sync_builds_on_the_status_written_not_on_a_stale_pod() -> None:
+    client = _Client()
+    kubelet = Kubelet(cast(Any, client), cast(Any, None), cast(Any, None))
+    kubelet.syncer = cast(Any, _Syncer())
+    worker = PodWorker(pod(phase="Pending"))
+    assert not await kubelet.sync_pod(worker)
+    # The watch has not brought the written status back: the pod object is still Pending.
+    assert not await kubelet.sync_pod(worker)
+    assert client.patches == [{"status": {"phase": "Running", "startTime": "2026-01-01T00:00:07Z"}}]

@@ -73,6 +73,10 @@ class PodWorker:
     pod: dict[str, Any]
     removed: bool = False
     reported: dict[str, Any] | None = None
+    # The last status written, the base of the next one (upstream's status manager cache):
+    # the watch may not have brought it back yet, and a stale pod would move startTime and
+    # the conditions' lastTransitionTime to this second, and write the status again.
+    status: dict[str, Any] | None = None
     event: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -210,7 +214,8 @@ class Kubelet:
         if (pod.get("status") or {}).get("phase") in TERMINAL:
             await self.syncer.terminate(pod, 0, remove=False)  # logs stay readable
             return False
-        status, wake = await self.syncer.sync(pod)
+        base = pod if worker.status is None else {**pod, "status": worker.status}
+        status, wake = await self.syncer.sync(base)
         if comparable(status) != worker.reported:
             try:
                 await self.client.patch(
@@ -220,6 +225,7 @@ class Kubelet:
                 if err.code != 404:
                     raise
             worker.reported = comparable(status)
+            worker.status = status
         if status["phase"] in TERMINAL:
             await self.syncer.terminate(pod, 0, remove=False)
         if wake is not None:
