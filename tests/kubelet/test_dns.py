@@ -200,3 +200,12 @@ def test_kubelet_flags() -> None:
     assert parse_cluster_dns(args.cluster_dns) == ["10.96.0.10", "10.96.0.11", "fd00::a"]
     assert (args.cluster_domain, args.resolv_conf) == ("cluster.local", "/etc/resolv.conf")
     assert parser.parse_args(["--kubeconfig", "k", "--resolv-conf", ""]).resolv_conf == ""
+
+
+def test_the_hosts_resolv_conf_is_reread_when_it_changes(host: str) -> None:
+    dns = DNSConfigurer(resolv_conf=host)
+    first, _ = dns.pod_dns(_pod(dnsPolicy="Default"))
+    first.servers.append("changed by a caller")  # the cached copy stays as read
+    assert dns.pod_dns(_pod(dnsPolicy="Default"))[0].servers == ["192.0.2.53", "192.0.2.54"]
+    Path(host).write_text("nameserver 198.51.100.1\n")
+    assert dns.pod_dns(_pod(dnsPolicy="Default"))[0].servers == ["198.51.100.1"]

@@ -118,14 +118,23 @@ class DNSConfigurer:
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     resolv_conf: str = DEFAULT_RESOLV_CONF  # "": no host resolver configuration
 
+    _cached: tuple[tuple[int, int], DNSSettings] | None = field(default=None, repr=False)
+
     def host_settings(self) -> DNSSettings:
-        """The host's resolver configuration (empty when unset or unreadable)."""
+        """The host's resolver configuration (empty when unset or unreadable), reparsed only
+        when the file changes: every pod sync forms its sandbox config."""
         if not self.resolv_conf:
             return DNSSettings()
         try:
-            return parse_resolv_conf(Path(self.resolv_conf).read_text())
+            path = Path(self.resolv_conf)
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+            if self._cached is None or self._cached[0] != key:
+                self._cached = (key, parse_resolv_conf(path.read_text()))
         except OSError:
             return DNSSettings()
+        cached = self._cached[1]
+        return DNSSettings(list(cached.servers), list(cached.searches), list(cached.options))
 
     def cluster_searches(self, namespace: str, host: list[str]) -> list[str]:
         if not self.cluster_domain:
