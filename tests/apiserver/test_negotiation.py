@@ -247,3 +247,23 @@ def test_malformed_protobuf_bodies_read_as_upstream_words_them(body: bytes, mess
         "BadRequest",
         message,
     )
+
+
+def test_a_kind_without_a_protobuf_message_gets_json_when_json_is_also_accepted() -> None:
+    # What the controller-manager and scheduler send (upstream's client-go with protobuf).
+    accept = "application/vnd.kubernetes.protobuf, application/json"
+    assert choose_output(accept).format == negotiation.PROTOBUF
+    assert choose_output(accept, protobuf_ok=False).format == JSON
+    with pytest.raises(APIError) as refused:
+        choose_output("application/vnd.kubernetes.protobuf", protobuf_ok=False)
+    assert refused.value.code == 406
+
+
+def test_which_kinds_have_protobuf_messages() -> None:
+    from kube.codec import protobuf
+
+    assert protobuf.supports("v1", "Pod")
+    assert protobuf.supports("coordination.k8s.io/v1", "Lease")
+    assert protobuf.supports("v1", "Status")
+    assert not protobuf.supports("stable.example.com/v1", "CronTab")
+    assert not protobuf.supports("v1", "")

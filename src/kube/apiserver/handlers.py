@@ -71,8 +71,11 @@ async def read_body(request: web.Request) -> bytes:
 def respond(
     request: web.Request, obj: Any, status: int = 200, warnings: list[str] | None = None
 ) -> web.Response:
+    protobuf_ok = not isinstance(obj, dict) or protobuf.supports(
+        str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+    )
     output = negotiation.choose_output(
-        request.headers.get("Accept", ""), _query(request, "includeObject")
+        request.headers.get("Accept", ""), _query(request, "includeObject"), protobuf_ok=protobuf_ok
     )
     body = obj
     if (
@@ -367,7 +370,9 @@ class Handlers:
         )
         r = store.resource
         output = negotiation.choose_output(
-            request.headers.get("Accept", ""), _query(request, "includeObject")
+            request.headers.get("Accept", ""),
+            _query(request, "includeObject"),
+            protobuf_ok=protobuf.supports(api_version(r.group, r.version), r.kind),
         )
         items = page.items
         if page.entries is not None and store.cache is not None:
@@ -663,7 +668,11 @@ class Handlers:
         store = self.lookup(info)
         selection = self._selection(request, store, info.name)
         output = negotiation.choose_output(
-            request.headers.get("Accept", ""), _query(request, "includeObject")
+            request.headers.get("Accept", ""),
+            _query(request, "includeObject"),
+            protobuf_ok=protobuf.supports(
+                api_version(store.resource.group, store.resource.version), store.resource.kind
+            ),
         )
         rv_text = _query(request, "resourceVersion")
         send_initial = _bool(request, "sendInitialEvents")

@@ -87,8 +87,11 @@ class Output:
         return self.format
 
 
-def choose_output(accept: str, include_object: str = "") -> Output:
-    """The most preferred acceptable entry of the Accept header (JSON when absent); else 406."""
+def choose_output(accept: str, include_object: str = "", *, protobuf_ok: bool = True) -> Output:
+    """The most preferred acceptable entry of the Accept header (JSON when absent); else 406.
+
+    `protobuf_ok` False: the kind has no protobuf message, so a protobuf entry is passed over
+    (a client asking for "protobuf, json", as the controllers do, gets JSON)."""
     if not accept:
         return Output(JSON)
     for media in parse_media_types(accept):
@@ -96,7 +99,7 @@ def choose_output(accept: str, include_object: str = "") -> Output:
             fmt = JSON
         elif media.type == YAML:
             fmt = YAML
-        elif media.type == PROTOBUF and not media.as_kind:
+        elif media.type == PROTOBUF and not media.as_kind and protobuf_ok:
             fmt = PROTOBUF
         else:
             continue

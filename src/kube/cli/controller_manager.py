@@ -36,7 +36,7 @@ from kube.cli.children import notify_when_ready
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
-from kube.client.rest import RESTClient
+from kube.client.rest import PROTOBUF, RESTClient, wants_protobuf
 from kube.controllers.base import ControllerContext
 from kube.controllers.manager import enabled, run_controllers
 
@@ -125,6 +125,7 @@ class ManagerConfig:
     lease_namespace: str = "kube-system"
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
+    protobuf: bool = True  # --kube-api-content-type
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -142,7 +143,11 @@ async def run_manager(
         options.setdefault("root-ca-data", info.ca_data)
     qps = config.qps if config.qps > 0 else None
     async with RESTClient.from_kubeconfig(
-        config.kubeconfig, qps=qps, burst=config.burst, user_agent=COMPONENT
+        config.kubeconfig,
+        qps=qps,
+        burst=config.burst,
+        user_agent=COMPONENT,
+        protobuf=config.protobuf,
     ) as rest:
         recorder = EventRecorder(rest, COMPONENT)
         recorder.start()
@@ -259,6 +264,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="burst of requests to the API server (default %(default)s)",
     )
     parser.add_argument(
+        "--kube-api-content-type",
+        metavar="TYPE",
+        default=PROTOBUF,
+        help="content type of requests to the API server (default %(default)s; "
+        "application/json for JSON)",
+    )
+    parser.add_argument(
         "--root-ca-file",
         metavar="PATH",
         type=Path,
@@ -303,6 +315,10 @@ def configure(args: argparse.Namespace) -> ManagerConfig:
         raise UsageError(f"leader election timings: {err}") from err
     if args.kube_api_qps < 0:
         raise UsageError(f"--kube-api-qps {args.kube_api_qps} must not be negative")
+    try:
+        protobuf = wants_protobuf(args.kube_api_content_type)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     if args.kube_api_burst < 1:
         raise UsageError(f"--kube-api-burst {args.kube_api_burst} must be at least 1")
     try:
@@ -337,6 +353,7 @@ def configure(args: argparse.Namespace) -> ManagerConfig:
         lease_namespace=args.leader_elect_resource_namespace,
         qps=args.kube_api_qps,
         burst=args.kube_api_burst,
+        protobuf=protobuf,
         options=options,
     )
 

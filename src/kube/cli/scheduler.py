@@ -30,7 +30,7 @@ from kube.cli.controller_manager import go_bool, go_duration
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
-from kube.client.rest import RESTClient
+from kube.client.rest import PROTOBUF, RESTClient, wants_protobuf
 from kube.scheduler.config import ConfigError, Configuration, load
 from kube.scheduler.framework.registry import DuplicatePluginError, Registry
 from kube.scheduler.framework.runtime import PluginNotFound
@@ -56,6 +56,7 @@ class SchedulerConfig:
     lease_namespace: str = "kube-system"
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
+    protobuf: bool = True  # --kube-api-content-type / clientConnection.contentType
     registry: Registry = field(default_factory=in_tree_registry)
 
 
@@ -65,7 +66,11 @@ async def run_scheduler(
     """Run until cancelled (releasing the Lease) or, unless `rejoin`, until the Lease is lost."""
     qps = config.qps if config.qps > 0 else None
     async with RESTClient.from_kubeconfig(
-        config.kubeconfig, qps=qps, burst=config.burst, user_agent=COMPONENT
+        config.kubeconfig,
+        qps=qps,
+        burst=config.burst,
+        user_agent=COMPONENT,
+        protobuf=config.protobuf,
     ) as rest:
         recorder = EventRecorder(rest, "default-scheduler")
         recorder.start()
@@ -130,6 +135,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--leader-elect-resource-namespace", metavar="NAMESPACE", default=None)
     parser.add_argument("--kube-api-qps", metavar="QPS", type=float, default=None)
     parser.add_argument("--kube-api-burst", metavar="N", type=int, default=None)
+    parser.add_argument(
+        "--kube-api-content-type",
+        metavar="TYPE",
+        default=None,
+        help=f"content type of requests to the API server (default {PROTOBUF}, or the "
+        "configuration's clientConnection.contentType; application/json for JSON)",
+    )
 
 
 class UsageError(Exception):
@@ -179,6 +191,11 @@ def configure(args: argparse.Namespace) -> SchedulerConfig:
     leader_elect = args.leader_elect if args.leader_elect is not None else le.get("leaderElect")
     qps = args.kube_api_qps if args.kube_api_qps is not None else client.get("qps")
     burst = args.kube_api_burst if args.kube_api_burst is not None else client.get("burst")
+    content_type = args.kube_api_content_type or client.get("contentType") or PROTOBUF
+    try:
+        protobuf = wants_protobuf(str(content_type))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     result = SchedulerConfig(
         kubeconfig=args.kubeconfig,
         config=config,
@@ -192,6 +209,7 @@ def configure(args: argparse.Namespace) -> SchedulerConfig:
         ),
         qps=float(DEFAULT_QPS if qps is None else qps),
         burst=int(DEFAULT_BURST if burst is None else burst),
+        protobuf=protobuf,
         registry=registry,
     )
     try:

@@ -43,6 +43,19 @@ log = logging.getLogger("kube.client")
 
 JSON = "application/json"
 PROTOBUF = protobuf.CONTENT_TYPE
+CONTENT_TYPES = (PROTOBUF, "application/json")  # what --kube-api-content-type accepts
+
+
+def wants_protobuf(content_type: str) -> bool:
+    """Whether a component's `--kube-api-content-type` (upstream's flag; protobuf by default
+    for kube-controller-manager and kube-scheduler) asks for protobuf; ValueError if neither."""
+    if content_type not in CONTENT_TYPES:
+        raise ValueError(
+            f"--kube-api-content-type {content_type!r} must be one of {', '.join(CONTENT_TYPES)}"
+        )
+    return content_type == PROTOBUF
+
+
 PATCH_TYPES = {
     "json": "application/json-patch+json",
     "merge": "application/merge-patch+json",

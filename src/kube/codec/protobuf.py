@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from kube import native
 from kube.codec.jsonc import DecodeError
+from kube.native import proto_schema
 
 __all__ = [
     "CONTENT_TYPE",
@@ -31,6 +32,7 @@ __all__ = [
     "decode_watch_event",
     "encode_object",
     "encode_watch_event",
+    "supports",
 ]
 
 CONTENT_TYPE: Final = "application/vnd.kubernetes.protobuf"
@@ -40,6 +42,15 @@ WATCH_CONTENT_TYPE: Final = "application/vnd.kubernetes.protobuf;stream=watch"
 class ProtobufError(DecodeError):
     """A body that is not a protobuf object of a served kind, or an object that cannot be
     encoded as one (unknown kind, a value of the wrong type); the message says where."""
+
+
+def supports(api_version: str, kind: str) -> bool:
+    """Whether objects of `kind` in `api_version` have a protobuf message (custom resources,
+    and the kinds the schema lacks, are JSON only: a client that also accepts JSON gets it)."""
+    package = proto_schema.API_VERSIONS.get(api_version)
+    if package is None or not kind or "." in kind:
+        return False
+    return f"{package}.{kind}" in proto_schema.MESSAGES or kind in proto_schema.META_KINDS
 
 
 def decode_object(data: bytes) -> dict[str, Any]:
