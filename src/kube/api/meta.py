@@ -6,10 +6,13 @@ Objects are plain dicts in the JSON wire shape; these helpers read and fill thei
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import secrets
 import uuid
 from typing import Any
+
+import orjson
 
 Object = dict[str, Any]
 
@@ -55,6 +58,17 @@ def name_of(obj: Object) -> str:
 def namespace_of(obj: Object) -> str:
     meta = obj.get("metadata")
     return str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
+
+
+def copy_object(obj: Object) -> Object:
+    """A deep copy of a JSON-shaped object, through orjson (several times `copy.deepcopy`'s
+    speed); values orjson cannot write (integers past 64 bits, non-string keys from YAML) fall
+    back to `copy.deepcopy`."""
+    try:
+        copied: Object = orjson.loads(orjson.dumps(obj))
+    except TypeError:
+        return copy.deepcopy(obj)
+    return copied
 
 
 def labels_of(obj: Object) -> dict[str, str]:

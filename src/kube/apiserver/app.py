@@ -32,6 +32,14 @@ from kube.codec import jsonc
 from kube.version import KUBERNETES_GIT_VERSION, KUBERNETES_MAJOR, KUBERNETES_MINOR
 
 log = logging.getLogger("kube.apiserver")
+SLOW_REQUEST_S = 1.0  # requests slower than this are logged at INFO (watches aside)
+LONG_RUNNING_SUBRESOURCES = frozenset(("exec", "attach", "portforward", "log", "proxy"))
+
+
+def _long_running(info: RequestInfo) -> bool:
+    """Watches and streams, whose duration is the client's: never "slow"."""
+    return bool(info.verb == "watch" or info.subresource in LONG_RUNNING_SUBRESOURCES)
+
 
 USER_KEY = web.RequestKey("user", UserInfo)
 INFO_KEY = web.RequestKey("requestinfo", RequestInfo)  # parsed once by the chain
@@ -182,7 +190,12 @@ class APIServer:
             elapsed = time.perf_counter() - started
             code = response.status if response is not None else 500
             self.metrics.observe(info, code, elapsed, request)
-            log.info(
+            # One line per request only with `kube -v` (upstream's httplog is -v=3); a
+            # failing or slow one is always told.
+            log.log(
+                logging.INFO
+                if code >= 500 or (elapsed >= SLOW_REQUEST_S and not _long_running(info))
+                else logging.DEBUG,
                 "request verb=%s path=%s user=%s code=%d latency_ms=%.1f agent=%r",
                 info.verb,
                 request.path_qs,

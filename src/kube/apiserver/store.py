@@ -35,7 +35,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from kube.api import errors, gobase64
-from kube.api.meta import Object, generate_name, metadata, new_uid, now_rfc3339, parse_rfc3339
+from kube.api.meta import (
+    Object,
+    copy_object,
+    generate_name,
+    metadata,
+    new_uid,
+    now_rfc3339,
+    parse_rfc3339,
+)
 from kube.codec import gojson
 from kube.storage.backend import (
     Backend,
@@ -448,8 +456,7 @@ class ObjectStore:
         if not from_storage and cache is not None and cache.is_ready and cache.reflector.running:
             entry = cache.objects.get(self._key(namespace, name))
             if entry is not None:
-                copied: Object = orjson.loads(orjson.dumps(entry.object))
-                return copied, True
+                return copy_object(entry.object), True
         return await self.get(namespace, name), False
 
     async def list(
@@ -583,7 +590,7 @@ class ObjectStore:
                 raise self._conflict(name)
             try:
                 return await self._swap(
-                    namespace, name, old, copy.deepcopy(obj), subresource, dry_run, track, cached
+                    namespace, name, old, copy_object(obj), subresource, dry_run, track, cached
                 )
             except _StaleGuess:
                 continue
@@ -616,7 +623,7 @@ class ObjectStore:
             old, cached = await self.read_for_update(namespace, name, from_storage=from_storage)
             from_storage = True  # a guess from the cache is tried once
             try:
-                new = change(copy.deepcopy(old))
+                new = change(copy_object(old))
             except errors.APIError:
                 if cached:
                     continue  # refused on what may be a stale copy: storage decides

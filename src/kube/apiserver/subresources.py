@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from kube.api import errors, patch
-from kube.api.meta import Object, metadata, now_rfc3339
+from kube.api.meta import Object, copy_object, metadata, now_rfc3339
 from kube.api.selectors import (
     EQUALS,
     SelectorError,
@@ -547,7 +547,7 @@ class Subresources:
             from_storage = True
             revision = int(old["metadata"]["resourceVersion"])
             try:
-                new = change(copy.deepcopy(old))
+                new = change(copy_object(old))
             except errors.APIError:
                 if cached:
                     continue  # refused on what may be a stale copy: storage decides
