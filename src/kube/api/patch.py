@@ -11,6 +11,8 @@ import copy
 import re
 from typing import Any
 
+import orjson
+
 
 class PatchError(ValueError):
     """The patch cannot be applied; the message says which operation and why."""
@@ -41,16 +43,34 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether two containers serialise to the same bytes (then they are json_equal; unequal
+    bytes may still be equal values: key order, `1` and `1.0`, so the caller walks them)."""
+    try:
+        return bool(orjson.dumps(a) == orjson.dumps(b))
+    except TypeError:
+        return False
+
+
 def json_equal(a: Any, b: Any) -> bool:
-    """Equality of JSON values: unlike Python's `==`, `true` is not `1` (RFC 6902 `test`)."""
+    """Equality of JSON values: unlike Python's `==`, `true` is not `1` (RFC 6902 `test`).
+
+    Containers that serialise to the same bytes are equal without a walk (the common case of
+    an update comparing unchanged parts); others are walked."""
+    if isinstance(a, (dict, list)) and a.__class__ is b.__class__ and (a is b or _same_json(a, b)):
+        return True
+    return _walk_equal(a, b)
+
+
+def _walk_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_walk_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(_walk_equal(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
