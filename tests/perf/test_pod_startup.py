@@ -54,4 +54,12 @@ def test_five_pods_all_running_with_figures() -> None:
         assert set(summary) == set(SUMMARY)
     assert result["total_seconds"] > 0
     assert set(result["cpu_seconds"]) == {"server", "runtime", "kubelet"}
+    # With everything each started (cpuacct cgroups), where the machine has them.
+    assert set(result["cpu_seconds_tree"]) in ({"server", "runtime", "kubelet"}, set())
     assert len(result["load_average"]) == 3
+    # ADDED, the binding, then one status write that shows the pod Running.
+    assert result["events_per_pod"] >= 3
+    assert result["common_event_sequence"].startswith("Pending [] [] ip=")
+    assert result["common_event_sequence"].split(" | ")[-1].startswith("Running ")
+    assert result["requests_per_pod"]["POST serviceaccounts/token"] == 1
+    assert result["requests_per_pod"]["PATCH pods/status"] >= 1
