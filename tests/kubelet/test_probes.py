@@ -25,6 +25,7 @@ from kube.kubelet.probes import (
     Target,
     Timing,
 )
+from kube.version import KUBERNETES_MAJOR, KUBERNETES_MINOR
 
 POD = {"metadata": {"name": "p", "namespace": "default", "uid": "u"}}
 
@@ -194,7 +195,8 @@ async def test_http_and_tcp_handlers_against_a_local_server() -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = (await reader.readuntil(b"\r\n\r\n")).decode()
         code = "200 OK" if request.startswith("GET /healthz ") else "503 Unavailable"
-        assert "User-Agent: kube-probe/" in request
+        # upstream: kube-probe/<major>.<minor> of the release the node runs
+        assert f"User-Agent: kube-probe/{KUBERNETES_MAJOR}.{KUBERNETES_MINOR}\r\n" in request
         writer.write(
             f"HTTP/1.1 {code}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
         )

@@ -19,8 +19,9 @@ import grpc
 
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.cri.client import RuntimeClient
+from kube.version import KUBERNETES_MAJOR, KUBERNETES_MINOR
 
-USER_AGENT = "kube-probe/1.31"
+USER_AGENT = f"kube-probe/{KUBERNETES_MAJOR}.{KUBERNETES_MINOR}"  # the served release, as upstream
 MAX_BODY = 10 * 1024  # upstream reads at most 10 KiB of a probe's answer
 
 
