@@ -37,6 +37,7 @@ between API versions is not done: a manager's set recorded at another version is
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -1161,8 +1162,10 @@ def _prune(merged: Any, managers: Managers, last: _Owned | None, t: FieldType) -
 # -- managedFields: the wire form ----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _identifier(manager: str, operation: str, api_version: str, subresource: str) -> str:
-    """Upstream's BuildManagerIdentifier: an apply is one manager whatever its apiVersion."""
+    """Upstream's BuildManagerIdentifier: an apply is one manager whatever its apiVersion.
+    (Every entry of every write is named again: the few distinct names are remembered.)"""
     entry: dict[str, str] = {}
     if manager:
         entry["manager"] = manager
