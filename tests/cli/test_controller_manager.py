@@ -50,6 +50,7 @@ def kubeconfig(tmp_path: Path) -> Path:
         (["--leader-elect-resource-lock=endpoints"], "only 'leases' is supported"),
         (["--kube-api-qps=-1"], "--kube-api-qps -1.0 must not be negative"),
         (["--concurrent-deployment-syncs=0"], "--concurrent-deployment-syncs 0 must be"),
+        (["--kube-api-content-type=application/xml"], "'application/xml' must be one of"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(

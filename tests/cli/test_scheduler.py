@@ -75,7 +75,7 @@ def test_flags_and_the_file_make_the_config(kubeconfig: Path, tmp_path: Path) ->
         "apiVersion: kubescheduler.config.k8s.io/v1\n"
         "kind: KubeSchedulerConfiguration\n"
         "leaderElection: {leaderElect: false, leaseDuration: 20s, resourceName: mine}\n"
-        "clientConnection: {qps: 5, burst: 7}\n"
+        "clientConnection: {qps: 5, burst: 7, contentType: application/vnd.kubernetes.protobuf}\n"
         "profiles: [{schedulerName: packer}]\n",
     )
     args = build_parser().parse_args(
@@ -84,17 +84,18 @@ def test_flags_and_the_file_make_the_config(kubeconfig: Path, tmp_path: Path) ->
     config = scheduler.configure(args)
     assert config.leader_elect is False
     assert (config.lease_duration, config.lease_name) == (20.0, "mine")
-    assert (config.qps, config.burst) == (9.0, 7)
+    assert (config.qps, config.burst, config.protobuf) == (9.0, 7, True)
     assert [p.scheduler_name for p in config.config.profiles] == ["packer"]
     defaults = scheduler.configure(
         build_parser().parse_args(["scheduler", "--kubeconfig", str(kubeconfig)])
     )
-    assert (defaults.leader_elect, defaults.lease_name, defaults.qps, defaults.burst) == (
-        True,
-        "kube-scheduler",
-        50.0,
-        100,
-    )
+    assert (
+        defaults.leader_elect,
+        defaults.lease_name,
+        defaults.qps,
+        defaults.burst,
+        defaults.protobuf,
+    ) == (True, "kube-scheduler", 50.0, 100, False)
 
 
 class Spread:

@@ -36,7 +36,7 @@ from kube.cli.children import notify_when_ready
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
-from kube.client.rest import PROTOBUF, RESTClient, wants_protobuf
+from kube.client.rest import DEFAULT_CONTENT_TYPE, RESTClient, wants_protobuf
 from kube.controllers.base import ControllerContext
 from kube.controllers.manager import enabled, run_controllers
 
@@ -125,7 +125,7 @@ class ManagerConfig:
     lease_namespace: str = "kube-system"
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
-    protobuf: bool = True  # --kube-api-content-type
+    protobuf: bool = False  # --kube-api-content-type
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -266,9 +266,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kube-api-content-type",
         metavar="TYPE",
-        default=PROTOBUF,
-        help="content type of requests to the API server (default %(default)s; "
-        "application/json for JSON)",
+        default=DEFAULT_CONTENT_TYPE,
+        help="content type of requests to the API server: application/json (the default) "
+        "or application/vnd.kubernetes.protobuf",
     )
     parser.add_argument(
         "--root-ca-file",

@@ -30,7 +30,7 @@ from kube.cli.controller_manager import go_bool, go_duration
 from kube.client.events import EventRecorder
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
-from kube.client.rest import PROTOBUF, RESTClient, wants_protobuf
+from kube.client.rest import DEFAULT_CONTENT_TYPE, RESTClient, wants_protobuf
 from kube.scheduler.config import ConfigError, Configuration, load
 from kube.scheduler.framework.registry import DuplicatePluginError, Registry
 from kube.scheduler.framework.runtime import PluginNotFound
@@ -56,7 +56,7 @@ class SchedulerConfig:
     lease_namespace: str = "kube-system"
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
-    protobuf: bool = True  # --kube-api-content-type / clientConnection.contentType
+    protobuf: bool = False  # --kube-api-content-type / clientConnection.contentType
     registry: Registry = field(default_factory=in_tree_registry)
 
 
@@ -139,8 +139,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kube-api-content-type",
         metavar="TYPE",
         default=None,
-        help=f"content type of requests to the API server (default {PROTOBUF}, or the "
-        "configuration's clientConnection.contentType; application/json for JSON)",
+        help="content type of requests to the API server: application/json (the default, "
+        "or the configuration's clientConnection.contentType) or "
+        "application/vnd.kubernetes.protobuf",
     )
 
 
@@ -191,7 +192,7 @@ def configure(args: argparse.Namespace) -> SchedulerConfig:
     leader_elect = args.leader_elect if args.leader_elect is not None else le.get("leaderElect")
     qps = args.kube_api_qps if args.kube_api_qps is not None else client.get("qps")
     burst = args.kube_api_burst if args.kube_api_burst is not None else client.get("burst")
-    content_type = args.kube_api_content_type or client.get("contentType") or PROTOBUF
+    content_type = args.kube_api_content_type or client.get("contentType") or DEFAULT_CONTENT_TYPE
     try:
         protobuf = wants_protobuf(str(content_type))
     except ValueError as err:
