@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kube import eventloop
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.cli.children import notify_when_ready
 from kube.client.events import EventRecorder
@@ -384,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
         await run_manager(config, ready)
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except asyncio.CancelledError:
         log.info("stopped")
         return 0

@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kube import eventloop
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.cli.children import notify_when_ready
 from kube.cli.controller_manager import go_bool, go_duration
@@ -247,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
         await run_scheduler(config, ready)
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except asyncio.CancelledError:
         log.info("stopped")
         return 0

@@ -27,6 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kube import eventloop
 from kube.apiserver import server as apiserver
 from kube.cli import agent, children, controller_manager, scheduler
 from kube.cli.supervisor import Component, ComponentFailed, install_stop_signals, supervise
@@ -386,7 +387,8 @@ def run(args: argparse.Namespace) -> int:
         await supervise(COMPONENTS, ctx, on_ready=announce, stop=stop)
 
     try:
-        asyncio.run(main())
+        # uvloop unless this process also runs the node agent (containers, child watchers).
+        eventloop.run(main(), native=ctx.agent is None)
     except ComponentFailed as err:
         cause = err.cause
         if isinstance(cause, StorageError):

@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from kube import eventloop
 from kube.api import errors
 from kube.auth.kubeconfig import KubeconfigError
 from kube.client.rest import RESTClient
@@ -142,7 +143,7 @@ def run_up(args: argparse.Namespace) -> int:
         status_interval=args.status_interval,
         concurrency=args.concurrency,
     )
-    return asyncio.run(_up(args, config))
+    return eventloop.run(_up(args, config))
 
 
 async def _up(args: argparse.Namespace, config: SimConfig) -> int:
@@ -294,7 +295,7 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    return asyncio.run(_load(args))
+    return eventloop.run(_load(args))
 
 
 async def _load(args: argparse.Namespace) -> int:

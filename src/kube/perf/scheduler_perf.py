@@ -42,6 +42,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kube import eventloop
 from kube.api.resources import resource
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, SharedInformerFactory
 from kube.client.rest import RESTClient
@@ -615,7 +616,7 @@ def run(args: argparse.Namespace) -> int:
         ) as server,
         progress_bar(enabled=True) as progress,
     ):
-        result = asyncio.run(run_workload(workload, sizes, server.kubeconfig, progress))
+        result = eventloop.run(run_workload(workload, sizes, server.kubeconfig, progress))
     if args.output == "json":
         print(json.dumps(asdict(result)))
     else:
