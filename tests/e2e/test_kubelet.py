@@ -154,6 +154,27 @@ def unmount_under(directory: Path) -> None:
         subprocess.run(["umount", "-l", target], capture_output=True)
 
 
+def busybox_archive(work: Path) -> Path:
+    """localhost/busybox:latest as an OCI archive in `work` (tools/build_busybox_image.py)."""
+    archive = work / "busybox-oci.tar"
+    subprocess.run(
+        [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
+        check=True,
+        capture_output=True,
+    )
+    return archive
+
+
+def import_busybox(runtime_root: Path, work: Path) -> None:
+    """Build localhost/busybox:latest and import it into the runtime's image store."""
+    archive = busybox_archive(work)
+    subprocess.run(
+        [str(BIN / "kube"), "image", "--root", str(runtime_root), "import", str(archive)],
+        check=True,
+        capture_output=True,
+    )
+
+
 def make_service_account(kubeconfig: Path, ca: Path) -> None:
     """What the serviceaccount and root-ca-cert-publisher controllers would make in `default`
     (this server runs no controllers): the API server refuses pods whose account is missing,
@@ -205,17 +226,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                 break
         kubeconfig = work / "server" / "admin.kubeconfig"
         make_service_account(kubeconfig, work / "server" / "tls" / "ca.crt")
-        archive = work / "busybox-oci.tar"
-        subprocess.run(
-            [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [str(BIN / "kube"), "image", "--root", str(runtime_root), "import", str(archive)],
-            check=True,
-            capture_output=True,
-        )
+        import_busybox(runtime_root, work)
         socket = work / "cri.sock"
         processes.append(
             _start(

@@ -45,10 +45,10 @@ from tests.e2e.conftest import KUBECTL
 from tests.e2e.test_kubelet import (
     BIN,
     IMAGE,
-    REPO,
     _start,
     _stop,
     _wait_for,
+    busybox_archive,
     cleanup_runtime,
     kubelet_command,
 )
@@ -184,12 +184,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     ]
     try:
         # While the server starts: the image, and both runtimes (they need no API server).
-        archive = work / "busybox-oci.tar"
-        subprocess.run(
-            [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
-            check=True,
-            capture_output=True,
-        )
+        archive = busybox_archive(work)
         for member in members:
             _start_runtime(member, archive)
         _wait_up(server, work / "server.log")

@@ -33,11 +33,11 @@ from tests.e2e.conftest import KUBECTL
 from tests.e2e.test_kubelet import (
     BIN,
     IMAGE,
-    REPO,
     Node,
     _running,
     _wait_for,
     cleanup_runtime,
+    import_busybox,
     kubelet_command,
 )
 
@@ -165,17 +165,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetNode]:
             "kube-root-ca.crt",
             f"--from-file=ca.crt={work / 'server' / 'tls' / 'ca.crt'}",
         )
-        archive = work / "busybox-oci.tar"
-        subprocess.run(
-            [sys.executable, str(REPO / "tools" / "build_busybox_image.py"), "-o", str(archive)],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [str(BIN / "kube"), "image", "--root", str(runtime_root), "import", str(archive)],
-            check=True,
-            capture_output=True,
-        )
+        import_busybox(runtime_root, work)
         resolv = work / "node-resolv.conf"
         resolv.write_text(NODE_RESOLV)
         (work / "sysfs").mkdir()

@@ -44,8 +44,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import orjson
-
 from kube.api import errors
 from kube.api.fieldpath import (
     FieldPathError,
@@ -56,7 +54,7 @@ from kube.api.fieldpath import (
     go_string,
     path_string,
 )
-from kube.api.patch import json_equal
+from kube.api.patch import json_equal, same_json
 
 __all__ = [
     "DEDUCED",
@@ -634,17 +632,6 @@ class Comparison:
 _SAME_BYTES_DEPTH: Final = 2  # below this, serialising a subtree costs more than walking it
 
 
-def _same_bytes(lhs: Any, rhs: Any) -> bool:
-    """Whether two containers serialise to the same JSON: then every leaf is json_equal (the
-    converse need not hold: `1.0` vs `1`, key order; those are walked)."""
-    if lhs.__class__ is not rhs.__class__ or not isinstance(lhs, (dict, list)):
-        return False
-    try:
-        return bool(orjson.dumps(lhs) == orjson.dumps(rhs))
-    except TypeError:
-        return False
-
-
 def compare(lhs: Any, rhs: Any, t: FieldType) -> Comparison:
     """Upstream's `TypedValue.Compare`; `lhs` or `rhs` may be MISSING (nothing)."""
     out = Comparison()
@@ -653,7 +640,7 @@ def compare(lhs: Any, rhs: Any, t: FieldType) -> Comparison:
 
 
 def _compare(lhs: Any, rhs: Any, t: FieldType, path: Path, out: Comparison) -> None:
-    if len(path) <= _SAME_BYTES_DEPTH and _same_bytes(lhs, rhs):
+    if len(path) <= _SAME_BYTES_DEPTH and same_json(lhs, rhs):
         return  # an unchanged subtree (most of an update) has nothing to report
     if rhs is MISSING:
         leaf = _compare_atom(_atom(t, lhs), lhs, rhs, t, path, out)

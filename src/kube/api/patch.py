@@ -43,9 +43,14 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
-def _same_json(a: Any, b: Any) -> bool:
-    """Whether two containers serialise to the same bytes (then they are json_equal; unequal
-    bytes may still be equal values: key order, `1` and `1.0`, so the caller walks them)."""
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two containers (dicts or lists) serialise to the same bytes: then they are
+    json_equal without a walk. Unequal bytes may still be equal values (key order, `1` and
+    `1.0`), so a False means "walk them", not "different"."""
+    if a.__class__ is not b.__class__ or not isinstance(a, (dict, list)):
+        return False
+    if a is b:
+        return True
     try:
         return bool(orjson.dumps(a) == orjson.dumps(b))
     except TypeError:
@@ -57,9 +62,7 @@ def json_equal(a: Any, b: Any) -> bool:
 
     Containers that serialise to the same bytes are equal without a walk (the common case of
     an update comparing unchanged parts); others are walked."""
-    if isinstance(a, (dict, list)) and a.__class__ is b.__class__ and (a is b or _same_json(a, b)):
-        return True
-    return _walk_equal(a, b)
+    return same_json(a, b) or _walk_equal(a, b)
 
 
 def _walk_equal(a: Any, b: Any) -> bool:

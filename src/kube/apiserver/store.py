@@ -488,7 +488,7 @@ class ObjectStore:
             if cached is not None:
                 if shared:
                     return cached
-                copies = [orjson.loads(orjson.dumps(o)) for o in cached.items]
+                copies = [copy_object(o) for o in cached.items]
                 return dataclasses.replace(cached, items=copies, entries=None)
         prefix = self.resource.prefix(namespace if self.resource.namespaced else None)
         revision = 0
