@@ -4,7 +4,8 @@ Random sequences of node adds/updates/removals and pod adds/assumes/forgets/remo
 terminations: after each, the snapshot's rows follow the matrix, its lookup by name is right,
 its lists of nodes with (required anti-)affinity pods and its image node counts equal a scan
 of every node (what InterPodAffinity and ImageLocality used to do per pod), and the matrix's
-kept per-selector pod counts (PodTopologySpread's) equal a count from scratch.
+kept per-selector pod counts (PodTopologySpread's) and per-term sums (InterPodAffinity's) equal
+a count from scratch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kube.scheduler.cache import Cache
 from kube.scheduler.framework.nodeinfo import NodeInfo, PodInfo
 from kube.scheduler.plugins.imagelocality import node_images
 from kube.scheduler.podcounts import matching_pods
+from kube.scheduler.termcounts import TermCounts
 from tests.scheduler.builders import node, pod
 
 ANTI = {
@@ -39,6 +41,18 @@ PREFERRED = {
         ]
     }
 }
+# the term's selector takes the value of the pod's own label "v": a relabel changes its group
+MATCH_LABEL_KEYS = {
+    "podAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "labelSelector": {"matchLabels": {"a": "b"}},
+                "matchLabelKeys": ["v"],
+                "topologyKey": "zone",
+            }
+        ]
+    }
+}
 
 op_st = st.tuples(
     st.sampled_from(
@@ -46,7 +60,7 @@ op_st = st.tuples(
     ),
     st.integers(0, 4),
     st.integers(0, 5),
-    st.sampled_from([None, ANTI, PREFERRED]),
+    st.sampled_from([None, ANTI, PREFERRED, MATCH_LABEL_KEYS]),
     st.sampled_from([[], ["img:1"], ["img:1", "other"]]),
 )
 
@@ -59,7 +73,10 @@ def _counts(cache: Cache) -> list[list[int]]:
     snap, m = cache.snapshot(), cache.matrix
     return [
         m.pod_counts.column(
-            ("default", str(i)), from_label_selector(sel), snap.node_infos, len(m.pod_count)
+            ("default", str(i), False),
+            from_label_selector(sel),
+            snap.node_infos,
+            len(m.pod_count),
         )[: m.n].tolist()
         for i, sel in enumerate(SELECTORS)
     ]
@@ -70,6 +87,14 @@ def _check(cache: Cache) -> None:
     for sel, kept in zip(SELECTORS, _counts(cache), strict=True):
         assert kept == matching_pods("default", from_label_selector(sel), snap.node_infos)
     assert [i.name for i in snap.node_infos] == cache.matrix.names
+    m = cache.matrix
+    fresh = TermCounts(max(m.n, 1))
+    for row, info in enumerate(snap.node_infos):
+        fresh.recount(row, info)
+    assert {k: g.sums[: m.n].tolist() for k, g in m.term_counts.groups.items()} == {
+        k: g.sums[: m.n].tolist() for k, g in fresh.groups.items()
+    }
+    assert all(not g.sums[m.n :].any() for g in m.term_counts.groups.values())
     assert all(snap.get(i.name) is i for i in snap.node_infos)
     assert len(snap.by_name) == len(snap.node_infos)
     with_affinity = {i.name for i in snap.node_infos if i.pods_with_affinity()}

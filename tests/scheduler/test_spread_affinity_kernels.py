@@ -184,7 +184,22 @@ def _check(snapshot: Snapshot, p: dict[str, Any]) -> None:
         want = by_pod.read(state_key("PreFilter", affinity.NAME))
         have = by_term.read(state_key("PreFilter", affinity.NAME))
         for counts in ("affinity_counts", "anti_counts", "existing_anti_counts"):
-            assert +getattr(have, counts) == +getattr(want, counts), counts
+            assert +getattr(have, counts).pairs() == +getattr(want, counts).pairs(), counts
+    # PreScore's sums: pod by pod (no snapshot) and from the matrix's kept counts.
+    with_matrix = InterPodAffinity()
+    with_matrix.handle = SimpleNamespace(  # type: ignore[assignment]
+        snapshot=snapshot, namespace_labels=lambda ns: None
+    )
+    by_pod, by_term = CycleState(), CycleState()
+    if affinity.pre_score(by_pod, p, snapshot.node_infos).is_success():
+        assert with_matrix.pre_score(by_term, p, snapshot.node_infos).is_success()
+        want = by_pod.read(state_key("PreScore", affinity.NAME))
+        have = by_term.read(state_key("PreScore", affinity.NAME))
+        assert have.pairs() == want.pairs()
+        vector = with_matrix.score_nodes(by_term, p, snapshot, rows).tolist()
+        assert vector == [affinity.score(by_pod, p, info)[0] for info in snapshot.node_infos]
+    else:
+        assert not with_matrix.pre_score(by_term, p, snapshot.node_infos).is_success()
     for plugin in (spread, affinity):
         state = CycleState()
         if plugin.pre_filter(state, p, snapshot).is_success():

@@ -251,10 +251,10 @@ class Cache:
         old = state.info
         state.info = PodInfo(pod, old.requests, old.non_zero, old.ports)
         node_info.pods[key] = state.info
-        if len(self.matrix.pod_counts) and counted_as(old.pod) != counted_as(pod):
+        if counted_as(old.pod) != counted_as(pod):
             row = self.matrix.index.get(state.node)  # its labels or termination changed
             if row is not None:
-                self.matrix.pod_counts.recount(row, node_info)
+                self.matrix.recount_pods(row, node_info)
         state.assumed = False
         state.binding_finished = False
         state.deadline = None

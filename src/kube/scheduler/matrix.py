@@ -16,7 +16,10 @@ not" and "how good is each". The columns, row i being the node `names[i]`:
 - `port_counts` int32 [rows, host ports]: how many pods hold each interned (protocol, ip,
   port) on the node;
 - `pod_counts`: per-row counts of the pods matching recently used (namespace, selector)
-  pairs, for PodTopologySpread (see kube.scheduler.podcounts), recounted with the row.
+  pairs, for PodTopologySpread and InterPodAffinity (see kube.scheduler.podcounts),
+  recounted with the row;
+- `term_counts`: per-row sums of the (anti-)affinity terms the row's pods carry, grouped by
+  term, for InterPodAffinity (see kube.scheduler.termcounts), recounted with the row.
 
 Rows are updated one node at a time from the cache (`update(node_info)` rewrites that row,
 O(columns)); a removed node's row is filled with the last row, so the live rows stay
@@ -35,6 +38,7 @@ import numpy.typing as npt
 from kube.scheduler.framework.nodeinfo import HostPort, NodeInfo
 from kube.scheduler.framework.resources import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
 from kube.scheduler.podcounts import PodCounts
+from kube.scheduler.termcounts import TermCounts
 
 H = TypeVar("H", bound=Hashable)
 A = TypeVar("A", bound=npt.NDArray[Any])
@@ -103,6 +107,7 @@ class NodeMatrix:
         self.taint_ids = np.full((capacity, 2), -1, np.int32)
         self.port_counts = np.zeros((capacity, 4), np.int32)
         self.pod_counts = PodCounts()  # per-row matching pods of recent selectors
+        self.term_counts = TermCounts(capacity)  # per-row sums of the pods' affinity terms
 
     # -- interning -------------------------------------------------------------------------
 
@@ -162,6 +167,7 @@ class NodeMatrix:
             ):
                 setattr(self, attr, _grow_rows(getattr(self, attr), rows, fill))
             self.pod_counts.grow(rows)
+            self.term_counts.grow(rows)
         row = self.n
         self.n += 1
         self.names.append(name)
@@ -206,8 +212,13 @@ class NodeMatrix:
         self.port_counts[row] = 0
         for port, count in info.used_ports.items():
             self.port_counts[row, self.ports.ids[port]] = count
+        self.recount_pods(row, info)
+
+    def recount_pods(self, row: int, info: NodeInfo) -> None:
+        """Rewrite what `row` keeps about its pods' labels and terms (not their requests)."""
         if len(self.pod_counts):
             self.pod_counts.recount(row, info)
+        self.term_counts.recount(row, info)
 
     def remove(self, name: str) -> None:
         row = self.index.pop(name, None)
@@ -215,6 +226,7 @@ class NodeMatrix:
             return
         self.generation += 1
         last = self.n - 1
+        self.term_counts.remove_row(row, last)
         if row != last:
             moved = self.names[last]
             for attr in (

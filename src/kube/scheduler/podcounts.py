@@ -10,7 +10,8 @@ selector first shows up, then recounted for one node whenever that node's NodeIn
 then sums the column per domain with one `np.bincount`.
 
 The last `LIMIT` selectors are kept (least recently used dropped). A terminating pod does not
-count, as upstream's `countPodsMatchSelector`.
+count for PodTopologySpread, as upstream's `countPodsMatchSelector`; it does for
+InterPodAffinity, whose keys say so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from kube.scheduler.framework.nodeinfo import NodeInfo
 
 LIMIT = 64  # selectors kept; each costs one int32 per node and a recount per node change
 
-Key = tuple[str, str]  # (namespace, canonical selector)
+Key = tuple[str, str, bool]  # (namespace, canonical selector, terminating pods count)
 
 
 def counted_as(pod: Any) -> tuple[object, bool]:
@@ -36,8 +37,14 @@ def counted_as(pod: Any) -> tuple[object, bool]:
     return meta.get("labels"), bool(meta.get("deletionTimestamp"))
 
 
-def matching_pods(namespace: str, requirements: list[Any], infos: Iterable[NodeInfo]) -> list[int]:
-    """How many of each node's pods are in `namespace`, not terminating and match."""
+def matching_pods(
+    namespace: str,
+    requirements: list[Any],
+    infos: Iterable[NodeInfo],
+    terminating: bool = False,
+) -> list[int]:
+    """How many of each node's pods are in `namespace` and match (terminating ones too if
+    `terminating`)."""
     owners: list[int] = []
     label_sets: list[dict[str, str]] = []
     sizes = 0
@@ -45,7 +52,7 @@ def matching_pods(namespace: str, requirements: list[Any], infos: Iterable[NodeI
         sizes = position + 1
         for p in info.pods.values():
             meta = p.pod.get("metadata")
-            if not isinstance(meta, dict) or meta.get("deletionTimestamp"):
+            if not isinstance(meta, dict) or (meta.get("deletionTimestamp") and not terminating):
                 continue
             if (meta.get("namespace") or "") == namespace:
                 labels = meta.get("labels")
@@ -58,10 +65,10 @@ def matching_pods(namespace: str, requirements: list[Any], infos: Iterable[NodeI
 
 
 class _Column:
-    __slots__ = ("counts", "namespace", "requirements")
+    __slots__ = ("counts", "namespace", "requirements", "terminating")
 
-    def __init__(self, namespace: str, requirements: list[Any], capacity: int) -> None:
-        self.namespace = namespace
+    def __init__(self, key: Key, requirements: list[Any], capacity: int) -> None:
+        self.namespace, _, self.terminating = key
         self.requirements = requirements
         self.counts: npt.NDArray[np.int32] = np.zeros(capacity, np.int32)
 
@@ -89,8 +96,8 @@ class PodCounts:
         selector is not kept yet."""
         column = self._columns.get(key)
         if column is None:
-            column = _Column(key[0], requirements, capacity)
-            column.counts[: len(infos)] = matching_pods(key[0], requirements, infos)
+            column = _Column(key, requirements, capacity)
+            column.counts[: len(infos)] = matching_pods(key[0], requirements, infos, key[2])
             self._columns[key] = column
             self.fills += 1
             while len(self._columns) > LIMIT:
@@ -103,7 +110,9 @@ class PodCounts:
 
     def recount(self, row: int, info: NodeInfo) -> None:
         for column in self._columns.values():
-            column.counts[row] = matching_pods(column.namespace, column.requirements, (info,))[0]
+            column.counts[row] = matching_pods(
+                column.namespace, column.requirements, (info,), column.terminating
+            )[0]
 
     def grow(self, capacity: int) -> None:
         for column in self._columns.values():

@@ -19,20 +19,25 @@ Score: per topology domain, + weight for each existing pod matching one of the p
 preferred affinity terms, - weight for its preferred anti-affinity terms, and the same for
 existing pods' preferred terms matching this pod (their required affinity terms count with
 `hardPodAffinityWeight`); normalised min..max to 0..100.
+
+With the scheduler's snapshot, PreFilter and PreScore do not walk the cluster's pods: the
+pods matching the incoming pod's own terms come from the node matrix's kept per-selector pod
+counts (kube.scheduler.podcounts), and the existing pods' terms from its kept per-term sums
+(kube.scheduler.termcounts), each summed per topology domain with one `bincount`.
+`pre_filter_reference` and a pre_score without a snapshot walk every pod, as upstream does;
+the kernel tests check that both give the same counts.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from kube.api.meta import Object
-from kube.api.selectors import SelectorError, from_label_selector
-from kube.native import match_labels
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.events import (
     ASSIGNED_POD,
@@ -46,13 +51,8 @@ from kube.scheduler.framework.nodeinfo import NodeInfo
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
 from kube.scheduler.matrix import NodeMatrix
-from kube.scheduler.plugins.helpers import (
-    MAX_NODE_SCORE,
-    pod_labels,
-    pod_namespace,
-    selector_matches,
-    state_key,
-)
+from kube.scheduler.plugins.helpers import MAX_NODE_SCORE, state_key
+from kube.scheduler.podterms import Term, terms
 
 NAME = "InterPodAffinity"
 ERR_REASON_AFFINITY = "node(s) didn't match pod affinity rules"
@@ -72,153 +72,127 @@ _REASONS = {
 }
 
 
-def _pair_values(
-    m: NodeMatrix, pairs: Counter[Pair], rows: npt.NDArray[np.int64] | None = None
-) -> dict[str, npt.NDArray[np.int64]]:
-    """Per topology key, each row's value of `pairs` for the row's domain (0 if none).
+class DomainCounts:
+    """A count (or weight sum) per topology domain (key, value).
 
-    The (key, value) counters of PreFilter/PreScore become, key by key, a lookup array over
-    the matrix's interned value ids indexed by the rows' domain id column (slot -1 is 0, for
-    rows without the key).
+    With a matrix, each key's counts are one array over the matrix's interned value ids, so
+    PreFilter and PreScore add whole columns per domain with `bincount`, and Filter and Score
+    read them back per row by the rows' domain ids. The per-node reference and preemption's
+    add/remove of one pod add one pair at a time; a pair whose value no node has (every pair,
+    without a matrix) is kept in `loose`.
     """
-    by_key: dict[str, list[tuple[int, int]]] = {}
-    for (key, value), count in pairs.items():
-        vid = m.label_value_id(key, value)
-        if vid >= 0 and count:
-            by_key.setdefault(key, []).append((vid, count))
-    out = {}
-    for key, entries in by_key.items():
-        lookup = np.zeros(len(m.label_values[m.label_keys.ids[key]]) + 1, np.int64)
-        for vid, count in entries:
-            lookup[vid] += count
-        ids = m.domain_ids(key)
-        out[key] = lookup[ids if rows is None else ids[rows]]
-    return out
 
+    __slots__ = ("arrays", "loose", "matrix")
 
-@dataclass
-class Term:
-    topology_key: str
-    selector: dict[str, Any] | None
-    namespaces: set[str] | None  # None: every namespace
-    namespace_selector: dict[str, Any] | None
-    weight: int = 0
-    # The selector parsed once (None: matches nothing), not on every pod it is tried on.
-    requirements: list[Any] | None = field(init=False, repr=False, compare=False)
+    def __init__(self, matrix: NodeMatrix | None = None) -> None:
+        self.matrix = matrix
+        self.arrays: dict[str, npt.NDArray[np.int64]] = {}
+        self.loose: Counter[Pair] = Counter()
 
-    # What `matches` depends on, as one hashable value: pods' terms that are written alike
-    # (every replica of a Deployment) are tried once per cycle against the incoming pod.
-    identity: str = field(init=False, repr=False, compare=False)
+    def clone(self) -> DomainCounts:
+        copy = DomainCounts(self.matrix)
+        copy.arrays = {key: array.copy() for key, array in self.arrays.items()}
+        copy.loose = Counter(self.loose)
+        return copy
 
-    def __post_init__(self) -> None:
-        self.identity = repr(
-            (
-                self.selector,
-                sorted(self.namespaces) if self.namespaces is not None else None,
-                self.namespace_selector,
-            )
+    def _array(self, key: str, size: int) -> npt.NDArray[np.int64]:
+        array = self.arrays.get(key)
+        if array is None or len(array) < size:
+            grown = np.zeros(size, np.int64)
+            if array is not None:
+                grown[: len(array)] = array
+            self.arrays[key] = array = grown
+        return array
+
+    def add(self, key: str, value: str, d: int) -> None:
+        vid = self.matrix.label_value_id(key, value) if self.matrix is not None else -1
+        if vid < 0:
+            self.loose[(key, value)] += d
+        else:
+            self._array(key, vid + 1)[vid] += d
+
+    def add_rows(self, key: str, per_row: npt.NDArray[Any], weight: int = 1) -> None:
+        """Add `weight` times each live row's `per_row` to the row's domain of `key`."""
+        m = self.matrix
+        assert m is not None, "per-row counts need the matrix they come from"
+        rows = np.flatnonzero(per_row[: m.n])
+        if not len(rows):
+            return
+        ids = m.domain_ids(key)[rows]
+        present = ids >= 0
+        if not present.any():
+            return
+        sums = np.bincount(ids[present], weights=per_row[rows][present])
+        self._array(key, len(sums))[: len(sums)] += np.rint(sums).astype(np.int64) * weight
+
+    def get(self, key: str, value: str) -> int:
+        total = self.loose.get((key, value), 0)
+        array = self.arrays.get(key)
+        if array is not None and self.matrix is not None:
+            vid = self.matrix.label_value_id(key, value)
+            if 0 <= vid < len(array):
+                total += int(array[vid])
+        return total
+
+    def topology_keys(self) -> set[str]:
+        return {*self.arrays, *(key for key, _ in self.loose)}
+
+    def positive(self) -> bool:
+        """Whether any domain counts more than zero."""
+        return any(v > 0 for v in self.loose.values()) or any(
+            bool((a > 0).any()) for a in self.arrays.values()
         )
-        try:
-            parsed = from_label_selector(self.selector) if self.selector is not None else None
-        except SelectorError:
-            parsed = None
-        self.requirements = parsed
 
-    def matches(self, pod: Object, namespace_labels: Any) -> bool:
-        if not self.in_namespace(pod_namespace(pod), namespace_labels):
-            return False
-        if self.requirements is None:
-            return False
-        return bool(match_labels(self.requirements, [pod_labels(pod)]))
+    def pairs(self) -> Counter[Pair]:
+        """Every domain with a non-zero count, as (key, value) pairs (for tests and logs)."""
+        out: Counter[Pair] = Counter({pair: v for pair, v in self.loose.items() if v})
+        m = self.matrix
+        for key, array in self.arrays.items():
+            assert m is not None
+            values = m.label_values[m.label_keys.ids[key]].values
+            for vid in np.flatnonzero(array).tolist():
+                out[(key, values[vid])] += int(array[vid])
+        return out
 
-    def in_namespace(self, ns: str, namespace_labels: Any) -> bool:
-        """Whether pods of namespace `ns` are in the term's namespaces (or selected ones)."""
-        in_ns = self.namespaces is not None and ns in self.namespaces
-        if not in_ns and self.namespace_selector is not None:
-            labels = namespace_labels(ns)
-            in_ns = self.namespace_selector == {} or (
-                labels is not None and selector_matches(self.namespace_selector, labels)
-            )
-        if self.namespaces is None and self.namespace_selector is None:
-            in_ns = True
-        return in_ns
-
-
-# _terms of the pods seen lately, by object identity (a changed pod is a new object in the
-# cache): existing pods' terms are read at every cycle, and parsing them again was most of
-# PreFilter's time. Entries hold their pod, so an id is never reused while it is cached.
-_TERMS_CACHE: dict[tuple[int, str, str], tuple[Object, list[Term]]] = {}
-_TERMS_CACHE_SIZE = 100_000
-
-
-def _terms(pod: Object, kind: str, mode: str) -> list[Term]:
-    key = (id(pod), kind, mode)
-    hit = _TERMS_CACHE.get(key)
-    if hit is not None and hit[0] is pod:
-        return hit[1]
-    terms = _parse_terms(pod, kind, mode)
-    if len(_TERMS_CACHE) >= _TERMS_CACHE_SIZE:
-        _TERMS_CACHE.clear()
-    _TERMS_CACHE[key] = (pod, terms)
-    return terms
-
-
-def _parse_terms(pod: Object, kind: str, mode: str) -> list[Term]:
-    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
-    raw = affinity.get(f"{mode}DuringSchedulingIgnoredDuringExecution") or []
-    labels = pod_labels(pod)
-    out = []
-    for entry in raw:
-        weight = 0
-        term = entry
-        if mode == "preferred":
-            weight = int(entry.get("weight") or 0)
-            term = entry.get("podAffinityTerm") or {}
-        selector = term.get("labelSelector")
-        if selector is not None:
-            selector = dict(selector)
-            extra = [
-                {"key": k, "operator": "In", "values": [labels[k]]}
-                for k in term.get("matchLabelKeys") or []
-                if k in labels
-            ] + [
-                {"key": k, "operator": "NotIn", "values": [labels[k]]}
-                for k in term.get("mismatchLabelKeys") or []
-                if k in labels
-            ]
-            if extra:
-                selector["matchExpressions"] = [*(selector.get("matchExpressions") or []), *extra]
-        names = set(term.get("namespaces") or [])
-        ns_selector = term.get("namespaceSelector")
-        if not names and ns_selector is None:
-            names = {pod_namespace(pod)}
-        out.append(
-            Term(
-                topology_key=str(term.get("topologyKey") or ""),
-                selector=selector,
-                namespaces=names,
-                namespace_selector=ns_selector,
-                weight=weight,
-            )
-        )
-    return out
+    def at(
+        self, m: NodeMatrix, rows: npt.NDArray[np.int64] | None = None
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        """Per key, each row's count for the row's domain (0 where the row lacks the key)."""
+        assert self.matrix is None or self.matrix is m, "value ids are the matrix's own"
+        out = {}
+        for key in self.topology_keys():
+            col = m.label_keys.get(key)
+            if col < 0:
+                continue
+            size = len(m.label_values[col])
+            lookup = np.zeros(size + 1, np.int64)  # slot -1: rows without the key
+            array = self.arrays.get(key)
+            if array is not None:
+                lookup[: min(size, len(array))] += array[:size]
+            for (k, value), v in self.loose.items():
+                vid = m.label_value_id(k, value) if k == key else -1
+                if vid >= 0:
+                    lookup[vid] += v
+            ids = m.domain_ids(key)
+            out[key] = lookup[ids if rows is None else ids[rows]]
+        return out
 
 
 @dataclass
 class _FilterState:
     affinity: list[Term]
     anti: list[Term]
-    affinity_counts: Counter[Pair] = field(default_factory=Counter)
-    anti_counts: Counter[Pair] = field(default_factory=Counter)
-    existing_anti_counts: Counter[Pair] = field(default_factory=Counter)
+    affinity_counts: DomainCounts
+    anti_counts: DomainCounts
+    existing_anti_counts: DomainCounts
 
     def clone(self) -> _FilterState:
         return _FilterState(
             self.affinity,
             self.anti,
-            Counter(self.affinity_counts),
-            Counter(self.anti_counts),
-            Counter(self.existing_anti_counts),
+            self.affinity_counts.clone(),
+            self.anti_counts.clone(),
+            self.existing_anti_counts.clone(),
         )
 
 
@@ -242,82 +216,78 @@ class InterPodAffinity(Plugin):
         labels = info.labels
         for term in data.affinity:
             if term.topology_key in labels and term.matches(other, self._ns_labels):
-                data.affinity_counts[(term.topology_key, labels[term.topology_key])] += d
+                data.affinity_counts.add(term.topology_key, labels[term.topology_key], d)
         for term in data.anti:
             if term.topology_key in labels and term.matches(other, self._ns_labels):
-                data.anti_counts[(term.topology_key, labels[term.topology_key])] += d
-        for term in _terms(other, "podAntiAffinity", "required"):
+                data.anti_counts.add(term.topology_key, labels[term.topology_key], d)
+        for term in terms(other, "podAntiAffinity", "required"):
             if term.topology_key in labels and term.matches(pod, self._ns_labels):
-                data.existing_anti_counts[(term.topology_key, labels[term.topology_key])] += d
+                data.existing_anti_counts.add(term.topology_key, labels[term.topology_key], d)
 
-    def _count_all(self, data: _FilterState, pod: Object, snapshot: Snapshot) -> None:
-        """`_count` of every pod of every node, each of the pod's terms matched in one call.
+    def _count_matching(
+        self, counts: DomainCounts, own: list[Term], snapshot: Snapshot, preferred: int = 0
+    ) -> None:
+        """Add, per domain, the pods matching each of the incoming pod's terms `own` (weighted
+        `preferred` * the term's weight for preferred terms).
 
-        The pods of occupied nodes (matrix `pod_count`) are gathered once; a term's selector
-        runs over all those in its namespaces and on nodes with its topology key at once.
-        """
+        A term with listed namespaces reads the matrix's kept pod counts (terminating pods
+        count here, unlike for PodTopologySpread); one with a namespace selector walks the
+        pods."""
         m = snapshot.matrix
-        infos = snapshot.node_infos
-        owners: list[NodeInfo] = []
-        others: list[Object] = []
-        for row in np.flatnonzero(m.pod_count[: m.n] > 0).tolist():
-            info = infos[row]
-            for held in info.pods.values():
-                owners.append(info)
-                others.append(held.pod)
-        namespaces = [pod_namespace(o) for o in others]
-        label_sets = [pod_labels(o) for o in others]
-        in_ns: dict[tuple[int, str], bool] = {}
-        for terms, counts in ((data.affinity, data.affinity_counts), (data.anti, data.anti_counts)):
-            for term in terms:
-                if term.requirements is None:
+        for term in own:
+            if term.requirements is None:
+                continue  # matches no pod
+            weight = preferred * term.weight if preferred else 1
+            if term.namespace_selector is None and term.namespaces is not None:
+                per_row: npt.NDArray[np.int64] = np.zeros(m.n, np.int64)
+                for ns in sorted(term.namespaces):
+                    key = (ns, term.selector_key, True)
+                    column = m.pod_counts.column(
+                        key, term.requirements, snapshot.node_infos, len(m.pod_count)
+                    )
+                    per_row += column[: m.n]
+                counts.add_rows(term.topology_key, per_row, weight)
+                continue
+            for info in snapshot.node_infos:
+                value = info.labels.get(term.topology_key)
+                if value is None:
                     continue
-                key = term.topology_key
-                chosen = []
-                for i, ns in enumerate(namespaces):
-                    ok = in_ns.get((id(term), ns))
-                    if ok is None:
-                        ok = in_ns[(id(term), ns)] = term.in_namespace(ns, self._ns_labels)
-                    if ok and key in owners[i].labels:
-                        chosen.append(i)
-                for j in match_labels(term.requirements, [label_sets[i] for i in chosen]):
-                    counts[(key, owners[chosen[j]].labels[key])] += 1
-        matched: dict[str, bool] = {}  # Term.identity -> whether it matches the pod
-        for info, other in zip(owners, others, strict=True):
-            labels = info.labels
-            for term in _terms(other, "podAntiAffinity", "required"):
-                if term.topology_key not in labels:
-                    continue
-                hit = matched.get(term.identity)
-                if hit is None:
-                    hit = matched[term.identity] = term.matches(pod, self._ns_labels)
-                if hit:
-                    data.existing_anti_counts[(term.topology_key, labels[term.topology_key])] += 1
+                for held in info.pods.values():
+                    if term.matches(held.pod, self._ns_labels):
+                        counts.add(term.topology_key, value, weight)
 
     def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
+        m = snapshot.matrix
         data = _FilterState(
-            _terms(pod, "podAffinity", "required"), _terms(pod, "podAntiAffinity", "required")
+            terms(pod, "podAffinity", "required"),
+            terms(pod, "podAntiAffinity", "required"),
+            DomainCounts(m),
+            DomainCounts(m),
+            DomainCounts(m),
         )
-        if data.affinity or data.anti:
-            self._count_all(data, pod, snapshot)
-        else:
-            for info in snapshot.have_pods_with_required_anti_affinity():
-                for other in info.pods_with_required_anti_affinity():
-                    self._count(data, pod, other.pod, info, 1)
-        if not data.affinity and not data.anti and not data.existing_anti_counts:
+        for group in m.term_counts.of_kind("anti"):
+            if group.term.matches(pod, self._ns_labels):
+                data.existing_anti_counts.add_rows(group.term.topology_key, group.sums)
+        self._count_matching(data.affinity_counts, data.affinity, snapshot)
+        self._count_matching(data.anti_counts, data.anti, snapshot)
+        if not data.affinity and not data.anti and not data.existing_anti_counts.positive():
             return skip()
         state.write(state_key("PreFilter", NAME), data)
         return Status()
 
     def pre_filter_reference(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
-        """`pre_filter` pod by pod (the reference `_count_all` is tested against)."""
+        """`pre_filter` pod by pod, as upstream (what the matrix counts are tested against)."""
         data = _FilterState(
-            _terms(pod, "podAffinity", "required"), _terms(pod, "podAntiAffinity", "required")
+            terms(pod, "podAffinity", "required"),
+            terms(pod, "podAntiAffinity", "required"),
+            DomainCounts(),
+            DomainCounts(),
+            DomainCounts(),
         )
         for info in snapshot.node_infos:
             for other in info.pods.values():
                 self._count(data, pod, other.pod, info, 1)
-        if not data.affinity and not data.anti and not data.existing_anti_counts:
+        if not data.affinity and not data.anti and not data.existing_anti_counts.positive():
             return skip()
         state.write(state_key("PreFilter", NAME), data)
         return Status()
@@ -345,55 +315,56 @@ class InterPodAffinity(Plugin):
             if not all(t.topology_key in labels for t in data.affinity):
                 return unresolvable(ERR_REASON_AFFINITY)
             satisfied = all(
-                data.affinity_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
+                data.affinity_counts.get(t.topology_key, labels[t.topology_key]) > 0
                 for t in data.affinity
             )
             # The first pod of a group with affinity to itself may go anywhere.
             if not satisfied and not (
-                not any(v > 0 for v in data.affinity_counts.values())
+                not data.affinity_counts.positive()
                 and all(t.matches(pod, self._ns_labels) for t in data.affinity)
             ):
                 return unresolvable(ERR_REASON_AFFINITY)
         for t in data.anti:
-            if t.topology_key in labels and (
-                data.anti_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0
+            if (
+                t.topology_key in labels
+                and data.anti_counts.get(t.topology_key, labels[t.topology_key]) > 0
             ):
                 return unschedulable(ERR_REASON_ANTI_AFFINITY)
-        for (key, value), count in data.existing_anti_counts.items():
-            if count > 0 and labels.get(key) == value:
+        for key in data.existing_anti_counts.topology_keys():
+            if key in labels and data.existing_anti_counts.get(key, labels[key]) > 0:
                 return unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY)
         return Status()
 
     def filter_nodes(self, state: CycleState, pod: Object, snapshot: Snapshot) -> NodeMask:
-        """`filter` over every matrix row: the counted domains as lookups by domain id."""
+        """`filter` over every matrix row: the counted domains read back by domain id."""
         m = snapshot.matrix
         codes = np.zeros(m.n, np.int64)
         data: _FilterState | None = state.get(state_key("PreFilter", NAME))
         if data is not None:
             zero = np.zeros(m.n, np.int64)
             if data.affinity:
-                counts = _pair_values(m, data.affinity_counts)
+                counts = data.affinity_counts.at(m)
                 has_keys = np.ones(m.n, np.bool_)
                 satisfied = np.ones(m.n, np.bool_)
                 for t in data.affinity:
                     has_keys &= m.domain_ids(t.topology_key) >= 0
                     satisfied &= counts.get(t.topology_key, zero) > 0
                 # The first pod of a group with affinity to itself may go anywhere.
-                first_of_group = not any(v > 0 for v in data.affinity_counts.values()) and all(
+                first_of_group = not data.affinity_counts.positive() and all(
                     t.matches(pod, self._ns_labels) for t in data.affinity
                 )
                 failing = ~has_keys if first_of_group else ~(has_keys & satisfied)
                 codes[failing] = CODE_AFFINITY
             if data.anti:
-                counts = _pair_values(m, data.anti_counts)
+                counts = data.anti_counts.at(m)
                 blocked = np.zeros(m.n, np.bool_)
                 for t in data.anti:
                     blocked |= counts.get(t.topology_key, zero) > 0
                 codes[(codes == 0) & blocked] = CODE_ANTI_AFFINITY
-            positive = Counter({k: 1 for k, v in data.existing_anti_counts.items() if v > 0})
-            if positive:
+            near_existing = data.existing_anti_counts.at(m)
+            if near_existing:
                 blocked = np.zeros(m.n, np.bool_)
-                for near in _pair_values(m, positive).values():
+                for near in near_existing.values():
                     blocked |= near > 0
                 codes[(codes == 0) & blocked] = CODE_EXISTING_ANTI_AFFINITY
 
@@ -406,49 +377,71 @@ class InterPodAffinity(Plugin):
     # -- score -----------------------------------------------------------------------------
 
     def pre_score(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
-        preferred = _terms(pod, "podAffinity", "preferred")
-        preferred_anti = _terms(pod, "podAntiAffinity", "preferred")
         snapshot = self.handle.snapshot if self.handle is not None else None
+        if snapshot is None:
+            return self.pre_score_reference(state, pod, nodes)
+        preferred = terms(pod, "podAffinity", "preferred")
+        preferred_anti = terms(pod, "podAntiAffinity", "preferred")
+        if not preferred and not preferred_anti and not snapshot.have_pods_with_affinity():
+            return skip()
+        m = snapshot.matrix
+        scores = DomainCounts(m)
+        self._count_matching(scores, preferred, snapshot, preferred=1)
+        self._count_matching(scores, preferred_anti, snapshot, preferred=-1)
+        for group in m.term_counts.groups.values():
+            if group.kind == "affinity":
+                weight = self.hard_weight
+            elif group.kind == "anti" or self.ignore_existing_preferred:
+                continue
+            else:
+                weight = 1 if group.kind == "preferred_affinity" else -1
+            if weight and group.term.matches(pod, self._ns_labels):
+                scores.add_rows(group.term.topology_key, group.sums, weight)
+        state.write(state_key("PreScore", NAME), scores)
+        return Status()
+
+    def pre_score_reference(self, state: CycleState, pod: Object, nodes: list[NodeInfo]) -> Status:
+        """PreScore pod by pod over `nodes`, as upstream (what the matrix sums are tested
+        against; also what runs without the scheduler's snapshot)."""
+        preferred = terms(pod, "podAffinity", "preferred")
+        preferred_anti = terms(pod, "podAntiAffinity", "preferred")
         has_constraints = bool(preferred or preferred_anti)
-        everyone = nodes
-        if snapshot is not None:  # upstream: only nodes with affinity pods, unless preferred
-            everyone = (
-                snapshot.node_infos if has_constraints else snapshot.have_pods_with_affinity()
-            )
-        scores: Counter[Pair] = Counter()
+        scores = DomainCounts()
         seen = False
-        for info in everyone:
+        for info in nodes:
             labels = info.labels
             candidates = info.pods.values() if has_constraints else info.pods_with_affinity()
             for other in candidates:
                 seen = True
                 for term in preferred:
                     if term.topology_key in labels and term.matches(other.pod, self._ns_labels):
-                        scores[(term.topology_key, labels[term.topology_key])] += term.weight
+                        scores.add(term.topology_key, labels[term.topology_key], term.weight)
                 for term in preferred_anti:
                     if term.topology_key in labels and term.matches(other.pod, self._ns_labels):
-                        scores[(term.topology_key, labels[term.topology_key])] -= term.weight
+                        scores.add(term.topology_key, labels[term.topology_key], -term.weight)
                 if self.hard_weight > 0:
-                    for term in _terms(other.pod, "podAffinity", "required"):
+                    for term in terms(other.pod, "podAffinity", "required"):
                         if term.topology_key in labels and term.matches(pod, self._ns_labels):
-                            pair = (term.topology_key, labels[term.topology_key])
-                            scores[pair] += self.hard_weight
+                            scores.add(
+                                term.topology_key, labels[term.topology_key], self.hard_weight
+                            )
                 if not self.ignore_existing_preferred:
-                    for term in _terms(other.pod, "podAffinity", "preferred"):
+                    for term in terms(other.pod, "podAffinity", "preferred"):
                         if term.topology_key in labels and term.matches(pod, self._ns_labels):
-                            scores[(term.topology_key, labels[term.topology_key])] += term.weight
-                    for term in _terms(other.pod, "podAntiAffinity", "preferred"):
+                            scores.add(term.topology_key, labels[term.topology_key], term.weight)
+                    for term in terms(other.pod, "podAntiAffinity", "preferred"):
                         if term.topology_key in labels and term.matches(pod, self._ns_labels):
-                            scores[(term.topology_key, labels[term.topology_key])] -= term.weight
+                            scores.add(term.topology_key, labels[term.topology_key], -term.weight)
         if not has_constraints and not seen:
             return skip()
         state.write(state_key("PreScore", NAME), scores)
         return Status()
 
     def score(self, state: CycleState, pod: Object, node_info: NodeInfo) -> tuple[int, Status]:
-        scores: Counter[Pair] = state.read(state_key("PreScore", NAME))
+        scores: DomainCounts = state.read(state_key("PreScore", NAME))
         labels = node_info.labels
-        return sum(v for (key, value), v in scores.items() if labels.get(key) == value), Status()
+        total = sum(scores.get(key, labels[key]) for key in scores.topology_keys() if key in labels)
+        return total, Status()
 
     def score_nodes(
         self,
@@ -458,9 +451,9 @@ class InterPodAffinity(Plugin):
         rows: npt.NDArray[np.int64],
     ) -> npt.NDArray[np.int64]:
         """`score` for `rows`: each key's domain weights summed, as integer arrays."""
-        scores: Counter[Pair] = state.read(state_key("PreScore", NAME))
+        scores: DomainCounts = state.read(state_key("PreScore", NAME))
         total = np.zeros(len(rows), np.int64)
-        for near in _pair_values(snapshot.matrix, scores, rows).values():
+        for near in scores.at(snapshot.matrix, rows).values():
             total += near
         return total
 

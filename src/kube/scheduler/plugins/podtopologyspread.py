@@ -49,17 +49,16 @@ from kube.scheduler.framework.events import (
 )
 from kube.scheduler.framework.interfaces import NodeMask, Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo
-from kube.scheduler.framework.snapshot import Snapshot
-from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
-from kube.scheduler.matrix import NodeMatrix
-from kube.scheduler.plugins.helpers import (
-    MAX_NODE_SCORE,
+from kube.scheduler.framework.podmeta import (
     is_terminating,
     pod_labels,
     pod_namespace,
     selector_matches,
-    state_key,
 )
+from kube.scheduler.framework.snapshot import Snapshot
+from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
+from kube.scheduler.matrix import NodeMatrix
+from kube.scheduler.plugins.helpers import MAX_NODE_SCORE, state_key
 from kube.scheduler.plugins.nodeaffinity import NodeAffinity
 from kube.scheduler.plugins.tainttoleration import TaintToleration
 
@@ -206,7 +205,11 @@ def _domain_totals(
     requirements = _requirements(c.selector)
     if requirements is None:
         return np.zeros(size, np.int64), present
-    key = (pod_namespace(pod), orjson.dumps(c.selector, option=orjson.OPT_SORT_KEYS).decode())
+    key = (
+        pod_namespace(pod),
+        orjson.dumps(c.selector, option=orjson.OPT_SORT_KEYS).decode(),
+        False,  # terminating pods do not count
+    )
     per_row = m.pod_counts.column(key, requirements, snapshot.node_infos, len(m.pod_count))
     totals = np.bincount(domains, weights=per_row[: m.n][counted], minlength=size)
     return totals.astype(np.int64), present
