@@ -554,6 +554,12 @@ def report(times: dict[str, PodTimes], pods: int, started: float) -> dict[str, A
         "startup_latency": _summary([t.running - t.created for t in running if t.running]),
         "phases": phases,
         "total_seconds": round(last - started, 3),
+        # When the ReplicaSet controller's creations arrived (ADDED), from the Deployment's
+        # creation: the pace of creation, apart from each pod's latency.
+        "created_seconds": {
+            "first": round(min((t.created for t in times.values()), default=started) - started, 3),
+            "last": round(max((t.created for t in times.values()), default=started) - started, 3),
+        },
         # Watch events per pod up to Running (ADDED, the binding, then the kubelet's status
         # writes) and the most common sequence of what they showed.
         "events_per_pod": round(sum(t.events for t in running) / max(1, len(running)), 2),
@@ -698,6 +704,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"CPU seconds during the run: {result['cpu_seconds']}")
         console.print(f"CPU seconds with all they started: {result['cpu_seconds_tree']}")
         console.print(f"watch events per pod until Running: {result['events_per_pod']}")
+        created = result["created_seconds"]
+        console.print(f"pods created (ADDED) {created['first']:.2f} s to {created['last']:.2f} s")
         console.print(f"the node's API requests per pod: {result['requests_per_pod']}")
     return 0 if result["pods_running"] == args.pods else 1
 

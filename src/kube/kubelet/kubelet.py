@@ -26,10 +26,12 @@ from kube.api import errors
 from kube.api.resources import resource
 from kube.client.events import EventRecorder
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer
+from kube.client.ratelimit import TokenBucket
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
 from kube.kubelet.dns import DEFAULT_CLUSTER_DOMAIN, DEFAULT_RESOLV_CONF, DNSConfigurer
 from kube.kubelet.node import KUBELET_PORT, NodeAgent, NodeConfig
+from kube.kubelet.objectcache import ObjectCache
 from kube.kubelet.pleg import PLEG
 from kube.kubelet.pods import PodSyncer
 from kube.kubelet.server import CRIContainers, KubeletServer, serve, ssl_context
@@ -41,6 +43,10 @@ log = logging.getLogger("kube.kubelet")
 
 PODS = resource("pods")
 RESYNC = 10.0
+# Upstream's eventRecordQPS and eventBurst: Events go through a client of their own, so a burst
+# of them (several per starting pod) does not queue the pods' own requests behind it.
+EVENT_QPS = 50.0
+EVENT_BURST = 100
 RETRY = 1.0
 HOUSEKEEPING = 2.0
 TERMINAL = ("Succeeded", "Failed")
@@ -98,6 +104,20 @@ def status_only_change(old: dict[str, Any], new: dict[str, Any]) -> bool:
         return False
     phase = (new.get("status") or {}).get("phase")
     return phase not in TERMINAL or phase == (old.get("status") or {}).get("phase")
+
+
+def event_client(client: RESTClient) -> RESTClient:
+    """A client to the same server as `client` with a throttle of its own (upstream's kubelet
+    makes its event client from the same kubeconfig with eventRecordQPS/eventBurst)."""
+    throttle = None if client.throttle is None else TokenBucket(EVENT_QPS, EVENT_BURST)
+    return RESTClient(
+        client.server,
+        client.ssl_context,
+        token=client.token,
+        throttle=throttle,
+        protobuf=client.protobuf,
+        user_agent=client.user_agent,
+    )
 
 
 class Kubelet:
@@ -285,8 +305,10 @@ class Kubelet:
             )
             await self.check_runtime()
             await agent.report_status()
-        events = EventRecorder(self.client, "kubelet", node.name)
+        events_client = event_client(self.client)
+        events = EventRecorder(events_client, "kubelet", node.name)
         events.start()
+        objects = ObjectCache(self.client)
         self.syncer = PodSyncer(
             self.cri,
             node_name=node.name,
@@ -294,7 +316,9 @@ class Kubelet:
             pod_logs_dir=str(self.config.pod_logs_dir),
             runtime_name=runtime_name,
             cgroup_root=self.config.cgroup_root,
-            volumes=VolumeManager(self.client, node.root_dir, recorder=events.event),
+            volumes=VolumeManager(
+                self.client, node.root_dir, recorder=events.event, objects=objects
+            ),
             client=self.client,
             recorder=events.event,
             on_change=self._runtime_changed,
@@ -336,4 +360,6 @@ class Kubelet:
                 if worker.task is not None:
                     worker.task.cancel()
             await self.informer.stop()
+            await objects.close()
+            await events_client.close()
             await runner.cleanup()

@@ -33,13 +33,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
 import datetime as dt
 import logging
 import math
 import os
 import shutil
 import stat
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +52,7 @@ from kube.api import errors
 from kube.api.quantity import QuantityError, parse
 from kube.api.resources import resource
 from kube.client.rest import RESTClient
+from kube.kubelet.objectcache import ObjectCache
 from kube.kubelet.ownership import RO_MASK, change_policy, fs_group, set_volume_ownership
 
 log = logging.getLogger("kube.kubelet.volumes")
@@ -344,14 +345,21 @@ class VolumeManager:
         recorder: Recorder | None = None,
         tmpfs: bool | None = None,
         clock: Callable[[], float] = time.time,
+        objects: ObjectCache | None = None,
     ) -> None:
         self.client = client
         self.root = Path(root_dir) / "pods"
         self.recorder = recorder
         self.tmpfs = os.geteuid() == 0 if tmpfs is None else tmpfs
         self.clock = clock
+        # ConfigMaps and Secrets from watches (None: a GET each time they are needed).
+        self.objects = objects
         self.paths: dict[str, dict[str, str]] = {}  # pod uid -> volume name -> host path
         self.tokens: dict[tuple[str, str, str, int], Token] = {}
+        # What this manager last wrote into each API-data volume: a sync whose files are the
+        # same writes nothing and reads nothing back (upstream sets a volume up once, then
+        # only when its source changes).
+        self.written: dict[Path, Files] = {}
 
     def volume_dir(self, uid: str, plugin: str, name: str) -> Path:
         return self.root / uid / "volumes" / plugin / name
@@ -430,14 +438,11 @@ class VolumeManager:
                 options += f",size={int(parse(str(size)).value)}"
             except QuantityError as err:
                 raise ValueError(f"invalid sizeLimit: {err}") from err
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ValueError(f"mount tmpfs on {target}: {done.stderr.strip()}")
+        # mount(2) itself: a `mount` process per pod was a fork of the (large) kubelet.
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mount(b"tmpfs", os.fsencode(target), b"tmpfs", 0, options.encode()) != 0:
+            errno = ctypes.get_errno()
+            raise ValueError(f"mount tmpfs on {target}: {os.strerror(errno)}")
 
     def _empty_dir(
         self,
@@ -461,18 +466,24 @@ class VolumeManager:
         fsGroup whenever they changed (upstream applies it on every SetUp, with no policy).
         With an fsGroup the files are written group-readable already, so that the next
         refresh compares equal to what is on disk."""
-        self._make_dir(target, tmpfs=tmpfs)
         if group is not None:
             files = {path: (data, mode | RO_MASK) for path, (data, mode) in files.items()}
+        if self.written.get(target) == files:
+            return str(target)
+        self._make_dir(target, tmpfs=tmpfs)
         if write_atomic(target, files):
             set_volume_ownership(target, group, readonly=True)
+        self.written[target] = files
         return str(target)
 
-    async def _get(self, kind: Any, name: str, namespace: str) -> dict[str, Any] | None:
-        """The object, or None when the API server says 404."""
-        if self.client is None:
-            return None
+    async def _get(self, kind: Any, name: str, namespace: str, owner: str) -> dict[str, Any] | None:
+        """The object (from its watch when there is an object cache), or None when the API
+        server says 404."""
         try:
+            if self.objects is not None:
+                return await self.objects.get(kind, name, namespace, owner)
+            if self.client is None:
+                return None
             return await self.client.get(kind, name, namespace)
         except errors.APIError as err:
             if err.code == 404:
@@ -482,7 +493,7 @@ class VolumeManager:
     async def _configmap(self, pod: dict[str, Any], source: dict[str, Any], mode: int) -> Files:
         name, optional = str(source.get("name", "")), bool(source.get("optional"))
         namespace = pod["metadata"].get("namespace", "default")
-        obj = await self._get(CONFIGMAPS, name, namespace)
+        obj = await self._get(CONFIGMAPS, name, namespace, str(pod["metadata"]["uid"]))
         if obj is None:
             if optional:
                 return {}
@@ -502,7 +513,7 @@ class VolumeManager:
         name = str(source.get("secretName") or source.get("name") or "")
         optional = bool(source.get("optional"))
         namespace = pod["metadata"].get("namespace", "default")
-        obj = await self._get(SECRETS, name, namespace)
+        obj = await self._get(SECRETS, name, namespace, str(pod["metadata"]["uid"]))
         if obj is None:
             if optional:
                 return {}
@@ -654,7 +665,12 @@ class VolumeManager:
         self.paths.pop(uid, None)
         for key in [k for k in self.tokens if k[0] == uid]:
             del self.tokens[key]
+        if self.objects is not None:
+            await self.objects.release(uid)
         if uid:
+            pod_dir = self.root / uid
+            for target in [t for t in self.written if pod_dir in t.parents]:
+                del self.written[target]
             await asyncio.to_thread(self._remove, self.root / uid)
 
     async def cleanup_orphans(self, known: set[str]) -> None:
@@ -675,11 +691,10 @@ class VolumeManager:
         for plugin in PLUGINS:
             for target in sorted((volumes / plugin).glob("*")):
                 if os.path.ismount(target):
-                    done = subprocess.run(
-                        ["umount", str(target)], capture_output=True, text=True, check=False
-                    )
-                    if done.returncode != 0:
-                        log.warning("umount %s: %s", target, done.stderr.strip())
+                    libc = ctypes.CDLL(None, use_errno=True)  # umount(2), no process
+                    if libc.umount(os.fsencode(target)) != 0:
+                        errno = ctypes.get_errno()
+                        log.warning("umount %s: %s", target, os.strerror(errno))
                         return  # never delete through a mount we could not undo
         shutil.rmtree(pod_dir, ignore_errors=True)
 
