@@ -6,7 +6,8 @@ requests a second; uvloop (libuv, in C) does that work natively. Commands that d
 processes and file descriptors of containers (the runtime, the kubelet, and `kube server` when
 it runs the node agent) stay on asyncio's loop, whose child watchers they were written against.
 
-`KUBE_EVENT_LOOP=asyncio` turns uvloop off (to compare, or to rule it out).
+`KUBE_EVENT_LOOP=asyncio` turns uvloop off (to compare, or to rule it out). `run` also sets
+the garbage collector's thresholds for a long-running process (kube.gcpolicy).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import importlib.util
 import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from kube import gcpolicy
 
 T = TypeVar("T")
 ENV = "KUBE_EVENT_LOOP"
@@ -30,6 +33,7 @@ def uvloop_enabled() -> bool:
 
 def run(main: Coroutine[Any, Any, T], *, native: bool = True) -> T:
     """`asyncio.run(main)`, on uvloop when `native` and `uvloop_enabled()`."""
+    gcpolicy.configure()
     if native and uvloop_enabled():
         import uvloop
 
