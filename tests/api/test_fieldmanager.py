@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kube.api import errors
+from kube.api import errors, fieldmanager, fieldpath
 from kube.api.fieldmanager import (
     DEDUCED,
     LAST_APPLIED_ANNOTATION,
@@ -1072,3 +1072,112 @@ def test_list_merge_order(
     assert [n for n in got if n in applied] == applied
     live_only = [i["name"] for i in live_items if i["name"] not in applied]
     assert [n for n in got if n in live_only] == live_only
+
+
+# -- the shortcut for updates that change no one's ownership --------------------------------------
+
+
+def _both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    schema: FieldType,
+    manager: str,
+    **kw: Any,
+) -> dict[str, Any]:
+    """record_update with the shortcut, checked equal to the general bookkeeping without it."""
+    quick = do_update(old, copy.deepcopy(new), schema, manager, now=T3, **kw)
+    with monkeypatch.context() as patched:
+        patched.setattr(fieldmanager, "_ownership_kept", lambda *_args: None)
+        general = do_update(old, copy.deepcopy(new), schema, manager, now=T3, **kw)
+    assert quick == general
+    return quick
+
+
+def _two_managers(schema: FieldType) -> dict[str, Any]:
+    live = stored(do_apply(None, web(2), schema, "kubectl"))
+    scaled = copy.deepcopy(live)
+    scaled["spec"]["replicas"] = 3
+    return stored(do_update(live, scaled, schema, "scaler", now=T1), rv="2")
+
+
+def test_owner_changing_its_own_field_only_restamps_its_entry(
+    deployment: FieldType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = _two_managers(deployment)
+    scaled = copy.deepcopy(live)
+    scaled["spec"]["replicas"] = 7
+    out = _both_ways(monkeypatch, live, scaled, deployment, "scaler")
+    before = {e["manager"]: e for e in live["metadata"]["managedFields"]}
+    after = {e["manager"]: e for e in out["metadata"]["managedFields"]}
+    assert after["kubectl"] == before["kubectl"]
+    assert after["scaler"] == {**before["scaler"], "time": T3}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "nothing",  # a no-op update: no entry restamped
+        "own-field",  # the shortcut
+        "other-field",  # takes a field kubectl applied
+        "new-field",  # adds a field nobody owns
+        "removed-field",  # drops a field
+        "label-and-own",  # own field plus one of kubectl's
+        "status",  # ignored fields
+    ],
+)
+@pytest.mark.parametrize("manager", ["scaler", "kubectl", "newcomer"])
+def test_shortcut_agrees_with_the_general_bookkeeping(
+    deployment: FieldType, monkeypatch: pytest.MonkeyPatch, change: str, manager: str
+) -> None:
+    live = _two_managers(deployment)
+    new = copy.deepcopy(live)
+    ignored = None
+    if change in ("own-field", "label-and-own"):
+        new["spec"]["replicas"] = 9
+    if change in ("other-field", "label-and-own"):
+        new["spec"]["template"]["spec"]["containers"][0]["image"] = "httpd"
+    if change == "new-field":
+        new["spec"]["paused"] = True
+    if change == "removed-field":
+        del new["metadata"]["labels"]
+    if change == "status":
+        new["status"] = {"replicas": 9}
+        ignored = FieldSet.of((fieldpath.PathElement.field("status"),))
+    _both_ways(monkeypatch, live, new, deployment, manager, ignored=ignored)
+    _both_ways(monkeypatch, live, new, deployment, manager, subresource="status")
+
+
+def test_shortcut_drops_empty_entries_as_the_general_path_does(
+    deployment: FieldType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = _two_managers(deployment)
+    live["metadata"]["managedFields"].append(
+        {
+            "manager": "idle",
+            "operation": "Update",
+            "apiVersion": "apps/v1",
+            "time": T0,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {},
+        }
+    )
+    for replicas in (3, 11):  # unchanged, then the owner's own field
+        new = copy.deepcopy(live)
+        new["spec"]["replicas"] = replicas
+        out = _both_ways(monkeypatch, live, new, deployment, "scaler")
+        assert "idle" not in [e["manager"] for e in out["metadata"]["managedFields"]]
+
+
+def test_shortcut_leaves_server_fields_to_the_general_path(
+    deployment: FieldType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record sent by the client that owns a server-set field is settled as upstream does."""
+    live = _two_managers(deployment)
+    new = copy.deepcopy(live)
+    for entry in new["metadata"]["managedFields"]:
+        if entry["manager"] == "scaler":
+            entry["fieldsV1"]["f:metadata"] = {"f:generation": {}}
+    new["metadata"]["generation"] = 5
+    new["spec"]["replicas"] = 4
+    _both_ways(monkeypatch, live, new, deployment, "scaler")

@@ -95,3 +95,24 @@ def test_clean_scope_and_dry_run() -> None:
     assert scope(parse("GET", "/healthz", {})) == ""
     assert dry_run(["All", "All"]) == "All"
     assert dry_run([]) == ""
+
+
+def test_repeated_requests_add_up_per_label_set_and_code() -> None:
+    metrics = RequestMetrics()
+    lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"
+    for code in (200, 200, 200, 409):
+        observe(metrics, "PUT", lease, code)
+    observe(metrics, "PUT", "/api/v1/namespaces/default/configmaps/c", 200)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    counts = {
+        (s.labels["resource"], s.labels["code"]): s.value
+        for s in families["apiserver_request"].samples
+        if s.name.endswith("_total")
+    }
+    assert counts == {("leases", "200"): 3, ("leases", "409"): 1, ("configmaps", "200"): 1}
+    timed = {
+        s.labels["resource"]: s.value
+        for s in families["apiserver_request_duration_seconds"].samples
+        if s.name.endswith("_count")
+    }
+    assert timed == {"leases": 4, "configmaps": 1}

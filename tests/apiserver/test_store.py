@@ -378,6 +378,22 @@ async def test_the_status_subresource_changes_only_status(deployments: ObjectSto
     assert stored == updated
 
 
+async def test_a_status_update_keeps_the_stored_key_order_and_can_clear_status(
+    deployments: ObjectStore,
+) -> None:
+    await deployments.create("default", deployment("d"))
+    await deployments.update("default", "d", {"status": {"replicas": 1}}, subresource="status")
+    first = await deployments.update(
+        "default", "d", {"status": {"replicas": 2}}, subresource="status"
+    )
+    assert list(first) == ["apiVersion", "kind", "metadata", "spec", "status"]
+    assert first["status"] == {"replicas": 2}
+    cleared = await deployments.update("default", "d", {"metadata": {}}, subresource="status")
+    assert "status" not in cleared
+    assert cleared["spec"] == first["spec"]
+    assert await deployments.get("default", "d") == cleared
+
+
 async def test_status_update_with_a_stale_resource_version_is_409(deployments: ObjectStore) -> None:
     created = await deployments.create("default", deployment("d"))
     await deployments.update("default", "d", deployment("d", replicas=2))

@@ -790,3 +790,50 @@ async def test_a_long_replay_does_not_count_against_the_queue_limit(
         ]
     finally:
         await changes.aclose()
+
+
+@pytest.mark.parametrize("accept", [JSON, PROTOBUF])
+async def test_a_burst_of_changes_reaches_an_http_watcher_whole_in_fewer_writes(
+    servers: tuple[str, str],
+    backend: BreakableBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    accept: str,
+) -> None:
+    """Changes queued together leave in one write: the same frames, in revision order."""
+    from kube.codec import protobuf
+
+    writes: list[int] = []
+    original = web.StreamResponse.write
+
+    async def counted(self: web.StreamResponse, data: bytes) -> None:
+        writes.append(len(data))
+        await original(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counted)
+    cached_url, _ = servers
+    pods = plain_store(backend, "pods")
+    since = await backend.current_revision()
+    url = f"{cached_url}/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=2"
+    url += f"&resourceVersion={since}"
+    names = [f"burst{i:02d}" for i in range(40)]
+    key = pods.resource.key
+    values = [(key("default", n), pods.encode(golden_pod(n, "default"))) for n in names]
+    async with ClientSession() as session, session.get(url, headers={"Accept": accept}) as resp:
+        assert resp.status == 200
+        await asyncio.gather(*(backend.create(key, value) for key, value in values))
+        body = await resp.read()
+    if accept == JSON:
+        events = [orjson.loads(line) for line in body.splitlines()]
+        seen = [(e["type"], e["object"]["metadata"]["name"]) for e in events]
+        revisions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    else:
+        seen, revisions = [], []
+        while body:
+            length = int.from_bytes(body[:4], "big")
+            kind, obj = protobuf.decode_watch_event(body[4 : 4 + length])
+            seen.append((kind, obj["metadata"]["name"]))
+            revisions.append(int(obj["metadata"]["resourceVersion"]))
+            body = body[4 + length :]
+    assert sorted(seen) == [("ADDED", n) for n in names]
+    assert revisions == sorted(revisions)
+    assert len(writes) < len(names)

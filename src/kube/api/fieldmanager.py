@@ -1041,11 +1041,14 @@ def _update_sets(
     workflow: str,
     force: bool,
     ignored: FieldSet | None,
+    changes: Comparison | None = None,
 ) -> tuple[Managers, Comparison]:
     """Take changed fields from every other manager (conflicts unless `force`) and removed
     fields from everyone; drop managers left with nothing. Every manager's set is compared at
-    the object's version: sets recorded at another apiVersion are not converted."""
-    changes = compare(old, new, t).exclude(ignored)
+    the object's version: sets recorded at another apiVersion are not converted. `changes`:
+    the comparison of `old` and `new` if the caller made it already."""
+    if changes is None:
+        changes = compare(old, new, t).exclude(ignored)
     touched = changes.modified.union(changes.added)
     conflicts: dict[str, FieldSet] = {}
     for manager, owned in managers.items():
@@ -1082,8 +1085,9 @@ def _smd_update(
     managers: Managers,
     manager: str,
     ignored: FieldSet | None,
+    changes: Comparison | None = None,
 ) -> Managers:
-    managers, changes = _update_sets(live, new, t, managers, manager, True, ignored)
+    managers, changes = _update_sets(live, new, t, managers, manager, True, ignored, changes)
     previous = managers.get(manager)
     fields = previous.fields if previous is not None else FieldSet()
     fields = fields.difference(changes.removed).union(changes.modified).union(changes.added)
@@ -1607,20 +1611,56 @@ def record_update(
             if isinstance(live, dict):
                 _remove_managed_fields(live)
         identifier = _identifier(manager or "unknown", "Update", api_version, subresource)
-        current = "\x00current-operation"
-        managers = _smd_update(live, result, schema, api_version, managers, current, ignored)
-        managers = _strip_server_fields(managers, current)
-        changed = managers.pop(current, None)
-        if changed is not None:
-            previous = managers.get(identifier)
-            fields = changed.fields if previous is None else changed.fields.union(previous.fields)
-            managers[identifier] = _Owned(fields, changed.api_version, False)
-            times[identifier] = now
+        changes = compare(live, result, schema).exclude(ignored)
+        kept = _ownership_kept(managers, identifier, changes)
+        if kept is not None:
+            managers = kept
+            if not changes.modified.empty() or not changes.added.empty():
+                times[identifier] = now
+        else:
+            current = "\x00current-operation"
+            managers = _smd_update(
+                live, result, schema, api_version, managers, current, ignored, changes
+            )
+            managers = _strip_server_fields(managers, current)
+            changed = managers.pop(current, None)
+            if changed is not None:
+                previous = managers.get(identifier)
+                fields = (
+                    changed.fields if previous is None else changed.fields.union(previous.fields)
+                )
+                managers[identifier] = _Owned(fields, changed.api_version, False)
+                times[identifier] = now
         _cap_updaters(managers, times)
         _set_managed_fields(result, managers, times, _originals(read))
     except (FieldPathError, _DecodeError, RecursionError):
         _remove_managed_fields(result)
     return result
+
+
+def _ownership_kept(managers: Managers, identifier: str, changes: Comparison) -> Managers | None:
+    """The record after an Update that changes no one's ownership, or None to work it out.
+
+    The common write (a Lease renewal, a status report) changes fields its manager already
+    owns and nobody else does, and removes none: then the general bookkeeping (take the
+    changed fields from every manager, give them to the current operation, strip the server's
+    fields, merge into the manager's entry) ends with every set as it was, and only the
+    manager's time moves (the caller's, when something changed). Managers left with an empty
+    set are dropped, as the general path drops them.
+    """
+    own = managers.get(identifier)
+    if own is None or not changes.removed.empty():
+        return None
+    touched = changes.modified.union(changes.added)
+    if not touched.empty():
+        if not touched.difference(own.fields).empty():
+            return None
+        if not touched.intersection(_STRIPPED).empty():
+            return None
+        for other, owned in managers.items():
+            if other != identifier and not owned.fields.intersection(touched).empty():
+                return None
+    return {m: owned for m, owned in managers.items() if not owned.fields.empty()}
 
 
 def _live_or_new_record(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
@@ -64,6 +65,16 @@ class AllowAll:
         return True, ""
 
 
+# The user of each TLS connection's client certificate (None: no certificate, or one that
+# names nobody), kept while the connection lives: a connection presents one certificate, and
+# reading it again (DER out of OpenSSL, then a hash of it for x509_user's cache) on every
+# request of a keep-alive connection cost more than the rest of authentication.
+_connection_users: weakref.WeakKeyDictionary[ssl.SSLObject, UserInfo | None] = (
+    weakref.WeakKeyDictionary()
+)
+_UNKNOWN: Final = object()
+
+
 @dataclass
 class Authentication:
     """The authenticators of the chain; the first that recognises the request wins."""
@@ -75,11 +86,14 @@ class Authentication:
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         if isinstance(ssl_object, ssl.SSLObject):
-            der = ssl_object.getpeercert(binary_form=True)
-            if der:
-                user = x509_user(der)
-                if user is not None:
-                    return user
+            user = _connection_users.get(ssl_object, _UNKNOWN)
+            if user is _UNKNOWN:
+                der = ssl_object.getpeercert(binary_form=True)
+                user = x509_user(der) if der else None
+                _connection_users[ssl_object] = user
+            if user is not None:
+                assert isinstance(user, UserInfo)
+                return user
         token = bearer_token(request.headers.get("Authorization"))
         return await self.authenticate_token(token) if token else None
 

@@ -30,6 +30,8 @@ from kube.codec import gojson, jsonc, protobuf
 
 WATCH_DEFAULT_TIMEOUT = 1800  # seconds; upstream picks 30-60 min at random
 BOOKMARK_INTERVAL = 60.0
+WATCH_WRITE_FRAMES = 256  # changes written together at most (see Handlers._send)
+WATCH_WRITE_BYTES = 1 << 20
 
 
 def _query(request: web.Request, name: str) -> str:
@@ -224,6 +226,14 @@ class _Cursor:
             return task.result()
         except StopAsyncIteration:
             return self._END
+
+    def ready(self) -> Change | None:
+        """A change already queued, without waiting (None also while a read is in flight)."""
+        if self.pending is not None:
+            return None
+        poll = getattr(self.changes, "poll", None)
+        ready = poll() if poll is not None else None
+        return ready if isinstance(ready, Change) else None
 
     def progress(self) -> int | None:
         """The revision the stream has delivered everything up to, if it knows (watch cache)."""
@@ -787,8 +797,7 @@ class Handlers:
                     )
             else:
                 assert isinstance(item, Change)
-                last_rv = str(item.revision)
-                await self._send(response, item, frame)
+                last_rv = str(await self._send(response, cursor, item, frame))
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -796,9 +805,33 @@ class Handlers:
 
     @staticmethod
     async def _send(
-        response: web.StreamResponse, change: Change, frame: Callable[[str, Object], bytes]
-    ) -> None:
-        """One change as its watcher sees it; the store already applied the selection
-        (`watchcache.visible_type`: objects moving in and out are ADDED and DELETED)."""
-        if change.type != PROGRESS:
-            await response.write(frame(change.type, change.object))
+        response: web.StreamResponse,
+        cursor: _Cursor,
+        change: Change,
+        frame: Callable[[str, Object], bytes],
+    ) -> int:
+        """`change` and the changes queued behind it, as their watcher sees them (the store
+        already applied the selection, `watchcache.visible_type`: objects moving in and out
+        are ADDED and DELETED), in one write; returns the last one's revision.
+
+        One write per change cost a TLS record and a send(2) each (with 5,000 nodes, 500
+        Lease renewals a second to every Lease watcher); the changes of one storage commit
+        arrive together, so they leave together. The frames are the same bytes in the same
+        order: clients read a watch as a stream, not by chunk."""
+        frames: list[bytes] = []
+        size = 0
+        while True:
+            if change.type != PROGRESS:
+                data = frame(change.type, change.object)
+                frames.append(data)
+                size += len(data)
+            revision = change.revision
+            if len(frames) >= WATCH_WRITE_FRAMES or size >= WATCH_WRITE_BYTES:
+                break
+            queued = cursor.ready()
+            if queued is None:
+                break
+            change = queued
+        if frames:
+            await response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        return revision

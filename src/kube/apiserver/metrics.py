@@ -11,6 +11,7 @@ dashboards and `kube sim load` read them as they would from kube-apiserver.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -79,6 +80,10 @@ class RequestMetrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # Each label set's series, found once: prometheus_client's labels() validates and
+        # locks on every call, about half of what counting a request cost.
+        self._totals: dict[tuple[tuple[str, ...], int], Any] = {}
+        self._durations: dict[tuple[str, ...], Any] = {}
 
     def observe(
         self, info: RequestInfo, code: int, seconds: float, request: web.BaseRequest | None = None
@@ -97,9 +102,15 @@ class RequestMetrics:
             scope(info),
             COMPONENT,
         )
-        self.total.labels(*values, str(code)).inc()
+        total = self._totals.get((values, code))
+        if total is None:
+            total = self._totals[(values, code)] = self.total.labels(*values, str(code))
+        total.inc()
         if info.verb != "watch":
-            self.duration.labels(*values).observe(seconds)
+            duration = self._durations.get(values)
+            if duration is None:
+                duration = self._durations[values] = self.duration.labels(*values)
+            duration.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -661,9 +661,11 @@ class ObjectStore:
         old_meta, meta = old["metadata"], metadata(new)
         revision = int(old_meta["resourceVersion"])
         if subresource == "status":
-            # Only status moves; everything else stays as stored.
+            # Only status moves; everything else stays as stored (copied: the strategy may
+            # change it in place; old's status, most of a Node, is replaced, so not copied).
             status = new.get("status")
-            new = copy.deepcopy(old)
+            rest = copy_object({k: v for k, v in old.items() if k != "status"})
+            new = {k: status if k == "status" else rest[k] for k in old}  # old's key order
             if status is None:
                 new.pop("status", None)
             else:

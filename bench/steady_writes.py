@@ -1,0 +1,217 @@
+"""Server CPU per write with 5,000 idle hollow nodes renewing their Leases (issue 7's floor).
+
+Every scale figure starts from the same load: `kube sim up --nodes N` makes N clients each
+renew a Lease every 10 s (and report node status now and then), so the API server must serve
+about N/10 writes a second before any pod work. What matters for the targets is how much of
+the server's one core each write costs, a figure much less sensitive to a shared machine
+than throughput: this harness starts `kube server --disable-agent` and `kube sim up`, waits
+until the writes settle, then samples for `--seconds`:
+
+- writes/s by verb and resource, from `apiserver_request_total` deltas of /metrics;
+- the server process's CPU (utime + stime of /proc/PID/stat, its own threads, not the
+  controller-manager and scheduler children), as cores and as milliseconds per write;
+- optionally (`--profile FILE`) a py-spy raw profile of the same window, summarised by
+  `bench.api_profile.hot_spots`;
+- the load average before and after, so a figure can be judged against what else ran.
+
+    .venv/bin/python -m bench.steady_writes --nodes 5000 --seconds 60 [--profile /tmp/p.raw]
+
+Every process it starts is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench import api_profile
+from kube.perf.server import kube_server
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+KUBE = str(Path(sys.executable).parent / "kube")
+SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "CREATE", "UPDATE", "APPLY"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads included, its children not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of `pid`, keyed `tid comm` (the loop's is the process id)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            head, _, rest = (task / "stat").read_text().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        comm = head.partition("(")[2]
+        out[f"{task.name} {comm}"] = (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
+def requests(kubeconfig: Path) -> Counter[tuple[str, str]]:
+    """apiserver_request_total summed by (verb, resource/subresource)."""
+    text = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "--raw", "/metrics"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    counts: Counter[tuple[str, str]] = Counter()
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match is None:
+            continue
+        labels = dict(LABEL.findall(match[1]))
+        resource = labels.get("resource", "")
+        if labels.get("subresource"):
+            resource += "/" + labels["subresource"]
+        counts[(labels.get("verb", ""), resource)] += int(float(match[2]))
+    return counts
+
+
+def ready_nodes(kubeconfig: Path) -> int:
+    out = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    return sum(1 for line in out.splitlines() if " Ready " in line)
+
+
+def _py_spy(pid: int, out: Path, seconds: float, *, native: bool) -> subprocess.Popen[bytes]:
+    """py-spy over the sampling window, raw format (blocking: whole stacks; --native: the
+    C frames of uvloop, OpenSSL and the HTTP parser instead of one opaque event-loop frame)."""
+    assert api_profile.PY_SPY is not None, "py-spy is not installed"
+    command = [api_profile.PY_SPY, "record", "-p", str(pid), "-d", str(int(seconds))]
+    command += ["-f", "raw", "-o", str(out), "--threads", "-r", "100"]
+    if native:
+        command.append("--native")
+    log = out.with_suffix(".log").open("w")
+    return subprocess.Popen(command, stdout=log, stderr=log)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--settle", type=float, default=15.0, help="wait after all Ready")
+    parser.add_argument("--profile", type=Path, help="py-spy raw output over the window")
+    parser.add_argument("--native", action="store_true", help="py-spy --native")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args()
+
+    server_args = ["--kube-api-qps=0", "--kube-api-burst=1000"]
+    with kube_server(server_args) as server:
+        sim_command = [KUBE, "sim", "up", "--kubeconfig", str(server.kubeconfig)]
+        sim_command += ["--nodes", str(args.nodes), "--no-progress"]
+        sim_log = (server.data_dir / "sim.log").open("w")
+        sim = subprocess.Popen(
+            sim_command,
+            stdout=sim_log,
+            stderr=sim_log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            started = time.monotonic()
+            ready = 0
+            while time.monotonic() - started < 180:
+                time.sleep(3)
+                ready = ready_nodes(server.kubeconfig)
+                if ready >= args.nodes:
+                    break
+            all_ready_s = time.monotonic() - started
+            time.sleep(args.settle)
+            load_before = load_average()
+            before = requests(server.kubeconfig)
+            threads0 = thread_cpu(server.pid)
+            cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+            spy: subprocess.Popen[bytes] | None = None
+            if args.profile is not None:
+                spy = _py_spy(server.pid, args.profile, args.seconds, native=args.native)
+            time.sleep(args.seconds)
+            cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
+            threads1 = thread_cpu(server.pid)
+            after = requests(server.kubeconfig)
+            load_after = load_average()
+            if spy is not None:
+                spy.wait(timeout=120)
+        finally:
+            if sim.poll() is None:
+                os.kill(sim.pid, signal.SIGINT)
+                try:
+                    sim.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.kill(sim.pid, signal.SIGKILL)
+                    sim.wait()
+            sim_log.close()
+
+    elapsed = t1 - t0
+    delta = after - before
+    writes = sum(n for (verb, _), n in delta.items() if verb in WRITE_VERBS)
+    total = sum(delta.values())
+    cpu = cpu1 - cpu0
+    result = {
+        "nodes": args.nodes,
+        "ready": ready,
+        "all_ready_s": round(all_ready_s, 1),
+        "seconds": round(elapsed, 1),
+        "writes_per_s": round(writes / elapsed, 1),
+        "requests_per_s": round(total / elapsed, 1),
+        "server_cores": round(cpu / elapsed, 3),
+        "server_ms_per_write": round(1000 * cpu / writes, 3) if writes else None,
+        "server_ms_per_request": round(1000 * cpu / total, 3) if total else None,
+        "by_verb_resource": {
+            f"{verb} {resource}": round(n / elapsed, 1)
+            for (verb, resource), n in delta.most_common(12)
+        },
+        "thread_cores": {
+            name: round((threads1[name] - threads0.get(name, 0.0)) / elapsed, 3)
+            for name in threads1
+            if threads1[name] - threads0.get(name, 0.0) > 0.005 * elapsed
+        },
+        "load_before": load_before,
+        "load_after": load_after,
+    }
+    if args.profile is not None:
+        result["profile"] = api_profile.hot_spots(args.profile, top=25)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for key, value in result.items():
+            if key != "profile":
+                print(f"{key}: {value}")
+        if args.profile is not None:
+            spots = result["profile"]
+            assert isinstance(spots, dict)
+            print("categories:", json.dumps(spots["categories"], indent=1))
+            for kind in ("self", "inclusive_project"):
+                print(f"-- {kind}")
+                for row in spots[kind]:
+                    print(f"  {row['share']:.3f}  {row['where']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
