@@ -225,7 +225,7 @@ def _wait_line(process: subprocess.Popen[bytes], marker: str, seconds: float, lo
     raise RuntimeError(f"{log.name}: no {marker!r} within {seconds}s")
 
 
-def start_cluster(work: Path) -> Cluster:
+def start_cluster(work: Path, server_args: tuple[str, ...] = ()) -> Cluster:
     """Server (with controllers and scheduler), runtime and kubelet; processes kept in order."""
     name = f"bench-{secrets.token_hex(3)}"
     cluster = Cluster(
@@ -246,6 +246,7 @@ def start_cluster(work: Path) -> Cluster:
             str(work / "server"),
             "--secure-port",
             "0",
+            *server_args,
         ],
         server_log,
     )
@@ -625,7 +626,9 @@ def run(args: argparse.Namespace) -> int:
     samplers: dict[str, subprocess.Popen[bytes]] = {}
     try:
         console.print("starting kube server, kube runtime and kube kubelet...")
-        cluster = start_cluster(work)
+        qps = args.kube_api_qps
+        server_args = () if qps is None else (f"--kube-api-qps={qps:g}",)
+        cluster = start_cluster(work, server_args)
         profile = Path(args.profile) if args.profile else None
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
@@ -717,6 +720,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for all Running")
     parser.add_argument("--profile", help="directory for py-spy stacks of kubelet and runtime")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--kube-api-qps",
+        type=float,
+        help="the controller-manager's and scheduler's client QPS (kube server's flag; default "
+        "upstream's 20 and 50, 0 = unthrottled): whether their throttle paces pod creation",
+    )
     return run(parser.parse_args(argv))
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import copy
 from typing import Any, cast
 
+from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.kubelet.kubelet import Kubelet, PodWorker, status_only_change
+from kube.kubelet.pods import runtime_view
+from kube.kubelet.status import ContainerInfo
 
 
 def pod(**status: Any) -> dict[str, Any]:
@@ -112,3 +115,32 @@ async def test_the_next_sync_builds_on_the_status_written_not_on_a_stale_pod() -
     # The watch has not brought the written status back: the pod object is still Pending.
     assert not await kubelet.sync_pod(worker)
     assert client.patches == [{"status": {"phase": "Running", "startTime": "2026-01-01T00:00:07Z"}}]
+
+
+# -- relists (kube.kubelet.pleg) ---------------------------------------------------------------
+
+
+def _relisted(kubelet: Kubelet, states: dict[str, tuple[str, int]]) -> None:
+    kubelet.pleg.states = states
+    for uid in {owner for owner, _ in states.values()}:
+        kubelet._relisted(uid)
+
+
+def test_a_relist_showing_what_the_last_sync_saw_does_not_wake_the_worker() -> None:
+    kubelet, worker = _kubelet()
+    syncer = cast(Any, type("S", (), {"seen": {}})())
+    kubelet.syncer = syncer
+    info = ContainerInfo(id="c1", name="c", attempt=0, state=pb.CONTAINER_RUNNING)
+    syncer.seen["u"] = runtime_view("s1", {"c": [info]})
+    running = {"s/s1": ("u", pb.SANDBOX_READY), "c/c1": ("u", pb.CONTAINER_RUNNING)}
+    _relisted(kubelet, running)  # the sandbox and container the sync made and started
+    assert not worker.event.is_set()
+    _relisted(kubelet, {**running, "c/c1": ("u", pb.CONTAINER_EXITED)})  # it exited since
+    assert worker.event.is_set()
+
+
+def test_a_relist_before_any_sync_wakes_the_worker() -> None:
+    kubelet, worker = _kubelet()
+    kubelet.syncer = cast(Any, type("S", (), {"seen": {}})())
+    _relisted(kubelet, {"s/s1": ("u", pb.SANDBOX_READY)})
+    assert worker.event.is_set()

@@ -128,7 +128,7 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.runtime_ready: tuple[bool, str, str] = (False, "KubeletNotReady", "starting")
         self.syncer: PodSyncer | None = None
-        self.pleg = PLEG(cri, self._runtime_changed)
+        self.pleg = PLEG(cri, self._relisted)
         self.informer: Informer | None = None
 
     # -- readiness -------------------------------------------------------------------------
@@ -187,6 +187,15 @@ class Kubelet:
             worker.pod = pod
             worker.removed = True
             worker.poke()
+
+    def _relisted(self, uid: str) -> None:
+        """A PLEG change: the pod syncs again unless its last sync already saw exactly what
+        the relist shows. Most relist changes of a starting pod are the sandbox and containers
+        its own sync just made and started; syncing again for them cost each pod another pass
+        of runtime calls (sandbox list and status, container list and statuses)."""
+        if self.syncer is not None and self.syncer.seen.get(uid) == self.pleg.view(uid):
+            return
+        self._runtime_changed(uid)
 
     def _runtime_changed(self, uid: str) -> None:
         worker = self.workers.get(uid)

@@ -54,6 +54,10 @@ class PLEG:
         self.pods = {uid for uid, _ in states.values()}
         return changed
 
+    def view(self, uid: str) -> frozenset[tuple[str, int]]:
+        """The pod's sandboxes and containers with their states at the last relist."""
+        return frozenset((k, state) for k, (owner, state) in self.states.items() if owner == uid)
+
     async def run(self) -> None:
         while True:
             try:

@@ -130,6 +130,9 @@ class PodSyncer:
         # Where termination-message files go (None: no terminationMessagePath mount).
         self.root_dir = root_dir
         self.pod_ips: dict[str, str] = {}  # pod uid -> IP, for preStop httpGet at termination
+        # pod uid -> the runtime's objects and states the last sync saw (kube.kubelet.pleg's
+        # keys): a relist showing just that needs no other sync.
+        self.seen: dict[str, frozenset[tuple[str, int]]] = {}
         self.probes = ProbeManager(
             partial(run_probe, cri),
             on_change or (lambda _uid: None),
@@ -563,6 +566,7 @@ class PodSyncer:
             now=now_rfc3339(),
             probed=self.probes.probed_pod(uid, containers),
         )
+        self.seen[uid] = runtime_view(sandbox[0], containers)
         return status, (min(wakes) if wakes else None)
 
     def _all_done(
@@ -639,9 +643,19 @@ class PodSyncer:
                 )
         self.backoff.forget(f"{uid}/")
         self.pod_ips.pop(uid, None)
+        self.seen.pop(uid, None)
         if self.volumes is not None:
             await self.volumes.teardown(uid)
         return with_messages(pod, final)
+
+
+def runtime_view(
+    sandbox_id: str, containers: dict[str, list[ContainerInfo]]
+) -> frozenset[tuple[str, int]]:
+    """A pod's ready sandbox and containers with their states, keyed as the PLEG keys them."""
+    view: set[tuple[str, int]] = {("s/" + sandbox_id, int(pb.SANDBOX_READY))}
+    view.update(("c/" + c.id, c.state) for history in containers.values() for c in history)
+    return frozenset(view)
 
 
 async def _no_objects(_kind: str, _namespace: str, _name: str) -> dict[str, Any] | None:
