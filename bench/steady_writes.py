@@ -16,6 +16,10 @@ until the writes settle, then samples for `--seconds`:
 
     .venv/bin/python -m bench.steady_writes --nodes 5000 --seconds 60 [--profile /tmp/p.raw]
 
+The hollow nodes report status every 60 s in waves, so the mix of a window varies (10-80
+node status PATCHes a second beside the Lease PUTs); `--sim-arg=--status-interval=3600` gives
+Lease PUTs alone, `--nodes 2000 --sim-arg=--status-interval=10` as many PATCHes as PUTs.
+
 Every process it starts is stopped by its PID.
 """
 
@@ -117,6 +121,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=15.0, help="wait after all Ready")
     parser.add_argument("--profile", type=Path, help="py-spy raw output over the window")
+    parser.add_argument(
+        "--sim-arg",
+        action="append",
+        default=[],
+        help="passed to `kube sim up` (e.g. --sim-arg=--status-interval=3600: Lease PUTs only)",
+    )
     parser.add_argument("--native", action="store_true", help="py-spy --native")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
@@ -124,7 +134,7 @@ def main() -> int:
     server_args = ["--kube-api-qps=0", "--kube-api-burst=1000"]
     with kube_server(server_args) as server:
         sim_command = [KUBE, "sim", "up", "--kubeconfig", str(server.kubeconfig)]
-        sim_command += ["--nodes", str(args.nodes), "--no-progress"]
+        sim_command += ["--nodes", str(args.nodes), "--no-progress", *args.sim_arg]
         sim_log = (server.data_dir / "sim.log").open("w")
         sim = subprocess.Popen(
             sim_command,

@@ -205,19 +205,23 @@ class APIServer:
             code = response.status if response is not None else 500
             self.metrics.observe(info, code, elapsed, request)
             # One line per request only with `kube -v` (upstream's httplog is -v=3); a
-            # failing or slow one is always told.
-            log.log(
+            # failing or slow one is always told. Its fields are only gathered if it is.
+            level = (
                 logging.INFO
                 if code >= 500 or (elapsed >= SLOW_REQUEST_S and not _long_running(info))
-                else logging.DEBUG,
-                "request verb=%s path=%s user=%s code=%d latency_ms=%.1f agent=%r",
-                info.verb,
-                request.path_qs,
-                user.name if user else "-",
-                code,
-                elapsed * 1e3,
-                request.headers.get("User-Agent", ""),
+                else logging.DEBUG
             )
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    "request verb=%s path=%s user=%s code=%d latency_ms=%.1f agent=%r",
+                    info.verb,
+                    request.path_qs,
+                    user.name if user else "-",
+                    code,
+                    elapsed * 1e3,
+                    request.headers.get("User-Agent", ""),
+                )
         return response
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
