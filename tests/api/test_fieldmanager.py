@@ -1181,3 +1181,19 @@ def test_shortcut_leaves_server_fields_to_the_general_path(
     new["metadata"]["generation"] = 5
     new["spec"]["replicas"] = 4
     _both_ways(monkeypatch, live, new, deployment, "scaler")
+
+
+def test_reordered_keys_are_the_same_json_and_no_change() -> None:
+    """A stored object gets its resourceVersion back last; a request has it where it was."""
+    from kube.api.fieldmanager import compare
+    from kube.api.patch import same_json
+
+    stored_meta = {"name": "n", "uid": "u", "labels": {"a": "1", "b": "2"}, "resourceVersion": "7"}
+    sent_meta = {"name": "n", "resourceVersion": "7", "uid": "u", "labels": {"b": "2", "a": "1"}}
+    assert same_json(stored_meta, sent_meta)
+    assert not same_json(stored_meta, {**sent_meta, "uid": "v"})
+    assert not same_json([1, 2], [2, 1])
+    changes = compare({"metadata": stored_meta}, {"metadata": sent_meta}, DEDUCED)
+    assert changes.added.empty()
+    assert changes.modified.empty()
+    assert changes.removed.empty()

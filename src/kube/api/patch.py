@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -44,17 +44,22 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def same_json(a: Any, b: Any) -> bool:
-    """Whether two containers (dicts or lists) serialise to the same bytes: then they are
-    json_equal without a walk. Unequal bytes may still be equal values (key order, `1` and
-    `1.0`), so a False means "walk them", not "different"."""
+    """Whether two containers (dicts or lists) serialise to the same bytes, keys sorted: then
+    they are json_equal without a walk. Unequal bytes may still be equal values (`1` and
+    `1.0`), so a False means "walk them", not "different". Keys are sorted because the same
+    object often comes in two orders: a stored one gets its resourceVersion back last in
+    metadata, a request carries it where its encoder put it."""
     if a.__class__ is not b.__class__ or not isinstance(a, (dict, list)):
         return False
     if a is b:
         return True
     try:
-        return bool(orjson.dumps(a) == orjson.dumps(b))
+        return bool(orjson.dumps(a, option=_SORTED) == orjson.dumps(b, option=_SORTED))
     except TypeError:
         return False
+
+
+_SORTED: Final = orjson.OPT_SORT_KEYS
 
 
 def json_equal(a: Any, b: Any) -> bool:
