@@ -133,6 +133,8 @@ class PodSyncer:
         # pod uid -> the runtime's objects and states the last sync saw (kube.kubelet.pleg's
         # keys): a relist showing just that needs no other sync.
         self.seen: dict[str, frozenset[tuple[str, int]]] = {}
+        # sandbox id -> its IP (PodSandboxStatus once per sandbox, not on every sync)
+        self.sandbox_ips: dict[str, str] = {}
         self.probes = ProbeManager(
             partial(run_probe, cri),
             on_change or (lambda _uid: None),
@@ -232,11 +234,15 @@ class PodSyncer:
         if ready:
             sandbox = ready[0]
             config = self.sandbox_config(pod, sandbox.metadata.attempt)
-            status = await self.cri.call(
-                "PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox.id)
-            )
-            return sandbox.id, status.status.network.ip, config
+            ip = self.sandbox_ips.get(sandbox.id)
+            if ip is None:
+                status = await self.cri.call(
+                    "PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox.id)
+                )
+                ip = self.sandbox_ips[sandbox.id] = status.status.network.ip
+            return sandbox.id, ip, config
         for old in sandboxes:  # a dead sandbox: its containers go with it
+            self.sandbox_ips.pop(old.id, None)
             await self.cri.call("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=old.id))
             await self.cri.call(
                 "RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=old.id)
@@ -246,7 +252,7 @@ class PodSyncer:
         status = await self.cri.call(
             "PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=answer.pod_sandbox_id)
         )
-        ip = status.status.network.ip
+        ip = self.sandbox_ips[answer.pod_sandbox_id] = status.status.network.ip
         if (pod.get("spec") or {}).get("hostNetwork"):
             ip = self.node_ip
         return answer.pod_sandbox_id, ip, config
@@ -634,6 +640,7 @@ class PodSyncer:
                 await self.kill_container(pod, specs.get(name), running[name].id, left)
         final = await self.containers(uid)
         for sandbox in await self.sandboxes(uid):
+            self.sandbox_ips.pop(sandbox.id, None)
             await self.cri.call(
                 "StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=sandbox.id)
             )
