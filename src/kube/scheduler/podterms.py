@@ -17,7 +17,7 @@ import orjson
 from kube.api.meta import Object
 from kube.api.selectors import SelectorError, from_label_selector
 from kube.native import match_labels
-from kube.scheduler.framework.podmeta import pod_labels, pod_namespace, selector_matches
+from kube.scheduler.podmeta import pod_labels, pod_namespace, selector_matches
 
 
 @dataclass

@@ -147,6 +147,16 @@ class ScoreExtensions(Protocol):
 
 
 @runtime_checkable
+class VectorScoreExtensions(Protocol):
+    """NormalizeScore over the scores as an array (preferred to `normalize_scores` when a
+    plugin has both: the per-row list round trip cost more than the Score kernel)."""
+
+    def normalize_score_nodes(
+        self, state: CycleState, pod: Object, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]: ...
+
+
+@runtime_checkable
 class ReservePlugin(Protocol):
     def reserve(self, state: CycleState, pod: Object, node: str) -> Status: ...
 

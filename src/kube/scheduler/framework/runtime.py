@@ -442,6 +442,8 @@ class Framework:
             mask = _check_mask(plugin, result, n)
             if isinstance(mask, Status):
                 return [], n, mask
+            if not mask.codes.any():
+                continue  # fails no node (most plugins for most pods): no array work
             failing = alive & (mask.codes != 0)
             rows = np.flatnonzero(failing)
             if len(rows):
@@ -452,8 +454,10 @@ class Framework:
                 diagnosis._vector.append((name, rows, codes, mask.status_of))
                 diagnosis.unschedulable_plugins.add(name)
                 alive &= ~failing
-        order = (start + np.arange(n)) % n if n else np.arange(0)
-        candidates = order[alive[order]]
+        # The feasible rows in the order a search from `start` visits them (wrapping around).
+        alive_rows = np.flatnonzero(alive)
+        split = int(np.searchsorted(alive_rows, start))
+        candidates = np.concatenate((alive_rows[split:], alive_rows[:split]))
         feasible: list[int] = []
         processed = n
         # Nodes with pods nominated to them (same or higher priority) are checked again with
@@ -587,7 +591,15 @@ class Framework:
                     return _invalid(plugin, "Score", f"a score of {value!r}, not an integer")
                 values.append(int(value))
             scores = np.asarray(values, dtype=np.int64)
-        if self._is(plugin, ifs.ScoreExtensions):
+        if self._is(plugin, ifs.VectorScoreExtensions):
+            normalized = _guard(
+                plugin, "NormalizeScore", plugin.normalize_score_nodes, state, pod, scores
+            )
+            checked = _check_scores(plugin, normalized, len(index))
+            if isinstance(checked, Status):
+                return checked
+            scores = checked
+        elif self._is(plugin, ifs.ScoreExtensions):
             as_list = scores.tolist()
             status = _status(
                 plugin,

@@ -37,13 +37,13 @@ from kube.api.resources import resource
 from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.interfaces import Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo, PodInfo, pod_key, priority
-from kube.scheduler.framework.podmeta import (
+from kube.scheduler.framework.status import Code, Status, unresolvable, unschedulable
+from kube.scheduler.podmeta import (
     is_terminating,
     pod_labels,
     pod_namespace,
     selector_matches,
 )
-from kube.scheduler.framework.status import Code, Status, unresolvable, unschedulable
 
 log = logging.getLogger("kube.scheduler.preemption")
 

@@ -258,16 +258,18 @@ class InterPodAffinity(Plugin):
 
     def pre_filter(self, state: CycleState, pod: Object, snapshot: Snapshot) -> Status:
         m = snapshot.matrix
-        data = _FilterState(
-            terms(pod, "podAffinity", "required"),
-            terms(pod, "podAntiAffinity", "required"),
-            DomainCounts(m),
-            DomainCounts(m),
-            DomainCounts(m),
-        )
-        for group in m.term_counts.of_kind("anti"):
-            if group.term.matches(pod, self._ns_labels):
-                data.existing_anti_counts.add_rows(group.term.topology_key, group.sums)
+        affinity = terms(pod, "podAffinity", "required")
+        anti = terms(pod, "podAntiAffinity", "required")
+        existing = [
+            group
+            for group in m.term_counts.of_kind("anti")
+            if group.term.matches(pod, self._ns_labels)
+        ]
+        if not affinity and not anti and not existing:
+            return skip()  # most pods: nothing to count
+        data = _FilterState(affinity, anti, DomainCounts(m), DomainCounts(m), DomainCounts(m))
+        for group in existing:
+            data.existing_anti_counts.add_rows(group.term.topology_key, group.sums)
         self._count_matching(data.affinity_counts, data.affinity, snapshot)
         self._count_matching(data.anti_counts, data.anti, snapshot)
         if not data.affinity and not data.anti and not data.existing_anti_counts.positive():

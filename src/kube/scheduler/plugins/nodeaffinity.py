@@ -29,7 +29,11 @@ from kube.scheduler.framework.nodeinfo import NodeInfo
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status, unresolvable
 from kube.scheduler.matrix import NodeMatrix
-from kube.scheduler.plugins.helpers import MAX_NODE_SCORE, default_normalize_score
+from kube.scheduler.plugins.helpers import (
+    MAX_NODE_SCORE,
+    default_normalize_score,
+    default_normalize_scores,
+)
 
 NAME = "NodeAffinity"
 ERR_REASON_POD = "node(s) didn't match Pod's node affinity/selector"
@@ -179,6 +183,11 @@ class NodeAffinity(Plugin):
     def normalize_scores(self, state: CycleState, pod: Object, scores: list[int]) -> Status:
         default_normalize_score(MAX_NODE_SCORE, False, scores)
         return Status()
+
+    def normalize_score_nodes(
+        self, state: CycleState, pod: Object, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return default_normalize_scores(MAX_NODE_SCORE, False, scores)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
         return [

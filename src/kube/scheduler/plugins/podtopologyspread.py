@@ -49,18 +49,18 @@ from kube.scheduler.framework.events import (
 )
 from kube.scheduler.framework.interfaces import NodeMask, Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo
-from kube.scheduler.framework.podmeta import (
-    is_terminating,
-    pod_labels,
-    pod_namespace,
-    selector_matches,
-)
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status, skip, unresolvable, unschedulable
 from kube.scheduler.matrix import NodeMatrix
 from kube.scheduler.plugins.helpers import MAX_NODE_SCORE, state_key
 from kube.scheduler.plugins.nodeaffinity import NodeAffinity
 from kube.scheduler.plugins.tainttoleration import TaintToleration
+from kube.scheduler.podmeta import (
+    is_terminating,
+    pod_labels,
+    pod_namespace,
+    selector_matches,
+)
 
 NAME = "PodTopologySpread"
 ERR_REASON_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"

@@ -25,7 +25,11 @@ from kube.scheduler.framework.interfaces import NodeMask, Plugin
 from kube.scheduler.framework.nodeinfo import NodeInfo
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.framework.status import Status, unresolvable
-from kube.scheduler.plugins.helpers import MAX_NODE_SCORE, default_normalize_score
+from kube.scheduler.plugins.helpers import (
+    MAX_NODE_SCORE,
+    default_normalize_score,
+    default_normalize_scores,
+)
 
 NAME = "TaintToleration"
 FILTER_EFFECTS = ("NoSchedule", "NoExecute")
@@ -78,7 +82,10 @@ class TaintToleration(Plugin):
             ],
             dtype=np.bool_,
         )
-        codes = _taint_filter(m.taint_ids[: m.n], tolerated)
+        if tolerated.all():  # no taint in the cluster keeps this pod off a node
+            codes = np.zeros(m.n, np.int64)
+        else:
+            codes = _taint_filter(m.taint_ids[: m.n], tolerated)
 
         def status_of(code: int) -> Status:
             key, value, _ = m.taints.values[code - 1]
@@ -115,12 +122,19 @@ class TaintToleration(Plugin):
             ],
             dtype=np.bool_,
         )
+        if not counted.any():  # no PreferNoSchedule taint in the cluster counts against it
+            return np.zeros(len(rows), np.int64)
         result: npt.NDArray[np.int64] = _count_untolerated(m.taint_ids[rows], counted)
         return result
 
     def normalize_scores(self, state: CycleState, pod: Object, scores: list[int]) -> Status:
         default_normalize_score(MAX_NODE_SCORE, True, scores)
         return Status()
+
+    def normalize_score_nodes(
+        self, state: CycleState, pod: Object, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        return default_normalize_scores(MAX_NODE_SCORE, True, scores)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
         return [
