@@ -99,12 +99,14 @@ def ready_nodes(kubeconfig: Path) -> int:
     return sum(1 for line in out.splitlines() if " Ready " in line)
 
 
-def _py_spy(pid: int, out: Path, seconds: float, *, native: bool) -> subprocess.Popen[bytes]:
+def _py_spy(
+    pid: int, out: Path, seconds: float, *, native: bool, rate: int = 50
+) -> subprocess.Popen[bytes]:
     """py-spy over the sampling window, raw format (blocking: whole stacks; --native: the
     C frames of uvloop, OpenSSL and the HTTP parser instead of one opaque event-loop frame)."""
     assert api_profile.PY_SPY is not None, "py-spy is not installed"
     command = [api_profile.PY_SPY, "record", "-p", str(pid), "-d", str(int(seconds))]
-    command += ["-f", "raw", "-o", str(out), "--threads", "-r", "100"]
+    command += ["-f", "raw", "-o", str(out), "--threads", "-r", str(rate)]
     if native:
         command.append("--native")
     log = out.with_suffix(".log").open("w")
@@ -127,6 +129,7 @@ def main() -> int:
         default=[],
         help="passed to `kube sim up` (e.g. --sim-arg=--status-interval=3600: Lease PUTs only)",
     )
+    parser.add_argument("--rate", type=int, default=50, help="py-spy samples a second")
     parser.add_argument("--native", action="store_true", help="py-spy --native")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
@@ -159,7 +162,9 @@ def main() -> int:
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
             spy: subprocess.Popen[bytes] | None = None
             if args.profile is not None:
-                spy = _py_spy(server.pid, args.profile, args.seconds, native=args.native)
+                spy = _py_spy(
+                    server.pid, args.profile, args.seconds, native=args.native, rate=args.rate
+                )
             time.sleep(args.seconds)
             cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
             threads1 = thread_cpu(server.pid)

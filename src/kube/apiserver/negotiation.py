@@ -8,6 +8,7 @@ object asked for by media-type parameters: `as=Table;g=meta.k8s.io;v=v1` (kubect
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +88,13 @@ class Output:
         return self.format
 
 
+@functools.lru_cache(maxsize=512)
 def choose_output(accept: str, include_object: str = "", *, protobuf_ok: bool = True) -> Output:
     """The most preferred acceptable entry of the Accept header (JSON when absent); else 406.
 
     `protobuf_ok` False: the kind has no protobuf message, so a protobuf entry is passed over
-    (a client asking for "protobuf, json", as the controllers do, gets JSON)."""
+    (a client asking for "protobuf, json", as the controllers do, gets JSON). Remembered per
+    header: a client sends the same one on every request (a 406 is not remembered)."""
     if not accept:
         return Output(JSON)
     for media in parse_media_types(accept):
