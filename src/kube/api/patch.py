@@ -24,10 +24,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
     The result shares nothing with `target` or `patch`: changing it changes neither.
     """
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return _copy(patch)
+    result: dict[str, Any] = _copy(target) if isinstance(target, dict) else {}
     _merge_into(result, patch)
     return result
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value: containers through orjson (several times faster than
+    `copy.deepcopy` on a Node's status), `copy.deepcopy` for what orjson cannot write."""
+    if not isinstance(value, (dict, list)):
+        return copy.deepcopy(value)
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)
 
 
 def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -40,7 +51,7 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
                 current = target[key] = {}
             _merge_into(current, value)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = _copy(value)
 
 
 def same_json(a: Any, b: Any) -> bool:
