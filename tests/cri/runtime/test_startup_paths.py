@@ -1,8 +1,9 @@
 """The runtime's pod-start paths made cheap for many pods at once (bench/pod_startup.py).
 
-A pod's network is two `ip -batch` runs: the namespace, its loopback, its `eth0` with the
-address and default route, the host veth on the bridge, all as before; a failing batch is a
-NetworkError with `ip`'s message and leaves no namespace or veth behind. A running container's
+A pod's network is made by netlink (kube.cri.runtime.netlink), no `ip` process: the namespace,
+its loopback, its `eth0` with the address and default route, the host veth on the bridge, all
+as before; a failing `ip` batch (still used for the bridge) is a NetworkError with `ip`'s
+message. Addresses are given round robin, as upstream's host-local IPAM. A running container's
 shim is looked at once per SHIM_CHECK_PERIOD, so a shim that died is still reported (reason
 Unknown) after at most that long.
 """
@@ -19,7 +20,14 @@ import pytest
 from kube.cri.runtime import containers as containers_module
 from kube.cri.runtime.containers import ContainerManager
 from kube.cri.runtime.images import ImageStore
-from kube.cri.runtime.sandbox import NetworkError, PodNetwork, ip_batch, netns_name, veth_name
+from kube.cri.runtime.sandbox import (
+    NetworkError,
+    PodNetwork,
+    ip,
+    ip_batch,
+    netns_name,
+    veth_name,
+)
 from kube.cri.runtime.state import CONTAINER_EXITED, CONTAINER_RUNNING, ContainerRecord
 from tests.cri.conftest import require_isolation
 
@@ -92,3 +100,35 @@ def test_a_dead_shim_is_seen_within_the_check_period(
     monkeypatch.setattr(containers_module, "SHIM_CHECK_PERIOD", 0.0)
     assert manager.state(record) == CONTAINER_EXITED
     assert (record.reason, record.exit_code) == ("Unknown", 255)
+
+
+def test_addresses_are_given_round_robin_from_the_last_one(tmp_path: Path) -> None:
+    """As upstream's host-local IPAM: the next address after the last reserved one, wrapping
+    around to the start of the range, skipping the ones still taken."""
+    network = PodNetwork(tmp_path, bridge="kube-tipam", cidr="10.244.252.0/29")
+    given = [str(network._allocate(f"s{i}")) for i in range(5)]
+    assert given == [f"10.244.252.{i}" for i in range(2, 7)]
+    with pytest.raises(NetworkError, match="no free address"):
+        network._allocate("s5")
+    network.release("s1")  # 10.244.252.3
+    network.release("s3")  # 10.244.252.5
+    assert str(network._allocate("s6")) == "10.244.252.3"  # wrapped around
+    assert str(network._allocate("s7")) == "10.244.252.5"
+
+
+async def test_a_failing_netlink_step_says_why_and_leaves_nothing(tmp_path: Path) -> None:
+    require_isolation()
+    bridge = f"kube-t{secrets.token_hex(4)}"
+    network = PodNetwork(tmp_path, bridge=bridge, cidr="10.244.250.0/24")
+    sandbox_id = secrets.token_hex(32)
+    # The host end's name is taken: the veth cannot be made.
+    await ip("link", "add", veth_name(sandbox_id), "type", "bridge")
+    try:
+        with pytest.raises(NetworkError, match=r"add veth .*File exists"):
+            await network.attach(sandbox_id)
+        assert _gone(f"/run/netns/{netns_name(sandbox_id)}")
+        assert list((tmp_path / bridge).iterdir()) == []  # the address was released
+    finally:
+        await network.detach(sandbox_id)
+        await network.remove_bridge()
+    assert _gone(f"/sys/class/net/{veth_name(sandbox_id)}")
