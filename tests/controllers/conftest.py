@@ -109,8 +109,12 @@ PODS = resolve("pods")
 assert PODS is not None
 
 
-async def set_pod_phase(client: RESTClient, pod: dict[str, Any], phase: str) -> dict[str, Any]:
-    """Play the kubelet: report `phase` (Running means Ready too) through pods/status."""
+async def set_pod_phase(
+    client: RESTClient, pod: dict[str, Any], phase: str, **extra: Any
+) -> dict[str, Any]:
+    """Play the kubelet: report `phase` (Running means Ready too) through pods/status, with
+    `extra` status fields (containerStatuses) in the same write, as a kubelet sends them: a
+    controller that saw the phase before the exit codes would judge another failure."""
     meta = pod["metadata"]
     ready = "True" if phase == "Running" else "False"
     now = now_rfc3339()
@@ -125,6 +129,7 @@ async def set_pod_phase(client: RESTClient, pod: dict[str, Any], phase: str) -> 
             for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
         ],
         "startTime": now,
+        **extra,
     }
     return await client.patch(
         PODS, meta["name"], {"status": status}, meta["namespace"], subresource="status"

@@ -265,22 +265,15 @@ async def test_pod_failure_policy(client: RESTClient, bare_cluster: Path) -> Non
     async with recording_controllers(bare_cluster, "job", **FAST) as (_, events):
         await client.create(JOBS, job("pfp", backoffLimit=5, podFailurePolicy=policy), ns)
         (pod,) = await running(client, ns, 1)
-        await set_pod_phase(client, pod, "Failed")
         exit42 = {
-            "containerStatuses": [
-                {
-                    "name": "c",
-                    "image": "busybox",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {"terminated": {"exitCode": 42, "reason": "Error"}},
-                }
-            ]
+            "name": "c",
+            "image": "busybox",
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "state": {"terminated": {"exitCode": 42, "reason": "Error"}},
         }
-        await client.patch(
-            PODS, pod["metadata"]["name"], {"status": exit42}, ns, subresource="status"
-        )
+        await set_pod_phase(client, pod, "Failed", containerStatuses=[exit42])
         done = await finished(client, ns, "pfp", "Failed")
         failed = condition(done, "Failed")
         assert failed is not None
@@ -431,11 +424,12 @@ async def test_fail_index_with_backoff_limit_per_index(
         pods = await running(client, ns, 2)
         by_index = {p["metadata"]["annotations"][indexed.COMPLETION_INDEX]: p for p in pods}
         assert by_index["0"]["metadata"]["annotations"][indexed.INDEX_FAILURE_COUNT] == "0"
-        await set_pod_phase(client, by_index["0"], "Failed")
         exit3 = {"state": {"terminated": {"exitCode": 3, "reason": "Error"}}}
-        status = {"containerStatuses": [{"name": "c", "image": "busybox", **exit3}]}
-        await client.patch(
-            PODS, by_index["0"]["metadata"]["name"], {"status": status}, ns, subresource="status"
+        await set_pod_phase(
+            client,
+            by_index["0"],
+            "Failed",
+            containerStatuses=[{"name": "c", "image": "busybox", **exit3}],
         )
 
         async def index_failed() -> bool:
