@@ -227,3 +227,42 @@ def test_a_cluster_without_nodes_is_one_line_and_exit_1(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("kube sim load: ")
+
+
+async def test_components_are_those_of_the_cluster_on_the_kubeconfigs_port(
+    full_cluster: tuple[Path, int],
+) -> None:
+    """`kube sim load --kubeconfig` samples the cluster it drives: its server (found by the
+    port it listens on), the controller-manager and scheduler the server started, and the
+    processes connected to it, not another cluster's processes on the same machine."""
+    from urllib.parse import urlsplit
+
+    from kube.auth.kubeconfig import load_kubeconfig
+
+    kubeconfig, server_pid = full_cluster
+    port = urlsplit(load_kubeconfig(kubeconfig).server).port
+    assert port is not None
+    async with RESTClient.from_kubeconfig(kubeconfig, qps=None) as client:
+        await client.list(profiles_resource())  # this process now holds a connection
+        pids = slis.cluster_pids(port)
+        assert server_pid in pids
+        assert os.getpid() in pids
+        components = slis.find_components(port=port)
+    assert components["kube server"] == server_pid
+    assert {"kube controller-manager", "kube scheduler"} <= set(components)
+
+
+def test_a_listener_on_another_port_is_another_cluster() -> None:
+    """`cluster_pids` of a port takes the process listening on it, not this machine's others."""
+    listen = (
+        "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+        "print(s.getsockname()[1], flush=True); time.sleep(60)"
+    )
+    other = subprocess.Popen([sys.executable, "-c", listen], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None
+        other_port = int(other.stdout.readline())
+        assert slis.cluster_pids(other_port) == {other.pid}
+    finally:
+        other.kill()
+        other.communicate()

@@ -45,13 +45,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from kube.api import errors
 from kube.api.meta import Object
 from kube.api.resources import resource
-from kube.auth.kubeconfig import KubeconfigError
+from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, Informer
 from kube.client.rest import RESTClient
 from kube.sim import profiles, slis
@@ -711,6 +712,18 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
+def _cluster_components(kubeconfig: Path) -> dict[str, int]:
+    """The `kube` processes of the cluster `kubeconfig` names, when its server is on this
+    machine (found by its port); every `kube` process of this user otherwise."""
+    server = urlsplit(load_kubeconfig(kubeconfig).server)
+    local = server.hostname in ("127.0.0.1", "localhost", "::1")
+    if local and server.port is not None:
+        found = slis.find_components(port=server.port)
+        if found:
+            return found
+    return slis.find_components()
+
+
 async def main(args: argparse.Namespace, kubeconfig: Path, own_control_plane: bool) -> int:
     """Run `kube sim load` against `kubeconfig`; print the table or the JSON; the exit code."""
     from rich.console import Console
@@ -725,7 +738,7 @@ async def main(args: argparse.Namespace, kubeconfig: Path, own_control_plane: bo
             elif args.component:
                 components = _named_pids(args.component)
             else:
-                components = slis.find_components()
+                components = _cluster_components(kubeconfig)
             components["kube sim load"] = os.getpid()
             client = RESTClient.from_kubeconfig(
                 kubeconfig, qps=None, user_agent="kube-sim-load", protobuf=True

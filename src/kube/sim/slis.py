@@ -179,20 +179,81 @@ def _descendants(root: int, pids: list[int]) -> set[int]:
     return out
 
 
+def _tcp_inodes(port: int) -> tuple[set[int], set[int]]:
+    """The socket inodes listening on TCP `port`, and those connected to it (IPv4 and 6)."""
+    listening: set[int] = set()
+    connected: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 10:
+                continue
+            local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                listening.add(inode)
+            elif state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                connected.add(inode)
+    return listening, connected
+
+
+def _socket_owners(pids: list[int], inodes: set[int]) -> set[int]:
+    """The processes among `pids` holding one of the socket `inodes`."""
+    owners: set[int] = set()
+    if not inodes:
+        return owners
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    owners.add(pid)
+                    break
+            except OSError:
+                continue
+    return owners
+
+
+def cluster_pids(port: int) -> set[int]:
+    """The processes of the cluster whose API server listens on local TCP `port`: that
+    server and everything it started, and every process connected to it (hollow nodes, a
+    controller-manager or scheduler run on their own)."""
+    pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    listening, connected = _tcp_inodes(port)
+    servers = _socket_owners(pids, listening)
+    out = set(servers) | _socket_owners(pids, connected)
+    for server in servers:
+        out |= _descendants(server, pids)
+    return out
+
+
 def find_components(
-    extra: dict[str, int] | None = None, descendants_of: int | None = None
+    extra: dict[str, int] | None = None,
+    descendants_of: int | None = None,
+    port: int | None = None,
 ) -> dict[str, int]:
     """name -> pid of this user's running `kube` components (server, sim, ...), plus `extra`.
 
-    With `descendants_of`, only that process's children (a control plane it started);
-    otherwise every one on the machine, since a cluster given by kubeconfig may be anywhere.
-    Two processes of one kind are told apart by their PID (`kube sim up[1234]`).
+    With `descendants_of`, only that process's children (a control plane it started); with
+    `port`, the processes of the cluster served on that local port (`cluster_pids`);
+    otherwise every one on the machine. Two processes of one kind are told apart by their
+    PID (`kube sim up[1234]`).
     """
     found: dict[str, int] = {}
     uid = os.getuid()
     pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
     if descendants_of is not None:
         pids = sorted(_descendants(descendants_of, pids))
+    elif port is not None:
+        pids = sorted(cluster_pids(port))
     for pid in pids:
         try:
             if os.stat(f"/proc/{pid}").st_uid != uid:
