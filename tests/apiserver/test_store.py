@@ -857,3 +857,25 @@ async def test_empty_metadata_maps_are_dropped_as_omitempty_does(configmaps: Obj
         {"kept": "yes"},
         False,
     )
+
+
+async def test_a_pure_change_gets_the_object_read_and_a_refusal_leaves_it_alone(
+    configmaps: ObjectStore,
+) -> None:
+    await configmaps.create("default", cm("a", {"n": "1"}))
+    seen: list[dict[str, Any]] = []
+
+    def bump(obj: dict[str, Any]) -> dict[str, Any]:
+        seen.append(obj)
+        new = orjson.loads(orjson.dumps(obj))
+        new["data"]["n"] = str(int(obj["data"]["n"]) + 1)
+        return new
+
+    updated = await configmaps.mutate("default", "a", bump, pure=True)
+    assert updated["data"] == {"n": "2"}
+    assert seen[-1]["data"] == {"n": "1"}  # the argument was left as read
+    assert (await configmaps.get("default", "a"))["data"] == {"n": "2"}
+    same = await configmaps.mutate(
+        "default", "a", lambda obj: orjson.loads(orjson.dumps(obj)), pure=True
+    )
+    assert same["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]

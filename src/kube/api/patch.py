@@ -190,7 +190,7 @@ def json_patch(target: Any, operations: Any) -> Any:
     """RFC 6902: apply `operations` (a list of {op, path, value|from}) in order."""
     if not isinstance(operations, list):
         raise PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = _copy(target)
     for number, op in enumerate(operations):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise PatchError(f"operation {number}: needs 'op' and 'path'")

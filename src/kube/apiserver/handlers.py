@@ -554,6 +554,7 @@ class Handlers:
             subresource=info.subresource,
             dry_run=_dry_run(request),
             track=track,
+            pure=True,  # the patch functions build a new object, never change the old one
         )
         return respond(request, self._with_type(store, updated), warnings=checks.warnings)
 

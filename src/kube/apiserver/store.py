@@ -611,19 +611,22 @@ class ObjectStore:
         subresource: str = "",
         dry_run: bool = False,
         track: Callable[[Object | None, Object], Object] | None = None,
+        pure: bool = False,
     ) -> Object:
         """Read, apply `change` to a copy, swap; retried on conflicts (patch uses this).
 
         As upstream's GuaranteedUpdate, a lost race re-reads and re-applies `change`: the
         object it returns keeps the resourceVersion it read unless the change set one, and
-        only a resourceVersion that differs from the stored one is a 409.
+        only a resourceVersion that differs from the stored one is a 409. `pure`: `change`
+        returns a new object sharing nothing with its argument and leaves the argument alone
+        (the patch functions do), so it gets the object read, not a second copy of it.
         """
         from_storage = dry_run
         for _ in range(UNCONDITIONAL_UPDATE_RETRIES + 1):
             old, cached = await self.read_for_update(namespace, name, from_storage=from_storage)
             from_storage = True  # a guess from the cache is tried once
             try:
-                new = change(copy_object(old))
+                new = change(old if pure else copy_object(old))
             except errors.APIError:
                 if cached:
                     continue  # refused on what may be a stale copy: storage decides
