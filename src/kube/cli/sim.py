@@ -101,7 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--lease-interval", type=_duration, default=10.0, help="lease renewal")
     up.add_argument("--status-interval", type=_duration, default=60.0, help="status report")
     up.add_argument(
-        "--concurrency", type=_positive_int, default=64, help="API requests in flight at most"
+        "--concurrency",
+        type=_positive_int,
+        default=SimConfig.concurrency,
+        help="API requests (and connections) in flight at most (default %(default)s)",
     )
     up.add_argument(
         "--protobuf",
