@@ -10,6 +10,7 @@ leaseDurationSeconds 40, and pod statuses with a podIP from the node's podCIDR.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -194,9 +195,15 @@ def lease_object(name: str, node_uid: str) -> dict[str, Any]:
 
 def pod_ip(cidr: str, slot: int) -> str:
     """The `slot`-th address handed out in a node's pod CIDR (skipping .0 and .1)."""
+    base, usable = _pod_range(cidr)
+    return str(ipaddress.ip_address(base + 2 + slot % usable))
+
+
+@functools.lru_cache(maxsize=16_384)
+def _pod_range(cidr: str) -> tuple[int, int]:
+    """(network address as an integer, usable addresses) of a CIDR, parsed once per node."""
     net = ipaddress.ip_network(cidr, strict=False)
-    usable = max(1, net.num_addresses - 3)
-    return str(net.network_address + 2 + slot % usable)
+    return int(net.network_address), max(1, net.num_addresses - 3)
 
 
 def _container_statuses(pod: dict[str, Any], state: dict[str, Any], ready: bool) -> list[Any]:
