@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from kube.api.resources import resource
+from kube.client.ratelimit import TokenBucket
 from kube.client.rest import RESTClient
+from kube.kubelet.kubelet import event_client, watch_client
 from kube.kubelet.objectcache import ObjectCache
 from kube.kubelet.volumes import VolumeManager
 from tests.controllers.conftest import bare_cluster, client
@@ -118,3 +120,16 @@ async def test_volume_written_once_until_its_configmap_changes(
         assert not (tmp_path / "pods" / "uid-1").exists()
     finally:
         await cache.close()
+
+
+def test_watches_and_events_get_clients_of_their_own() -> None:
+    """The object cache's watches hold a connection each (HTTP/1.1): their client has no limit
+    on connections and shares the kubelet's throttle; Events get a throttle of their own."""
+    kubelet_client = RESTClient("https://127.0.0.1:6443", None, throttle=TokenBucket(50, 100))
+    watches = watch_client(kubelet_client)
+    assert watches._connections == 0
+    assert watches.throttle is kubelet_client.throttle
+    events = event_client(kubelet_client)
+    assert isinstance(events.throttle, TokenBucket)
+    assert events.throttle is not kubelet_client.throttle
+    assert (events.throttle.qps, events.throttle.burst) == (50, 100)

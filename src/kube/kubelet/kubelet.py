@@ -120,6 +120,22 @@ def event_client(client: RESTClient) -> RESTClient:
     )
 
 
+def watch_client(client: RESTClient) -> RESTClient:
+    """A client for the object cache's watches: `client`'s server and throttle, with no limit
+    on connections. Over HTTP/1.1 each watch holds a connection; upstream's client multiplexes
+    them over HTTP/2, but here pods in a hundred namespaces would hold every connection of the
+    kubelet's own pool (100) and its other requests would wait for one."""
+    return RESTClient(
+        client.server,
+        client.ssl_context,
+        token=client.token,
+        throttle=client.throttle,
+        protobuf=client.protobuf,
+        user_agent=client.user_agent,
+        connections=0,  # aiohttp: no limit
+    )
+
+
 class Kubelet:
     def __init__(self, client: RESTClient, cri: RuntimeClient, config: KubeletConfig) -> None:
         self.client = client
@@ -317,7 +333,8 @@ class Kubelet:
         events_client = event_client(self.client)
         events = EventRecorder(events_client, "kubelet", node.name)
         events.start()
-        objects = ObjectCache(self.client)
+        watches = watch_client(self.client)
+        objects = ObjectCache(watches)
         self.syncer = PodSyncer(
             self.cri,
             node_name=node.name,
@@ -371,4 +388,5 @@ class Kubelet:
             await self.informer.stop()
             await objects.close()
             await events_client.close()
+            await watches.close()
             await runner.cleanup()
