@@ -99,7 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--duration", type=_duration, default=None, help="seconds, then exit")
     up.add_argument("--name-prefix", default="hollow-node-", help="node names: <prefix><i>")
     up.add_argument("--lease-interval", type=_duration, default=10.0, help="lease renewal")
-    up.add_argument("--status-interval", type=_duration, default=60.0, help="status report")
+    up.add_argument(
+        "--status-interval",
+        type=_duration,
+        default=SimConfig.status_interval,
+        help="how often an unchanged node status is reported (default %(default)ss, "
+        "upstream's nodeStatusReportFrequency)",
+    )
     up.add_argument(
         "--concurrency",
         type=_positive_int,

@@ -61,7 +61,9 @@ class SimConfig:
     run_delay: float = 1.0
     delete_delay: float = 0.5
     lease_interval: float = 10.0
-    status_interval: float = 60.0
+    # upstream's kubelet nodeStatusReportFrequency: an unchanged status is PATCHed every 5 min
+    # (the Lease says "alive" every 10 s).
+    status_interval: float = 300.0
     # API requests in flight (and connections). 5,000 nodes renew 500 Leases/s: at 100 ms
     # a request, 64 left about 140 requests/s for pods, and a 10,000-pod Deployment went
     # Running 25-30 s behind its scheduling; with 256 it follows within a few seconds.
@@ -163,7 +165,10 @@ class HollowCluster:
         interval = self.config.lease_interval
         phase = interval * node.index / max(1, self.config.nodes)
         status_every = max(1, round(self.config.status_interval / interval))
-        tick = 0
+        # Nodes register within seconds of each other: counting from registration would
+        # send every status report in the same Lease interval (a wave of PATCHes every
+        # status_interval); starting at the node's index spreads them over the interval.
+        tick = node.index % status_every
         while True:
             now = self.clock.now()
             # The next instant congruent to this node's phase: heartbeats spread evenly.
