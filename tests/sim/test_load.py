@@ -205,6 +205,9 @@ def test_histogram_quantile_interpolates_like_prometheus() -> None:
     rows = slis.api_latency(slis.delta(after, {}))
     assert rows[0]["p99_ms"] == pytest.approx(910.0)
     assert slis.worst_mutating_p99(rows) == pytest.approx(910.0)
+    # A namespace's DELETECOLLECTION is not a single-object call: not under the 1 s SLO.
+    collection = {**rows[0], "verb": "DELETECOLLECTION", "scope": "namespace", "p99_ms": 9000.0}
+    assert slis.worst_mutating_p99([*rows, collection]) == pytest.approx(910.0)
     assert slis.percentiles([5.0, 1.0, 3.0, 2.0, 4.0], (0.5, 0.99)) == {"p50": 3.0, "p99": 5.0}
 
 
