@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import api_profile
-from kube.perf.server import kube_server
+from kube.perf.server import kube_server, stop
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 KUBE = str(Path(sys.executable).parent / "kube")
@@ -173,13 +173,7 @@ def main() -> int:
             if spy is not None:
                 spy.wait(timeout=120)
         finally:
-            if sim.poll() is None:
-                os.kill(sim.pid, signal.SIGINT)
-                try:
-                    sim.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    os.kill(sim.pid, signal.SIGKILL)
-                    sim.wait()
+            stop(sim, signal.SIGINT, timeout=60)
             sim_log.close()
 
     elapsed = t1 - t0

@@ -177,6 +177,21 @@ class RESTClient:
         self._session: aiohttp.ClientSession | None = None
         self._streams: set[aiohttp.ClientResponse] = set()
 
+    def sibling(self, *, throttle: Throttle | None, connections: int | None = None) -> RESTClient:
+        """A client of its own (session, connection pool) to the same server with the same
+        credentials, content type and user agent, but `throttle` and, if given, its own limit
+        of `connections` (0: none)."""
+        return RESTClient(
+            self.server,
+            self.ssl_context,
+            token=self.token,
+            throttle=throttle,
+            protobuf=self.protobuf,
+            user_agent=self.user_agent,
+            max_retries=self.max_retries,
+            connections=self._connections if connections is None else connections,
+        )
+
     @classmethod
     def from_kubeconfig(
         cls,

@@ -110,14 +110,7 @@ def event_client(client: RESTClient) -> RESTClient:
     """A client to the same server as `client` with a throttle of its own (upstream's kubelet
     makes its event client from the same kubeconfig with eventRecordQPS/eventBurst)."""
     throttle = None if client.throttle is None else TokenBucket(EVENT_QPS, EVENT_BURST)
-    return RESTClient(
-        client.server,
-        client.ssl_context,
-        token=client.token,
-        throttle=throttle,
-        protobuf=client.protobuf,
-        user_agent=client.user_agent,
-    )
+    return client.sibling(throttle=throttle)
 
 
 def watch_client(client: RESTClient) -> RESTClient:
@@ -125,15 +118,7 @@ def watch_client(client: RESTClient) -> RESTClient:
     on connections. Over HTTP/1.1 each watch holds a connection; upstream's client multiplexes
     them over HTTP/2, but here pods in a hundred namespaces would hold every connection of the
     kubelet's own pool (100) and its other requests would wait for one."""
-    return RESTClient(
-        client.server,
-        client.ssl_context,
-        token=client.token,
-        throttle=client.throttle,
-        protobuf=client.protobuf,
-        user_agent=client.user_agent,
-        connections=0,  # aiohttp: no limit
-    )
+    return client.sibling(throttle=client.throttle, connections=0)  # 0: aiohttp's no limit
 
 
 class Kubelet:

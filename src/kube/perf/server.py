@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 READY_LINE = "kube server is up"
 START_TIMEOUT_S = 60.0
@@ -75,13 +76,17 @@ def _drain(proc: subprocess.Popen[str]) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM this PID (and only it), then SIGKILL it if it does not exit in time."""
+def stop(
+    proc: subprocess.Popen[Any],
+    sig: signal.Signals = signal.SIGTERM,
+    timeout: float = STOP_TIMEOUT_S,
+) -> None:
+    """Send `sig` to this PID (and only it), then SIGKILL it if it does not exit in time."""
     if proc.poll() is not None:
         return
-    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(proc.pid, sig)
     try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -117,7 +122,7 @@ def kube_server(extra_args: Sequence[str] = ()) -> Iterator[RunningServer]:
                 drain.start()
                 yield RunningServer(proc.pid, url, kubeconfig, root, log_path)
             finally:
-                _stop(proc)
+                stop(proc)
                 if drain is not None:
                     drain.join(timeout=5)
                 assert proc.stdout is not None

@@ -33,6 +33,8 @@ class Term:
     # What `matches` depends on, as one hashable value: pods' terms that are written alike
     # (every replica of a Deployment) are tried once per cycle against the incoming pod.
     identity: str = field(init=False, repr=False, compare=False)
+    # The selector as canonical JSON: with a namespace, the node matrix's pod-count key.
+    selector_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.identity = repr(
@@ -47,11 +49,7 @@ class Term:
         except SelectorError:
             parsed = None
         self.requirements = parsed
-
-    @property
-    def selector_key(self) -> str:
-        """The selector as canonical JSON: with a namespace, the node matrix's pod-count key."""
-        return orjson.dumps(self.selector, option=orjson.OPT_SORT_KEYS).decode()
+        self.selector_key = orjson.dumps(self.selector, option=orjson.OPT_SORT_KEYS).decode()
 
     def matches(self, pod: Object, namespace_labels: Any) -> bool:
         if not self.in_namespace(pod_namespace(pod), namespace_labels):
