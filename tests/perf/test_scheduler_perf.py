@@ -75,6 +75,9 @@ def run_json(workload: str, nodes: int, init_pods: int, pods: int) -> dict[str, 
     assert result["kernel_native_us"] > 0
     assert result["kernel_reference_us"] > 0
     assert result["kernel_agree"] is True
+    # The scheduler's process, the API server and the load generator (its own process).
+    assert set(result["cpu_seconds"]) == {"harness", "server", "loadgen"}
+    assert result["cpu_seconds"]["harness"] > 0
     return result
 
 

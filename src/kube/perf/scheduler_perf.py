@@ -6,7 +6,9 @@
 As upstream's scheduler_perf: the API server runs as `kube server --controllers=
 --disable-scheduler` in its own process (SQLite, no kubelets: nodes are objects, see
 kube.perf.workloads for their shape); the scheduler runs in this process through an
-unthrottled client, so its phases can be timed. The nodes are created, then the initial pods,
+unthrottled client, so its phases can be timed; the pods are created by a load generator in
+a third process (kube.perf.loadgen), as upstream's come from other goroutines, so the
+scheduler's figure does not pay for them. The nodes are created, then the initial pods,
 which are scheduled before anything is measured; then the measured pods are created (with a
 churn pod every 200 ms for PreemptionAsync and Unschedulable) and the number bound is sampled
 every second.
@@ -17,8 +19,9 @@ scheduler's informer saw it; the scheduler's time per phase over the measured ph
 wait, PreFilter+Filter, PreScore+Score, PreBind+Bind, from `Scheduler.phase_seconds`); the
 Filter+Score time of the workload's measured pod over every node of the final snapshot with
 the compiled kernels, the numpy ones and the per-node references; churn pods created and
-bound, and low-priority pods preempted. A `rich` progress bar runs on stderr; `--output json`
-prints one JSON object on stdout.
+bound, and low-priority pods preempted; the CPU seconds of the scheduler's process, the API
+server and the load generator over the measured phase. A `rich` progress bar runs on stderr;
+`--output json` prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from kube import eventloop
 from kube.api.resources import resource
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, SharedInformerFactory
 from kube.client.rest import RESTClient
+from kube.perf.cpu import CPUMeter
+from kube.perf.loadgen import RemoteGenerator, pod_object
 from kube.perf.server import kube_server
 from kube.perf.workloads import HOSTNAME, NODE_PREFIX, NODE_STATUS, WORKLOADS, Object, Workload
 from kube.scheduler.framework.cycle_state import CycleState
@@ -59,6 +64,7 @@ SERVICE_ACCOUNTS = resource("serviceaccounts")
 CONCURRENCY = 32  # create calls in flight at once
 STALL_TIMEOUT_S = 120.0  # give up on a phase after this long without one more pod bound
 CHURN_SETTLE_S = 30.0  # how long schedulable churn pods get to bind after the measured pods
+STOP_WAIT_S = 30.0  # after a stop, how long the load generator gets to finish its creates
 PHASES = ("queue", "filter", "score", "bind")
 
 
@@ -83,6 +89,10 @@ class Result:
     # Scheduler seconds per phase over the measured phase, and per measured pod in ms.
     phase_seconds: dict[str, float] = field(default_factory=dict)
     phase_ms_per_pod: dict[str, float] = field(default_factory=dict)
+    # CPU seconds per process over the measured phase (harness: the scheduler's process;
+    # server: `kube server`), and per measured pod in ms: steadier than pods/s on a shared box.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_ms_per_pod: dict[str, float] = field(default_factory=dict)
     kernel_native_us: float | None = None
     kernel_numpy_us: float | None = None
     kernel_reference_us: float | None = None
@@ -147,12 +157,6 @@ def node_object(i: int, workload: Workload) -> Object:
     name = f"{NODE_PREFIX}{i}"
     labels = {HOSTNAME: name, **workload.node_labels(i)}
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
-
-
-def pod_object(template: Callable[[], Object], name: str, namespace: str) -> Object:
-    pod = template()
-    meta = {**(pod.get("metadata") or {}), "name": name, "namespace": namespace}
-    return {"apiVersion": "v1", "kind": "Pod", **pod, "metadata": meta}
 
 
 async def bounded(count: int, make: Callable[[int], Awaitable[None]]) -> None:
@@ -258,7 +262,11 @@ def progress_bar(enabled: bool) -> Iterator[Progress]:
 
 
 async def run_workload(
-    workload: Workload, sizes: Sizes, kubeconfig: Path, progress: Progress
+    workload: Workload,
+    sizes: Sizes,
+    kubeconfig: Path,
+    progress: Progress,
+    server_pid: int | None = None,
 ) -> Result:
     load_start = list(os.getloadavg())
     tracker = Tracker()
@@ -290,6 +298,7 @@ async def run_workload(
         setup["nodes"] = round(time.monotonic() - t0, 1)
         progress.console.print(f"{sizes.nodes} nodes created in {setup['nodes']} s")
 
+        generator = await RemoteGenerator.start(kubeconfig, workload.name)
         scheduler = Scheduler(client, seed=1)
         informers = SharedInformerFactory(client)
         informers.informer(PODS).add_event_handler(
@@ -299,27 +308,17 @@ async def run_workload(
         )
         ready = asyncio.Event()
         scheduling = asyncio.create_task(scheduler.run(informers, ready))
-        await unless_stopped(tracker, ready.wait())
-        churn: asyncio.Task[None] | None = None
+        churn: asyncio.Future[list[float]] | None = None
+        meter = CPUMeter({"harness": None, "server": server_pid, "loadgen": generator.pid})
         try:
-
-            async def make_pod(
-                kind: str, template: Callable[[], Object], namespace: str, i: int
-            ) -> None:
-                name = f"{kind}-{i}"
-                tracker.created[name] = time.monotonic()
-                await client.create(
-                    PODS, pod_object(template, name, namespace), namespace=namespace
-                )
-
+            await unless_stopped(tracker, ready.wait())
             t0 = time.monotonic()
             init_task = progress.add_task("initial pods", total=sizes.init_pods, rate="")
-            await unless_stopped(
+            await created(
                 tracker,
-                bounded(
-                    sizes.init_pods,
-                    lambda i: make_pod("init", workload.init_template, workload.init_namespace, i),
-                ),
+                generator,
+                generator.create("init", "init", workload.init_namespace, sizes.init_pods),
+                "init",
             )
             await wait_bound(
                 tracker,
@@ -335,23 +334,30 @@ async def run_workload(
 
             before = dict(getattr(scheduler, "phase_seconds", {}))
             measured_task = progress.add_task("measured pods", total=sizes.pods, rate="")
+            meter.start()
             start = time.monotonic()
             if workload.churn_template is not None:
-                churn = asyncio.create_task(churn_pods(workload, make_pod))
-            creating = asyncio.create_task(
-                bounded(
-                    sizes.pods,
-                    lambda i: make_pod(
-                        "measured", workload.measured_template, workload.measured_namespace, i
+                churn = generator.churn(
+                    "churn", workload.measured_namespace, workload.churn_interval_s
+                )
+            creating = asyncio.ensure_future(
+                created(
+                    tracker,
+                    generator,
+                    generator.create(
+                        "measured", "measured", workload.measured_namespace, sizes.pods
                     ),
+                    "measured",
                 )
             )
             samples = await sample(tracker, sizes.pods, progress, measured_task)
-            await unless_stopped(tracker, creating)
+            await creating
+            meter.stop()
             after = dict(getattr(scheduler, "phase_seconds", {}))
             if churn is not None:
-                churn.cancel()
-                await asyncio.gather(churn, return_exceptions=True)
+                generator.stop("churn")
+                await created(tracker, generator, churn, "churn")
+                churn = None
                 if workload.churn_schedulable:
                     churn_total = sum(1 for n in tracker.created if n.startswith("churn-"))
                     settle = progress.add_task("churn pods", total=churn_total, rate="")
@@ -367,13 +373,16 @@ async def run_workload(
                 loop.remove_signal_handler(sig)
             if churn is not None:
                 churn.cancel()
-                await asyncio.gather(churn, return_exceptions=True)
+            await generator.close()
             scheduling.cancel()
             await asyncio.gather(scheduling, return_exceptions=True)
         measured = [n for n in tracker.bound if n.startswith("measured-")]
         end = max((tracker.bound[n] for n in measured), default=time.monotonic())
-        latencies = sorted((tracker.bound[n] - tracker.created[n]) * 1000 for n in measured)
+        latencies = sorted(
+            (tracker.bound[n] - tracker.created[n]) * 1000 for n in measured if n in tracker.created
+        )
         phases = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 3) for k in PHASES}
+        cpu = meter.seconds
         kernel = kernel_times(
             scheduler.cache.snapshot(),
             pod_object(workload.measured_template, "kernel-probe", workload.measured_namespace),
@@ -397,6 +406,8 @@ async def run_workload(
             phase_ms_per_pod={
                 k: round(v * 1000 / max(len(measured), 1), 3) for k, v in phases.items()
             },
+            cpu_seconds=cpu,
+            cpu_ms_per_pod={k: round(v * 1000 / max(len(measured), 1), 3) for k, v in cpu.items()},
             churn_created=sum(1 for n in tracker.created if n.startswith("churn-")),
             churn_bound=tracker.counts["churn"],
             preempted=tracker.deleted["init"],
@@ -409,16 +420,29 @@ async def run_workload(
         )
 
 
-async def churn_pods(
-    workload: Workload, make_pod: Callable[[str, Callable[[], Object], str, int], Awaitable[None]]
+async def created(
+    tracker: Tracker,
+    generator: RemoteGenerator,
+    future: asyncio.Future[list[float]],
+    kind: str,
 ) -> None:
-    """upstream's churn op in create mode: one pod now and every interval, until cancelled."""
-    assert workload.churn_template is not None
-    i = 0
-    while True:
-        await make_pod("churn", workload.churn_template, workload.measured_namespace, i)
-        i += 1
-        await asyncio.sleep(workload.churn_interval_s)
+    """Wait for the load generator's create times of `kind` and keep them in the tracker.
+
+    When the run is stopped first (SIGINT/SIGTERM) the generator is told to start no more
+    creates of `kind` and answers with the times of those it made, so the latencies of a
+    stopped run are those of the pods that were created.
+    """
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(tracker.stop.wait())
+    try:
+        await asyncio.wait([future, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not future.done():
+        generator.stop(kind)
+        await asyncio.wait_for(asyncio.shield(future), STOP_WAIT_S)
+    for i, stamp in enumerate(future.result()):
+        if stamp:
+            tracker.created[f"{kind}-{i}"] = stamp
 
 
 async def sample(tracker: Tracker, total: int, progress: Progress, task: Any) -> list[int]:
@@ -616,7 +640,9 @@ def run(args: argparse.Namespace) -> int:
         ) as server,
         progress_bar(enabled=True) as progress,
     ):
-        result = eventloop.run(run_workload(workload, sizes, server.kubeconfig, progress))
+        result = eventloop.run(
+            run_workload(workload, sizes, server.kubeconfig, progress, server.pid)
+        )
     if args.output == "json":
         print(json.dumps(asdict(result)))
     else:
