@@ -168,6 +168,10 @@ class Indexer:
         keys = self._indices[name].get(value, ())
         return [self._items[k] for k in sorted(keys)]
 
+    def index_size(self, name: str, value: str) -> int:
+        """How many objects `by_index(name, value)` would return, without building them."""
+        return len(self._indices[name].get(value, ()))
+
     def index_keys(self, name: str, value: str) -> list[str]:
         return sorted(self._indices[name].get(value, ()))
 

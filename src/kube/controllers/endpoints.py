@@ -18,7 +18,12 @@ from kube.api.resources import resource
 from kube.client.informer import split_key
 from kube.controllers.base import Controller
 from kube.controllers.manager import register
-from kube.controllers.serviceendpoints import Endpoint, endpoints_for, watch_services_and_pods
+from kube.controllers.serviceendpoints import (
+    Endpoint,
+    endpoints_for,
+    pods_selected,
+    watch_services_and_pods,
+)
 
 SERVICES = resource("services")
 PODS = resource("pods")
@@ -93,7 +98,8 @@ class EndpointsController(Controller):
             return
         if not (service.get("spec") or {}).get("selector"):
             return
-        want = desired_endpoints(service, self.pods.lister().list(namespace))
+        selector = (service.get("spec") or {}).get("selector") or {}
+        want = desired_endpoints(service, pods_selected(self.pods, namespace, selector))
         if current is None:
             try:
                 await self.client.create(ENDPOINTS, want, namespace)

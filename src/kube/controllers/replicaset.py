@@ -5,8 +5,9 @@ code run on converted objects; here it is the same class with another `kind`: RC
 by a plain label map, ReplicaSets by a LabelSelector). One sync of `namespace/name`:
 
 1. read the set from the lister (gone: forget its expectations and stop);
-2. claim the active pods of its namespace (`RefManager`: adopt matching orphans, release owned
-   pods that no longer match);
+2. claim its active pods (`RefManager`: adopt matching orphans, release owned pods that no
+   longer match); the candidates come from the pods' controller-uid index (its own and its
+   namespace's orphans), as upstream's, not from every pod of the namespace;
 3. if its expectations are satisfied (the informer has seen every create/delete of the last
    sync) and it is not being deleted, create or delete the difference: creations in slow-start
    batches (1, 2, 4, ...) of pods built from the template, owned by the set; deletions in
@@ -39,6 +40,7 @@ from kube.controllers import manager
 from kube.controllers.base import Controller, ControllerContext
 from kube.controllers.expectations import UIDTrackingExpectations
 from kube.controllers.pods import (
+    POD_CONTROLLER_UID_INDEX,
     SLOW_START_INITIAL_BATCH_SIZE,
     SlowStartError,
     controller_of,
@@ -46,7 +48,9 @@ from kube.controllers.pods import (
     is_pod_active,
     is_pod_available,
     is_pod_ready,
+    pod_controller_uid_index,
     pod_from_template,
+    pods_for_owner,
     pods_to_delete,
     slow_start_batch,
 )
@@ -192,6 +196,7 @@ class ReplicaSetController(Controller):
         self.set_lister = self.sets.lister()
         self.pod_lister = self.pods.lister()
         self.sets.add_indexer(self._uid_index, self._controller_uid)
+        self.pods.add_indexer(POD_CONTROLLER_UID_INDEX, pod_controller_uid_index)
         self.sets.add_event_handler(
             EventHandler(
                 on_add=self.enqueue,
@@ -302,7 +307,7 @@ class ReplicaSetController(Controller):
         except SelectorError as err:
             self.log.error("%s %s: invalid selector: %s", self.KIND, key, err)
             return
-        active = [p for p in self.pod_lister.list(namespace) if is_pod_active(p)]
+        active = [p for p in pods_for_owner(self.pods.indexer, rs) if is_pod_active(p)]
         ref = controller_ref(rs, self.API_VERSION, self.KIND)
         refs = RefManager(
             self.client,

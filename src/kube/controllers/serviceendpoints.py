@@ -13,6 +13,11 @@ upstream's (pkg/controller/endpoint, pkg/controller/endpointslice, and their sha
 - each Service port's `targetPort` resolves per pod: a number is used as is, a name is looked up
   among the pod's container ports with the same protocol (a pod without it does not back that
   port); no targetPort means the Service's `port`.
+
+The candidate pods of a Service come from an index of the pods' label pairs
+(`LABEL_PAIR_INDEX`, `pods_selected`): the smallest of the sets its selector's pairs name, then
+the whole selector checked on each; upstream lists the namespace's pods through the selector,
+which in Go is cheap enough at any size, and here is not at a thousand pods a namespace.
 """
 
 from __future__ import annotations
@@ -69,6 +74,38 @@ class Endpoint:
 
 def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+LABEL_PAIR_INDEX = "namespaceLabelPair"
+
+
+def _pair_key(namespace: str, key: str, value: str) -> str:
+    return f"{namespace}/{key}={value}"
+
+
+def label_pair_index(obj: Object) -> list[str]:
+    """Index function: `<namespace>/<key>=<value>` for each of the object's labels."""
+    meta = obj.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    return [_pair_key(namespace, k, str(v)) for k, v in (meta.get("labels") or {}).items()]
+
+
+def pods_selected(pods: Informer, namespace: str, selector: dict[str, str]) -> list[Object]:
+    """The pods of `namespace` whose labels match every pair of `selector` (none if it is
+    empty: an empty selector selects nothing here, as a Service without one is not managed)."""
+    if not selector:
+        return []
+    indexer = pods.indexer
+    keys = [_pair_key(namespace, k, str(v)) for k, v in selector.items()]
+    smallest = min(keys, key=lambda key: indexer.index_size(LABEL_PAIR_INDEX, key))
+    candidates = indexer.by_index(LABEL_PAIR_INDEX, smallest)
+    if len(keys) == 1:
+        return candidates
+    return [
+        p
+        for p in candidates
+        if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+    ]
 
 
 def resolve_port(pod: Object, service_port: dict[str, Any]) -> int | None:
@@ -133,7 +170,9 @@ def watch_services_and_pods(
     services: Informer, pods: Informer, enqueue: Callable[[str], None]
 ) -> None:
     """Enqueue a Service when it changes, and every Service whose selector a pod enters or
-    leaves (old and new labels both count)."""
+    leaves (old and new labels both count). Indexes the pods by label pair for
+    `pods_selected`."""
+    pods.add_indexer(LABEL_PAIR_INDEX, label_pair_index)
 
     def service_key(obj: Object | DeletedFinalStateUnknown) -> None:
         enqueue(obj.key if isinstance(obj, DeletedFinalStateUnknown) else object_key(obj))

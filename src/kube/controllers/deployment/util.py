@@ -16,7 +16,6 @@ Everything here works on wire-shape dicts and writes nothing:
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from collections.abc import Iterable
@@ -186,11 +185,16 @@ def canonical(value: Any) -> Any:
 
 
 def _without_hash(template: Object) -> Object:
-    t = copy.deepcopy(template) if template else {}
-    labels = (t.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(POD_TEMPLATE_HASH_LABEL, None)
-    result: Object = canonical(t)
+    """The template's canonical form without the hash label (`canonical` builds new
+    containers, so the input is never changed and need not be copied first)."""
+    if not template:
+        return {}
+    meta = template.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and isinstance(labels, dict) and POD_TEMPLATE_HASH_LABEL in labels:
+        kept = {k: v for k, v in labels.items() if k != POD_TEMPLATE_HASH_LABEL}
+        template = {**template, "metadata": {**meta, "labels": kept}}
+    result: Object = canonical(template)
     return result
 
 
