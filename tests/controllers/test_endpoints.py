@@ -15,6 +15,7 @@ NAMESPACES = resource("namespaces")
 SERVICES = resource("services")
 PODS = resource("pods")
 ENDPOINTS = resource("endpoints")
+NODES = resource("nodes")
 SLICES = resource("endpointslices")
 
 
@@ -114,6 +115,8 @@ async def test_endpoint_slices_carry_conditions_and_follow_pods(
 ) -> None:
     ns = "eps-basic"
     await _setup(client, ns)
+    zone = {"topology.kubernetes.io/zone": "zone-b"}
+    await client.create(NODES, {"metadata": {"name": "node-a", "labels": zone}})
     async with controllers(bare_cluster, "endpointslice"):
 
         async def slices() -> list[dict[str, Any]]:
@@ -146,6 +149,8 @@ async def test_endpoint_slices_carry_conditions_and_follow_pods(
         first = next(e for e in only["endpoints"] if e["addresses"] == ["10.1.0.1"])
         assert first["conditions"] == {"ready": True, "serving": True, "terminating": False}
         assert first["targetRef"]["name"] == "web-1"
+        assert first["nodeName"] == "node-a"
+        assert first["zone"] == "zone-b"
 
         # A new ready pod joins the same slice (updated in place, not replaced).
         await client.create(PODS, _pod("web-3", {"app": "web"}), ns)
@@ -158,6 +163,44 @@ async def test_endpoint_slices_carry_conditions_and_follow_pods(
         after = await http_slice()
         assert after is not None
         assert after["metadata"]["name"] == only["metadata"]["name"]
+        assert after["metadata"]["generation"] == only["metadata"]["generation"] + 1
+
+
+async def test_a_service_placeholder_slice_becomes_its_first_slice(
+    bare_cluster: Path, client: RESTClient
+) -> None:
+    ns = "eps-placeholder"
+    await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    await client.create(
+        SERVICES,
+        {
+            "metadata": {"name": "api"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+        ns,
+    )
+    async with controllers(bare_cluster, "endpointslice"):
+
+        async def one_slice() -> dict[str, Any] | None:
+            page = await client.list(SLICES, ns, label_selector="kubernetes.io/service-name=api")
+            return page["items"][0] if len(page["items"]) == 1 else None
+
+        placeholder = await eventually(one_slice)
+        assert placeholder["metadata"]["generation"] == 1
+        assert not placeholder.get("endpoints")
+        await client.create(PODS, _pod("api-1", {"app": "api"}), ns)
+        await _running(client, ns, "api-1", "10.2.0.1")
+
+        async def filled() -> dict[str, Any] | None:
+            found = await one_slice()
+            return found if found is not None and found.get("endpoints") else None
+
+        slice_ = await eventually(filled)
+        # The placeholder was updated in place: same name, next generation, no second slice.
+        assert slice_["metadata"]["name"] == placeholder["metadata"]["name"]
+        assert slice_["metadata"]["generation"] == 2
+        assert [e["addresses"] for e in slice_["endpoints"]] == [["10.2.0.1"]]
+        assert slice_["ports"] == [{"name": "", "port": 8080, "protocol": "TCP"}]
 
 
 def test_named_and_numeric_target_ports_resolve_per_pod() -> None:

@@ -41,6 +41,11 @@ NO_GENERATION = {
     "ResourceQuota",
 }
 
+# Kinds without a status subresource that upstream still gives a `metadata.generation`, bumped
+# when anything but metadata changes (its EndpointSlice controller compares generations to
+# tell its informer's view from its own last write).
+GENERATION_WITHOUT_STATUS = {("discovery.k8s.io", "EndpointSlice")}
+
 
 def _namespace_create(obj: Object) -> None:
     """Status Active, the `kubernetes` finalizer and the `kubernetes.io/metadata.name` label."""
@@ -217,7 +222,10 @@ def strategy_for(
         group = row.group if row is not None else (group or "")
         version = version or (row.version if row is not None else "v1")
     gvk = (group, version, kind)
-    tracks_generation = has_status and kind not in NO_GENERATION
+    tracks_generation = (has_status and kind not in NO_GENERATION) or (
+        group,
+        kind,
+    ) in GENERATION_WITHOUT_STATUS
     create_rule = CREATE_RULES.get(kind) if group == "" else None
     update_rule = UPDATE_RULES.get(kind) if group == "" else None
     has_defaults = gvk in defaults.DEFAULTERS

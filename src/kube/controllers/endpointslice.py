@@ -9,8 +9,10 @@ ports the endpoints serve. Each endpoint carries `conditions` (ready, serving, t
 `nodeName`, `zone` (from the node's `topology.kubernetes.io/zone` when known) and a `targetRef`.
 
 Reconciling reuses slices: a slice whose port set is still wanted is updated in place (only if
-its content changed), the rest are deleted, and new slices are created for what is left over,
-which keeps churn low as upstream's reconciler aims to.
+its content changed), a slice that would be deleted takes the place of one to create (same
+address type), the rest are deleted, and new slices are created for what is left over, which
+keeps churn low as upstream's reconciler aims to. A sync whose informer does not yet show the
+controller's own last writes is retried instead (`endpointslicetracker`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,15 @@ from kube.api.meta import Object
 from kube.api.resources import resource
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, split_key
 from kube.controllers.base import Controller
+from kube.controllers.endpointslicetracker import SliceTracker, StaleInformerCache
 from kube.controllers.manager import register
-from kube.controllers.serviceendpoints import Endpoint, endpoints_for, watch_services_and_pods
+from kube.controllers.serviceendpoints import (
+    Endpoint,
+    EndpointPort,
+    endpoints_for,
+    pods_selected,
+    watch_services_and_pods,
+)
 
 SERVICES = resource("services")
 PODS = resource("pods")
@@ -40,6 +49,12 @@ DEFAULT_MAX_ENDPOINTS = 100
 
 def _address_type(ip: str) -> str:
     return "IPv6" if ipaddress.ip_address(ip).version == 6 else "IPv4"
+
+
+def _slice_port(port: EndpointPort) -> dict[str, Any]:
+    """A slice's port as the server stores it: discovery/v1 defaults an unset name to "", so
+    leaving it out would make every comparison with the stored slice differ (and rewrite it)."""
+    return {"name": port.name, **port.to_dict()}
 
 
 def slice_endpoint(ep: Endpoint, zones: dict[str, str]) -> dict[str, Any]:
@@ -64,7 +79,7 @@ def desired_slices(
     for ep in endpoints:
         key = (_address_type(ep.ip), tuple(sorted((p.name, p.port, p.protocol) for p in ep.ports)))
         groups.setdefault(key, []).append(ep)
-        ports_of.setdefault(key, [p.to_dict() for p in sorted(ep.ports, key=lambda p: p.name)])
+        ports_of.setdefault(key, [_slice_port(p) for p in sorted(ep.ports, key=lambda p: p.name)])
     if not endpoints:
         # A Service with no endpoints still gets one empty slice (upstream's placeholder).
         return [("IPv4", [], [])]
@@ -91,6 +106,7 @@ class EndpointSliceController(Controller):
         self.nodes = self.ctx.informers.informer(NODES)
         self.slices = self.ctx.informers.informer(SLICES)
         self.slices.add_indexer("service", _service_index)
+        self.tracker = SliceTracker()
         watch_services_and_pods(self.services, self.pods, self.queue.add)
         # A slice edited or deleted by someone else is put back.
         self.slices.add_event_handler(
@@ -106,12 +122,17 @@ class EndpointSliceController(Controller):
         for key in _service_index(slice_):
             self.queue.add(key)
 
-    def _zones(self) -> dict[str, str]:
-        zones = {}
-        for node in self.nodes.lister().list():
-            zone = ((node.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL)
-            if zone:
-                zones[node["metadata"]["name"]] = zone
+    def _zones(self, endpoints: list[Endpoint]) -> dict[str, str]:
+        """The zone of each node the endpoints run on (looked up per node, not over all)."""
+        nodes = self.nodes.lister()
+        zones: dict[str, str] = {}
+        for ep in endpoints:
+            name = ep.node_name
+            if not name or name in zones:
+                continue
+            node = nodes.get(name)
+            zone = (((node or {}).get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL)
+            zones[name] = str(zone or "")
         return zones
 
     async def sync(self, key: str) -> None:
@@ -122,19 +143,23 @@ class EndpointSliceController(Controller):
             for s in self.slices.indexer.by_index("service", key)
             if ((s.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
         ]
+        if self.tracker.stale(key, existing):
+            raise StaleInformerCache(f"EndpointSlice informer cache is out of date for {key}")
         if service is None or not (service.get("spec") or {}).get("selector"):
             # The Service is gone (its slices go with it through ownerReferences, but do not
             # wait for the garbage collector) or is not selector-based: none of ours remain.
             for old in existing:
-                await self._delete(old)
+                await self._delete(key, old)
+            if service is None:
+                self.tracker.forget(key)
             return
-        pods = self.pods.lister().list(namespace)
-        wanted = desired_slices(
-            service, endpoints_for(service, pods), self._zones(), self.max_per_slice
-        )
+        pods = pods_selected(self.pods, namespace, service["spec"]["selector"])
+        endpoints = endpoints_for(service, pods)
+        wanted = desired_slices(service, endpoints, self._zones(endpoints), self.max_per_slice)
         reusable = sorted(existing, key=lambda s: s["metadata"]["name"])
-        for address_type, ports, endpoints in wanted:
-            body = self._body(service, address_type, ports, endpoints)
+        creates: list[Object] = []
+        for address_type, ports, endpoints_ in wanted:
+            body = self._body(service, address_type, ports, endpoints_)
             match = next(
                 (
                     s
@@ -144,16 +169,31 @@ class EndpointSliceController(Controller):
                 None,
             )
             if match is None:
-                await self.client.create(SLICES, body, namespace)
+                creates.append(body)
                 continue
             reusable.remove(match)
-            if (match.get("endpoints") or []) == endpoints and self._labels_ok(match, service):
+            if (match.get("endpoints") or []) == endpoints_ and self._labels_ok(match, service):
                 continue
-            updated = {**match, "endpoints": endpoints, "ports": ports}
-            updated["metadata"] = {**match["metadata"], "labels": body["metadata"]["labels"]}
-            await self.client.update(SLICES, updated)
+            await self._rewrite(key, match, body)
+        # Upstream's reconciler finalize: a slice about to be created takes the place of one
+        # about to be deleted, when their address types agree (addressType is immutable), so
+        # a Service going from no endpoints to some updates its placeholder instead of
+        # creating one slice and deleting another.
+        for body in creates:
+            spare = next((s for s in reusable if s.get("addressType") == body["addressType"]), None)
+            if spare is not None:
+                reusable.remove(spare)
+                await self._rewrite(key, spare, body)
+            else:
+                self.tracker.wrote(key, await self.client.create(SLICES, body, namespace))
         for old in reusable:
-            await self._delete(old)
+            await self._delete(key, old)
+
+    async def _rewrite(self, key: str, slice_: Object, body: Object) -> None:
+        """Give an existing slice `body`'s endpoints, ports and labels."""
+        updated = {**slice_, "endpoints": body["endpoints"], "ports": body["ports"]}
+        updated["metadata"] = {**slice_["metadata"], "labels": body["metadata"]["labels"]}
+        self.tracker.wrote(key, await self.client.update(SLICES, updated))
 
     @staticmethod
     def _labels_ok(slice_: Object, service: Object) -> bool:
@@ -190,13 +230,14 @@ class EndpointSliceController(Controller):
             "ports": ports,
         }
 
-    async def _delete(self, slice_: Object) -> None:
+    async def _delete(self, key: str, slice_: Object) -> None:
         meta = slice_["metadata"]
         try:
             await self.client.delete(SLICES, meta["name"], meta.get("namespace"))
         except errors.APIError as err:
             if err.code != 404:
                 raise
+        self.tracker.deleted(key, str(meta["name"]))
 
 
 def _labels(service: Object) -> dict[str, str]:
