@@ -77,6 +77,35 @@ def test_resource_kernels_agree(m: tuple[np.ndarray, ...]) -> None:
         assert got.tolist() == expected.tolist(), name
 
 
+@settings(max_examples=200, deadline=None)
+@given(resource_matrices(), st.data())
+def test_score_kernels_of_given_rows_are_those_rows_scores(
+    m: tuple[np.ndarray, ...], data: st.DataObject
+) -> None:
+    """`rows=` (the feasible rows, in any order, repeated or not) scores exactly those rows."""
+    native = native_module()
+    allocatable, used, request, cols, weights, _pods = m
+    picked = np.array(
+        data.draw(st.lists(st.integers(0, len(allocatable) - 1), max_size=8)), np.int64
+    )
+    for name, args in (
+        ("least_allocated", (allocatable, used, request, cols, weights)),
+        ("most_allocated", (allocatable, used, request, cols, weights)),
+        ("balanced_allocation", (allocatable, used, request, cols)),
+    ):
+        whole = kernels.numpy_version(name)(*args)
+        assert kernels.numpy_version(name)(*args, picked).tolist() == whole[picked].tolist(), name
+        assert getattr(native, name)(*args, picked).tolist() == whole[picked].tolist(), name
+
+
+@given(hnp.arrays(np.int64, st.integers(1, 20), elements=st.integers(-(2**62), 2**62)))
+def test_score_bounds_agree(scores: np.ndarray) -> None:
+    native = native_module()
+    expected = (int(scores.min()), int(scores.max()))
+    assert kernels.numpy_version("score_bounds")(scores) == expected
+    assert native.score_bounds(scores) == expected
+
+
 @st.composite
 def id_matrices(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     n, width, ids = draw(rows), draw(st.integers(1, 4)), draw(st.integers(1, 6))

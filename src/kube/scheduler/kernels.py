@@ -19,7 +19,9 @@ the matrix object, so the compiled versions can share the signature:
 - `count_untolerated(taint_ids, counted) -> counts` (TaintToleration's score);
 - `label_requirement(labels_col, op, ids, lookup) -> mask` (NodeAffinity terms);
 - `ports_filter(port_counts, conflicting) -> codes`;
-- `least_allocated` / `most_allocated` / `balanced_allocation` scores.
+- `least_allocated` / `most_allocated` / `balanced_allocation` scores, of the given `rows`
+  only when passed (the feasible rows; gathering the matrix at them cost more than scoring);
+- `score_bounds(scores) -> (min, max)`, the runtime's range check of a plugin's scores.
 """
 
 from __future__ import annotations
@@ -95,8 +97,12 @@ def ports_filter(port_counts: I32, conflicting: I64) -> I64:
     return codes
 
 
-def least_allocated(allocatable: I64, used: I64, request: I64, cols: I64, weights: I64) -> I64:
+def least_allocated(
+    allocatable: I64, used: I64, request: I64, cols: I64, weights: I64, rows: I64 | None = None
+) -> I64:
     """upstream leastResourceScorer: mean over resources of (free after the pod) * 100 / alloc."""
+    if rows is not None:
+        allocatable, used = allocatable[rows], used[rows]
     total = np.zeros(len(allocatable), np.int64)
     weight_sum = np.zeros(len(allocatable), np.int64)
     for c, w in zip(cols.tolist(), weights.tolist(), strict=True):
@@ -110,8 +116,12 @@ def least_allocated(allocatable: I64, used: I64, request: I64, cols: I64, weight
     return np.where(weight_sum == 0, 0, total // np.where(weight_sum == 0, 1, weight_sum))
 
 
-def most_allocated(allocatable: I64, used: I64, request: I64, cols: I64, weights: I64) -> I64:
+def most_allocated(
+    allocatable: I64, used: I64, request: I64, cols: I64, weights: I64, rows: I64 | None = None
+) -> I64:
     """upstream mostResourceScorer: mean over resources of requested * 100 / alloc (capped)."""
+    if rows is not None:
+        allocatable, used = allocatable[rows], used[rows]
     total = np.zeros(len(allocatable), np.int64)
     weight_sum = np.zeros(len(allocatable), np.int64)
     for c, w in zip(cols.tolist(), weights.tolist(), strict=True):
@@ -124,8 +134,12 @@ def most_allocated(allocatable: I64, used: I64, request: I64, cols: I64, weights
     return np.where(weight_sum == 0, 0, total // np.where(weight_sum == 0, 1, weight_sum))
 
 
-def balanced_allocation(allocatable: I64, used: I64, request: I64, cols: I64) -> I64:
+def balanced_allocation(
+    allocatable: I64, used: I64, request: I64, cols: I64, rows: I64 | None = None
+) -> I64:
     """upstream balancedResourceScorer: (1 - std of the requested fractions) * 100."""
+    if rows is not None:
+        allocatable, used = allocatable[rows], used[rows]
     n = len(allocatable)
     fractions: list[npt.NDArray[np.float64]] = []
     valids: list[Bool] = []
@@ -161,6 +175,11 @@ def balanced_allocation(allocatable: I64, used: I64, request: I64, cols: I64) ->
     return ((1 - std) * MAX_NODE_SCORE).astype(np.int64)
 
 
+def score_bounds(scores: I64) -> tuple[int, int]:
+    """(min, max) of a non-empty score array: the runtime's range check of every Score."""
+    return int(scores.min()), int(scores.max())
+
+
 # -- the kernel table ---------------------------------------------------------------------
 
 NATIVE_MODULE: Final = "kube.native._scheduler"
@@ -186,6 +205,7 @@ KERNELS: Final[tuple[Kernel[Any], ...]] = (
     _kernel("least_allocated", least_allocated),
     _kernel("most_allocated", most_allocated),
     _kernel("balanced_allocation", balanced_allocation),
+    _kernel("score_bounds", score_bounds),
 )
 _STATUS: dict[str, Resolved] = {}
 

@@ -453,11 +453,13 @@ class Scheduler:
         if len(feasible) == 1:
             return snapshot.node_infos[feasible[0]].name, None, Status()
         nodes = list(itemgetter(*feasible)(snapshot.node_infos))
-        state.feasible_rows = np.asarray(feasible, np.int64)
+        rows = state.feasible_rows  # set by find_feasible when it had them as an array
+        if rows is None or len(rows) != len(feasible):
+            rows = state.feasible_rows = np.asarray(feasible, np.int64)
         status = fwk.run_pre_score(state, pod, nodes)
         if not status.is_success():
             return None, None, status
-        totals, status = fwk.run_score(state, pod, snapshot, feasible)
+        totals, status = fwk.run_score(state, pod, snapshot, rows)
         if not status.is_success():
             return None, None, status
         host = snapshot.node_infos[fwk.select_host(feasible, totals)].name

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from kube.api.meta import Object
 from kube.client.clock import Clock, RealClock
+from kube.scheduler import kernels
 from kube.scheduler.config import Profile, expand
 from kube.scheduler.framework import interfaces as ifs
 from kube.scheduler.framework.cycle_state import CycleState
@@ -247,6 +248,15 @@ def _check_reasons(plugin: object, mask: ifs.NodeMask, codes: npt.NDArray[np.int
     return Status()
 
 
+_score_bounds = kernels.get("score_bounds")
+
+
+def _in_score_range(scores: npt.NDArray[np.int64]) -> bool:
+    """Every score in [MIN_NODE_SCORE, MAX_NODE_SCORE] (one native pass for min and max)."""
+    low, high = _score_bounds(scores)
+    return bool(low >= MIN_NODE_SCORE and high <= MAX_NODE_SCORE)
+
+
 def _check_scores(plugin: object, result: Any, n: int) -> npt.NDArray[np.int64] | Status:
     """A vectorised Score's int64 scores, or why they cannot be used."""
     if isinstance(result, Status):
@@ -442,7 +452,7 @@ class Framework:
             mask = _check_mask(plugin, result, n)
             if isinstance(mask, Status):
                 return [], n, mask
-            if not mask.codes.any():
+            if not np.count_nonzero(mask.codes):
                 continue  # fails no node (most plugins for most pods): no array work
             failing = alive & (mask.codes != 0)
             rows = np.flatnonzero(failing)
@@ -473,7 +483,9 @@ class Framework:
                 if pods:
                     nominated[row] = pods
         if not per_node and not nominated:
-            feasible = candidates[:num_to_find].tolist()
+            chosen = candidates[:num_to_find]
+            state.feasible_rows = chosen  # the Score kernels' rows, without a list round trip
+            feasible = chosen.tolist()
             if feasible and len(feasible) == num_to_find:
                 processed = (feasible[-1] - start) % n + 1
             return feasible, processed, Status()
@@ -543,9 +555,13 @@ class Framework:
         return Status()
 
     def run_score(
-        self, state: CycleState, pod: Object, snapshot: Snapshot, rows: list[int]
+        self,
+        state: CycleState,
+        pod: Object,
+        snapshot: Snapshot,
+        rows: list[int] | npt.NDArray[np.int64],
     ) -> tuple[npt.NDArray[np.int64], Status]:
-        """The weighted total score per row of `rows`."""
+        """The weighted total score per row of `rows` (a list, or an int64 array as it is)."""
         index = np.asarray(rows, dtype=np.int64)
         total = np.zeros(len(rows), np.int64)
         for plugin in self.points["score"]:
@@ -612,7 +628,7 @@ class Framework:
             if isinstance(checked, Status):
                 return checked
             scores = checked
-        if len(scores) and (scores.min() < MIN_NODE_SCORE or scores.max() > MAX_NODE_SCORE):
+        if len(scores) and not _in_score_range(scores):
             bad = int(scores[(scores < MIN_NODE_SCORE) | (scores > MAX_NODE_SCORE)][0])
             log.error("plugin %s returned the out-of-range score %d", name, bad)
             return error(

@@ -83,6 +83,6 @@ class BalancedAllocation(Plugin):
             cols.append(col)
             request[col] = requests.get(name, 0)
         result: npt.NDArray[np.int64] = _balanced(
-            m.allocatable[rows], m.requested[rows], request, np.array(cols, np.int64)
+            m.allocatable, m.requested, request, np.array(cols, np.int64), rows
         )
         return result

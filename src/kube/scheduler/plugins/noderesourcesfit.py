@@ -254,11 +254,12 @@ class NodeResourcesFit(Plugin):
             request[col] = value
         kernel = _least_allocated if self.strategy == LEAST_ALLOCATED else _most_allocated
         result: npt.NDArray[np.int64] = kernel(
-            m.allocatable[rows],
-            m.non_zero_requested[rows],
+            m.allocatable,
+            m.non_zero_requested,
             request,
             np.array(cols, np.int64),
             np.array(weights, np.int64),
+            rows,
         )
         return result
 
