@@ -25,13 +25,12 @@ Events are upstream's: SuccessfulCreate "Created pod: <name>", SuccessfulDelete 
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from kube.api.errors import APIError
-from kube.api.meta import Object
+from kube.api.meta import Object, copy_object
 from kube.api.registry import Resource
 from kube.api.resources import resolve
 from kube.api.selectors import EQUALS, Requirement, SelectorError, from_label_selector
@@ -452,7 +451,7 @@ class ReplicaSetController(Controller):
         status = dict(status)
         if generation:
             status["observedGeneration"] = generation
-        current = copy.deepcopy(rs)
+        current = copy_object(rs)
         for attempt in range(2):  # upstream's statusUpdateRetries = 1
             current["status"] = status
             try:

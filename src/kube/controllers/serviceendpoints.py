@@ -77,6 +77,7 @@ def selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 LABEL_PAIR_INDEX = "namespaceLabelPair"
+SELECTOR_PAIR_INDEX = "namespaceSelectorPair"
 
 
 def _pair_key(namespace: str, key: str, value: str) -> str:
@@ -88,6 +89,14 @@ def label_pair_index(obj: Object) -> list[str]:
     meta = obj.get("metadata") or {}
     namespace = str(meta.get("namespace") or "")
     return [_pair_key(namespace, k, str(v)) for k, v in (meta.get("labels") or {}).items()]
+
+
+def selector_pair_index(service: Object) -> list[str]:
+    """Index function: `<namespace>/<key>=<value>` for each pair of the Service's selector."""
+    meta = service.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    selector = (service.get("spec") or {}).get("selector") or {}
+    return [_pair_key(namespace, k, str(v)) for k, v in selector.items()]
 
 
 def pods_selected(pods: Informer, namespace: str, selector: dict[str, str]) -> list[Object]:
@@ -171,7 +180,7 @@ def watch_services_and_pods(
 ) -> None:
     """Enqueue a Service when it changes, and every Service whose selector a pod enters or
     leaves (old and new labels both count). Indexes the pods by label pair for
-    `pods_selected`."""
+    `pods_selected`, and the Services by selector pair to find those a pod may concern."""
     pods.add_indexer(LABEL_PAIR_INDEX, label_pair_index)
 
     def service_key(obj: Object | DeletedFinalStateUnknown) -> None:
@@ -185,17 +194,22 @@ def watch_services_and_pods(
         )
     )
 
+    services.add_indexer(SELECTOR_PAIR_INDEX, selector_pair_index)
+
     def for_pod(*versions: Object) -> None:
-        namespace = str((versions[-1].get("metadata") or {}).get("namespace") or "")
-        for svc in services.lister().list(namespace):
-            selector = (svc.get("spec") or {}).get("selector") or {}
-            if not selector:
-                continue
-            if any(
-                selector_matches(selector, (v.get("metadata") or {}).get("labels") or {})
-                for v in versions
-            ):
-                enqueue(object_key(svc))
+        # The Services to look at are those whose selector shares a pair with the pod's labels
+        # (from the index), not every Service of the namespace.
+        seen: set[str] = set()
+        for version in versions:
+            labels = (version.get("metadata") or {}).get("labels") or {}
+            for pair in label_pair_index(version):
+                for svc in services.indexer.by_index(SELECTOR_PAIR_INDEX, pair):
+                    key = object_key(svc)
+                    if key in seen:
+                        continue
+                    if selector_matches((svc.get("spec") or {}).get("selector") or {}, labels):
+                        seen.add(key)
+                        enqueue(key)
 
     def on_delete(obj: Object | DeletedFinalStateUnknown) -> None:
         for_pod(obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj)

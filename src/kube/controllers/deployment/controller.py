@@ -22,12 +22,11 @@ ReplicaSet); the controller then finds that ReplicaSet as the new one and bumps 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from kube.api.meta import Object
+from kube.api.meta import Object, copy_object
 from kube.api.resources import resolve
 from kube.api.selectors import SelectorError, from_label_selector
 from kube.client.informer import DeletedFinalStateUnknown, EventHandler, split_key
@@ -185,7 +184,7 @@ class DeploymentController(Controller):
         cached = self.d_lister.get(name, namespace)
         if cached is None:
             return
-        d = copy.deepcopy(cached)
+        d = copy_object(cached)
         spec = d.get("spec") or {}
         if not spec.get("selector"):
             self.recorder.event(
@@ -232,7 +231,7 @@ class DeploymentController(Controller):
             recheck_owner(self.client, self.deployments, d),
         )
         claimed = await refs.claim(self.rs_lister.list(namespace))
-        return [copy.deepcopy(rs) for rs in claimed]
+        return [copy_object(rs) for rs in claimed]
 
     def pod_map(self, d: Object, rs_list: list[Object]) -> dict[str, list[Object]]:
         """The Deployment's pods by the uid of the ReplicaSet that controls them."""

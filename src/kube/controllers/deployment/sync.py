@@ -20,11 +20,10 @@ change (status conditions, the revision annotation) on the way to writing it.
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import TYPE_CHECKING, Any
 
 from kube.api.errors import APIError, go_quote
-from kube.api.meta import Object
+from kube.api.meta import Object, copy_object
 from kube.controllers.deployment import conditions as cond
 from kube.controllers.deployment import util
 from kube.controllers.pods import controller_ref
@@ -107,7 +106,7 @@ async def get_new_replica_set(
     min_ready = int(spec.get("minReadySeconds") or 0)
     now = dc.wall_now()
     if existing is not None:
-        rs = copy.deepcopy(existing)
+        rs = copy_object(existing)
         changed = util.set_new_rs_annotations(d, rs, new_revision, True)
         if changed or int((rs.get("spec") or {}).get("minReadySeconds") or 0) != min_ready:
             rs["spec"]["minReadySeconds"] = min_ready
@@ -133,12 +132,12 @@ async def get_new_replica_set(
         return None
 
     namespace = str(_meta(d).get("namespace"))
-    template = copy.deepcopy(spec.get("template") or {})
+    template = copy_object(spec.get("template") or {})
     collision_count = (d.get("status") or {}).get("collisionCount")
     pod_hash = util.compute_hash(template, collision_count)
     tmeta = template.setdefault("metadata", {})
     tmeta["labels"] = {**(tmeta.get("labels") or {}), util.POD_TEMPLATE_HASH_LABEL: pod_hash}
-    selector = copy.deepcopy(spec.get("selector") or {})
+    selector = copy_object(spec.get("selector") or {})
     selector["matchLabels"] = {
         **(selector.get("matchLabels") or {}),
         util.POD_TEMPLATE_HASH_LABEL: pod_hash,
@@ -174,7 +173,7 @@ async def get_new_replica_set(
             if util.is_controlled_by(found, d) and util.equal_ignore_hash(
                 spec.get("template") or {}, (found.get("spec") or {}).get("template") or {}
             ):
-                created, already_exists = copy.deepcopy(found), True
+                created, already_exists = copy_object(found), True
             else:
                 # A hash collision: count it and let the next sync try the next name.
                 status = status_of(d)
@@ -228,7 +227,7 @@ async def scale_replica_set(
     size_changes = old_scale != new_scale
     if not size_changes and not util.replicas_annotations_need_update(rs, desired, max_replicas):
         return False, rs
-    updated = copy.deepcopy(rs)
+    updated = copy_object(rs)
     updated["spec"]["replicas"] = new_scale
     util.set_replicas_annotations(updated, desired, max_replicas)
     written = await dc.client.update(dc.replicasets, updated)
