@@ -20,24 +20,39 @@ The hollow nodes report status every 60 s in waves, so the mix of a window varie
 node status PATCHes a second beside the Lease PUTs); `--sim-arg=--status-interval=3600` gives
 Lease PUTs alone, `--nodes 2000 --sim-arg=--status-interval=10` as many PATCHes as PUTs.
 
+`--mode pods` is the pod-heavy load instead (scheduler_perf's API server: `kube server
+--controllers= --disable-scheduler --disable-admission-plugins=ServiceAccount`, no hollow
+nodes): this process creates scheduler_perf's default pod at `--rate` pods a second and binds
+each one (`POST pods`, then `POST pods/{name}/binding`, as the scheduler does), while
+`--watchers` clients watch all pods (the scheduler's informer, the controller-manager's), so
+the figure is the server's CPU per pod created and bound, watch fan-out included:
+
+    .venv/bin/python -m bench.steady_writes --mode pods --pod-rate 300 --seconds 30
+
 Every process it starts is stopped by its PID.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 from bench import api_profile
-from kube.perf.server import kube_server, stop
+from kube.api.resources import resource
+from kube.client.rest import RESTClient
+from kube.perf.server import RunningServer, kube_server, stop
+from kube.perf.workloads import pod_default
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 KUBE = str(Path(sys.executable).parent / "kube")
@@ -117,9 +132,111 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+PODS = resource("pods")
+NAMESPACES = resource("namespaces")
+POD_NAMESPACE = "bench"
+POD_SERVER_ARGS = [
+    "--controllers=",
+    "--disable-scheduler",
+    "--disable-admission-plugins=ServiceAccount",
+]
+
+
+class Window:
+    """Server CPU, request counts and the load average over one sampling window."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.server = server
+        self.load_before = load_average()
+        self.before = requests(server.kubeconfig)
+        self.threads0 = thread_cpu(server.pid)
+        self.cpu0, self.t0 = cpu_seconds(server.pid), time.monotonic()
+
+    def close(self) -> None:
+        self.cpu1, self.t1 = cpu_seconds(self.server.pid), time.monotonic()
+        self.threads1 = thread_cpu(self.server.pid)
+        self.after = requests(self.server.kubeconfig)
+        self.load_after = load_average()
+
+
+async def _watch_pods(client: RESTClient, seen: Counter[str]) -> None:
+    """A watch on all pods, read to the end (the scheduler's and controllers' informers)."""
+    while True:
+        async for event in client.watch(PODS):
+            seen[event.type] += 1
+
+
+async def _pod_load(
+    server: RunningServer, args: argparse.Namespace
+) -> tuple[Window, dict[str, object]]:
+    """Creates and binds pods at `args.rate` a second; the window is the last `args.seconds`
+    of `args.settle + args.seconds` (the first seconds fill the connection pools)."""
+    async with RESTClient.from_kubeconfig(server.kubeconfig, qps=None) as client:
+        await client.create(NAMESPACES, {"metadata": {"name": POD_NAMESPACE}})
+        seen: Counter[str] = Counter()
+        watchers = [client.sibling(throttle=None, connections=0) for _ in range(args.watchers)]
+        watches = [asyncio.create_task(_watch_pods(w, seen)) for w in watchers]
+        names = itertools.count()
+        slots = asyncio.Semaphore(128)
+        failures: Counter[str] = Counter()
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(i: int) -> None:
+            async with slots:
+                name = f"pod-{i}"
+                pod = pod_default()
+                pod["metadata"] = {"name": name}
+                try:
+                    await client.create(PODS, pod, namespace=POD_NAMESPACE)
+                    binding = {
+                        "apiVersion": "v1",
+                        "kind": "Binding",
+                        "metadata": {"name": name, "namespace": POD_NAMESPACE},
+                        "target": {"kind": "Node", "name": f"node-{i % 100}"},
+                    }
+                    await client.create(
+                        PODS, binding, namespace=POD_NAMESPACE, name=name, subresource="binding"
+                    )
+                except Exception as exc:  # counted, the load goes on
+                    failures[type(exc).__name__] += 1
+
+        window: Window | None = None
+        started = time.monotonic()
+        tick = 0.02
+        due = 0.0
+        end = started + args.settle + args.seconds
+        while (now := time.monotonic()) < end:
+            if window is None and now - started >= args.settle:
+                window = await asyncio.to_thread(Window, server)
+            due += args.pod_rate * tick
+            while due >= 1:
+                due -= 1
+                task = asyncio.create_task(one(next(names)))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            await asyncio.sleep(tick)
+        assert window is not None
+        await asyncio.to_thread(window.close)
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in watches:
+            task.cancel()
+        await asyncio.gather(*watches, return_exceptions=True)
+        for w in watchers:
+            await w.close()
+    return window, {
+        "pods_started": next(names),
+        "watch_events": dict(seen),
+        "failures": dict(failures),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mode", choices=("nodes", "pods"), default="nodes", help="hollow nodes, or pod load"
+    )
     parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--watchers", type=int, default=2, help="--mode pods: pod watches")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=15.0, help="wait after all Ready")
     parser.add_argument("--profile", type=Path, help="py-spy raw output over the window")
@@ -130,10 +247,43 @@ def main() -> int:
         help="passed to `kube sim up` (e.g. --sim-arg=--status-interval=3600: Lease PUTs only)",
     )
     parser.add_argument("--rate", type=int, default=50, help="py-spy samples a second")
+    parser.add_argument(
+        "--pod-rate", type=float, default=300, help="--mode pods: pods created and bound a second"
+    )
     parser.add_argument("--native", action="store_true", help="py-spy --native")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
 
+    extra: dict[str, object] = {}
+    if args.mode == "pods":
+        with kube_server(POD_SERVER_ARGS) as server:
+            spy = None
+            if args.profile is not None:
+                spy = _delayed_spy(server.pid, args)
+            window, extra = asyncio.run(_pod_load(server, args))
+            if spy is not None:
+                spy.join(timeout=180)
+    else:
+        window, extra = _node_load(args)
+    return _report(args, window, extra)
+
+
+def _delayed_spy(pid: int, args: argparse.Namespace) -> threading.Thread:
+    """py-spy started when the pod load's window starts (after `args.settle`)."""
+
+    def run() -> None:
+        time.sleep(args.settle)
+        _py_spy(pid, args.profile, args.seconds, native=args.native, rate=args.rate).wait(
+            timeout=args.seconds + 120
+        )
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _node_load(args: argparse.Namespace) -> tuple[Window, dict[str, object]]:
+    """`--nodes` hollow nodes renewing Leases; the window starts `--settle` s after all Ready."""
     server_args = ["--kube-api-qps=0", "--kube-api-burst=1000"]
     with kube_server(server_args) as server:
         sim_command = [KUBE, "sim", "up", "--kubeconfig", str(server.kubeconfig)]
@@ -156,35 +306,34 @@ def main() -> int:
                     break
             all_ready_s = time.monotonic() - started
             time.sleep(args.settle)
-            load_before = load_average()
-            before = requests(server.kubeconfig)
-            threads0 = thread_cpu(server.pid)
-            cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+            window = Window(server)
             spy: subprocess.Popen[bytes] | None = None
             if args.profile is not None:
                 spy = _py_spy(
                     server.pid, args.profile, args.seconds, native=args.native, rate=args.rate
                 )
             time.sleep(args.seconds)
-            cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
-            threads1 = thread_cpu(server.pid)
-            after = requests(server.kubeconfig)
-            load_after = load_average()
+            window.close()
             if spy is not None:
                 spy.wait(timeout=120)
         finally:
             stop(sim, signal.SIGINT, timeout=60)
             sim_log.close()
+    return window, {"nodes": args.nodes, "ready": ready, "all_ready_s": round(all_ready_s, 1)}
 
+
+def _report(args: argparse.Namespace, window: Window, extra: dict[str, object]) -> int:
+    t0, t1, cpu0, cpu1 = window.t0, window.t1, window.cpu0, window.cpu1
+    before, after = window.before, window.after
+    threads0, threads1 = window.threads0, window.threads1
+    load_before, load_after = window.load_before, window.load_after
     elapsed = t1 - t0
     delta = after - before
     writes = sum(n for (verb, _), n in delta.items() if verb in WRITE_VERBS)
     total = sum(delta.values())
     cpu = cpu1 - cpu0
     result = {
-        "nodes": args.nodes,
-        "ready": ready,
-        "all_ready_s": round(all_ready_s, 1),
+        **extra,
         "seconds": round(elapsed, 1),
         "writes_per_s": round(writes / elapsed, 1),
         "requests_per_s": round(total / elapsed, 1),

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
+
 from kube.api import errors
 from kube.api.fieldpath import (
     FieldPathError,
@@ -632,11 +634,70 @@ class Comparison:
 _SAME_BYTES_DEPTH: Final = 2  # below this, serialising a subtree costs more than walking it
 
 
-def compare(lhs: Any, rhs: Any, t: FieldType) -> Comparison:
-    """Upstream's `TypedValue.Compare`; `lhs` or `rhs` may be MISSING (nothing)."""
+def compare(lhs: Any, rhs: Any, t: FieldType, *, remember: bool = False) -> Comparison:
+    """Upstream's `TypedValue.Compare`; `lhs` or `rhs` may be MISSING (nothing).
+
+    `remember`: each top-level field's comparison is kept by its two sides' JSON and reused
+    (a create compares the kind's zero value with objects that mostly share a template: the
+    pods of one ReplicaSet, one Job, one benchmark have the same spec).
+    """
     out = Comparison()
-    _compare(lhs, rhs, t, (), out)
+    if (
+        remember
+        and isinstance(lhs, dict)
+        and isinstance(rhs, dict)
+        and (lhs or rhs)
+        and _atom(t, lhs) == "map" == _atom(t, rhs)
+        and not t.map_atomic
+    ):
+        # The root's map walk of _compare_atom, each field through the memo.
+        for key in [*lhs, *(k for k in rhs if k not in lhs)]:
+            _compare_remembered(
+                lhs.get(key, MISSING), rhs.get(key, MISSING), t.child(key) or DEDUCED, key, out
+            )
+    else:
+        _compare(lhs, rhs, t, (), out)
     return out
+
+
+# Top-level field comparisons by (type, field, JSON of each side): what `compare(remember=True)`
+# reuses. Sets are values once made (see FieldSet), so a kept result is shared, not copied.
+_REMEMBERED: dict[tuple[FieldType, str, bytes, bytes], Comparison] = {}
+_REMEMBERED_LIMIT: Final = 1024
+
+
+def _compare_remembered(lhs: Any, rhs: Any, t: FieldType, key: str, out: Comparison) -> None:
+    pe = _field(key)
+    if not isinstance(lhs, dict | list) and not isinstance(rhs, dict | list):
+        _compare(lhs, rhs, t, (pe,), out)  # a scalar: cheaper compared than serialised
+        return
+    try:
+        left = b"" if lhs is MISSING else orjson.dumps(lhs, option=orjson.OPT_SORT_KEYS)
+        right = b"" if rhs is MISSING else orjson.dumps(rhs, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        _compare(lhs, rhs, t, (pe,), out)
+        return
+    if left == right and lhs is not MISSING and rhs is not MISSING:
+        return  # equal JSON: nothing added, changed or removed
+    memo = (t, key, left, right)
+    sub = _REMEMBERED.get(memo)
+    if sub is None:
+        sub = Comparison()
+        _compare(lhs, rhs, t, (pe,), sub)
+        if len(_REMEMBERED) >= _REMEMBERED_LIMIT:
+            _REMEMBERED.clear()
+        _REMEMBERED[memo] = sub
+    # Every path of `sub` starts with `pe`, which no other top-level field shares.
+    for mine, kept in (
+        (out.added, sub.added),
+        (out.modified, sub.modified),
+        (out.removed, sub.removed),
+    ):
+        if pe in kept.members:
+            mine.members.add(pe)
+        child = kept.children.get(pe)
+        if child is not None:
+            mine.children[pe] = child
 
 
 def _compare(lhs: Any, rhs: Any, t: FieldType, path: Path, out: Comparison) -> None:
@@ -1611,7 +1672,7 @@ def record_update(
             if isinstance(live, dict):
                 _remove_managed_fields(live)
         identifier = _identifier(manager or "unknown", "Update", api_version, subresource)
-        changes = compare(live, result, schema).exclude(ignored)
+        changes = compare(live, result, schema, remember=old is None).exclude(ignored)
         kept = _ownership_kept(managers, identifier, changes)
         if kept is not None:
             managers = kept

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 import secrets
-import uuid
+import time
+from collections import deque
 from typing import Any
 
 import orjson
@@ -22,9 +24,18 @@ _SUFFIX_LENGTH = 5
 MAX_GENERATED_NAME_LENGTH = 63 - _SUFFIX_LENGTH
 
 
+# The last second formatted and its text: every write stamps the time (creationTimestamp, a
+# managedFields entry) and hundreds a second share the same whole second.
+_stamp: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
     """The current time as Kubernetes writes timestamps: RFC 3339, UTC, whole seconds."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _stamp
+    second = int(time.time())
+    if second != _stamp[0]:
+        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _stamp[1]
 
 
 def parse_rfc3339(text: str) -> dt.datetime:
@@ -37,8 +48,27 @@ def generate_name(base: str) -> str:
     return base[:MAX_GENERATED_NAME_LENGTH] + suffix
 
 
+# Random bytes for uids, read from the OS for 256 at a time (a getrandom call per create was
+# 2 % of a pod create's CPU on a loaded machine). A deque's popleft hands each out once across
+# threads; a forked child empties it so it never repeats its parent's.
+_UID_POOL = 256
+_uid_pool: deque[bytes] = deque()
+os.register_at_fork(after_in_child=_uid_pool.clear)
+
+
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4, RFC 4122 variant) UUID in its 36-character text form; formatted
+    here rather than through a `uuid.UUID` object (a quarter of the cost)."""
+    try:
+        raw = bytearray(_uid_pool.popleft())
+    except IndexError:
+        block = os.urandom(_UID_POOL * 16)
+        _uid_pool.extend(block[i : i + 16] for i in range(16, len(block), 16))
+        raw = bytearray(block[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def metadata(obj: Object) -> dict[str, Any]:

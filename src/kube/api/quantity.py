@@ -22,6 +22,7 @@ Comparisons (`<`, `==`, ...) compare values, whatever the format, as `Quantity.C
 from __future__ import annotations
 
 import decimal
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
@@ -249,6 +250,9 @@ def _interpret(suffix: str) -> tuple[int, int, str] | None:
     return None
 
 
+# Kept per text: a pod's few quantities are parsed again by defaulting, validation and QoS on
+# every create, and the same texts ("100m", "500Mi") recur across pods (Quantity is frozen).
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Quantity:
     """A quantity from its text; raises QuantityError with upstream's message."""
     if not text:
