@@ -78,6 +78,7 @@ def run_json(workload: str, nodes: int, init_pods: int, pods: int) -> dict[str, 
     # The scheduler's process, the API server and the load generator (its own process).
     assert set(result["cpu_seconds"]) == {"harness", "server", "loadgen"}
     assert result["cpu_seconds"]["harness"] > 0
+    assert result["gc_seconds"] >= 0
     return result
 
 

@@ -7,8 +7,10 @@ pod does not (much). The harnesses read it for themselves and for the processes 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+from typing import Any
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -42,3 +44,32 @@ class CPUMeter:
             if before is not None and after is not None:
                 self.seconds[name] = round(after - before, 2)
         return self.seconds
+
+
+class GCTimer:
+    """CPU seconds this process spends in the cyclic garbage collector (start() to stop()).
+
+    A py-spy profile charges a collection to whatever line allocated last, so its cost shows
+    up spread over unrelated lines; `gc.callbacks` measures it as one figure.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections: dict[int, int] = {}
+        self._began = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.thread_time()  # CPU, not wall: a busy machine preempts a pass
+        else:
+            self.seconds += time.thread_time() - self._began
+            generation = int(info.get("generation", 0))
+            self.collections[generation] = self.collections.get(generation, 0) + 1
+
+    def start(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)

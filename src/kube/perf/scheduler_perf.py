@@ -47,9 +47,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kube import eventloop
 from kube.api.resources import resource
-from kube.client.informer import DeletedFinalStateUnknown, EventHandler, SharedInformerFactory
+from kube.client.informer import (
+    DeletedFinalStateUnknown,
+    EventHandler,
+    SharedInformerFactory,
+    trim_managed_fields,
+)
 from kube.client.rest import RESTClient
-from kube.perf.cpu import CPUMeter
+from kube.perf.cpu import CPUMeter, GCTimer
 from kube.perf.loadgen import RemoteGenerator, pod_object
 from kube.perf.server import kube_server
 from kube.perf.workloads import HOSTNAME, NODE_PREFIX, NODE_STATUS, WORKLOADS, Object, Workload
@@ -93,6 +98,9 @@ class Result:
     # server: `kube server`), and per measured pod in ms: steadier than pods/s on a shared box.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     cpu_ms_per_pod: dict[str, float] = field(default_factory=dict)
+    # The scheduler's process: seconds in the cyclic garbage collector over the measured phase.
+    gc_seconds: float = 0.0
+    gc_collections: dict[str, int] = field(default_factory=dict)  # per generation
     kernel_native_us: float | None = None
     kernel_numpy_us: float | None = None
     kernel_reference_us: float | None = None
@@ -300,7 +308,9 @@ async def run_workload(
 
         generator = await RemoteGenerator.start(kubeconfig, workload.name)
         scheduler = Scheduler(client, seed=1)
-        informers = SharedInformerFactory(client)
+        # As `kube scheduler` and upstream's scheduler (whose pod informer scheduler_perf uses):
+        # managedFields are dropped before caching; nothing in the scheduler reads them.
+        informers = SharedInformerFactory(client, transform=trim_managed_fields)
         informers.informer(PODS).add_event_handler(
             EventHandler(
                 on_add=tracker.on_add, on_update=tracker.on_update, on_delete=tracker.on_delete
@@ -310,6 +320,7 @@ async def run_workload(
         scheduling = asyncio.create_task(scheduler.run(informers, ready))
         churn: asyncio.Future[list[float]] | None = None
         meter = CPUMeter({"harness": None, "server": server_pid, "loadgen": generator.pid})
+        gc_timer = GCTimer()
         try:
             await unless_stopped(tracker, ready.wait())
             t0 = time.monotonic()
@@ -335,6 +346,7 @@ async def run_workload(
             before = dict(getattr(scheduler, "phase_seconds", {}))
             measured_task = progress.add_task("measured pods", total=sizes.pods, rate="")
             meter.start()
+            gc_timer.start()
             start = time.monotonic()
             if workload.churn_template is not None:
                 churn = generator.churn(
@@ -353,6 +365,7 @@ async def run_workload(
             samples = await sample(tracker, sizes.pods, progress, measured_task)
             await creating
             meter.stop()
+            gc_timer.stop()
             after = dict(getattr(scheduler, "phase_seconds", {}))
             if churn is not None:
                 generator.stop("churn")
@@ -369,6 +382,7 @@ async def run_workload(
                         CHURN_SETTLE_S,
                     )
         finally:
+            gc_timer.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             if churn is not None:
@@ -407,6 +421,8 @@ async def run_workload(
                 k: round(v * 1000 / max(len(measured), 1), 3) for k, v in phases.items()
             },
             cpu_seconds=cpu,
+            gc_seconds=round(gc_timer.seconds, 3),
+            gc_collections={str(k): v for k, v in sorted(gc_timer.collections.items())},
             cpu_ms_per_pod={k: round(v * 1000 / max(len(measured), 1), 3) for k, v in cpu.items()},
             churn_created=sum(1 for n in tracker.created if n.startswith("churn-")),
             churn_bound=tracker.counts["churn"],

@@ -438,7 +438,9 @@ class Framework:
         """The feasible rows (at most `num_to_find`, from `start` on), rows visited, error."""
         n = len(snapshot)
         diagnosis._names = snapshot.matrix.names
-        alive = np.ones(n, np.bool_)
+        # Made on the first node some plugin rejects: for most pods no plugin rejects any node,
+        # and the search order is then the rows themselves from `start` on.
+        alive: npt.NDArray[np.bool_] | None = None
         plugins = [p for p in self.points["filter"] if p.NAME not in state.skip_filter_plugins]
         per_node: list[Any] = []
         for plugin in plugins:
@@ -454,7 +456,9 @@ class Framework:
                 return [], n, mask
             if not np.count_nonzero(mask.codes):
                 continue  # fails no node (most plugins for most pods): no array work
-            failing = alive & (mask.codes != 0)
+            failing = mask.codes != 0
+            if alive is not None:
+                failing &= alive
             rows = np.flatnonzero(failing)
             if len(rows):
                 codes = mask.codes[rows].astype(np.int64, copy=False)
@@ -463,11 +467,17 @@ class Framework:
                     return [], n, checked
                 diagnosis._vector.append((name, rows, codes, mask.status_of))
                 diagnosis.unschedulable_plugins.add(name)
+                if alive is None:
+                    alive = np.ones(n, np.bool_)
                 alive &= ~failing
         # The feasible rows in the order a search from `start` visits them (wrapping around).
-        alive_rows = np.flatnonzero(alive)
-        split = int(np.searchsorted(alive_rows, start))
-        candidates = np.concatenate((alive_rows[split:], alive_rows[:split]))
+        if alive is None:
+            candidates = np.arange(start, start + n, dtype=np.int64)
+            candidates[n - start :] -= n
+        else:
+            alive_rows = np.flatnonzero(alive)
+            split = int(np.searchsorted(alive_rows, start))
+            candidates = np.concatenate((alive_rows[split:], alive_rows[:split]))
         feasible: list[int] = []
         processed = n
         # Nodes with pods nominated to them (same or higher priority) are checked again with
