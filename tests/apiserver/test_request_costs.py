@@ -13,9 +13,11 @@ import copy
 import datetime as dt
 import json
 import re
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +28,9 @@ from kube.api.fieldmanager import MISSING, compare, record_update
 from kube.api.meta import new_uid, now_rfc3339
 from kube.apiserver.fieldtypes import field_type
 from kube.apiserver.subresources import _binding_copy, _set_pod_condition
+from kube.auth.kubeconfig import load_kubeconfig
+from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import cluster as cluster  # a real kube server (the fixture)
 
 POD = field_type("", "v1", "Pod")
 UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -207,3 +212,32 @@ def test_a_binding_changes_its_copy_and_never_the_pod_read() -> None:
     assert bound["spec"]["nodeName"] == "node-1"
     assert [c["type"] for c in bound["status"]["conditions"]] == ["Ready", "PodScheduled"]
     assert bound["spec"]["containers"] is pod["spec"]["containers"]  # shared, not copied
+
+
+def test_kube_server_answers_expect_100_continue_before_the_body(
+    cluster: Cluster,
+) -> None:
+    """curl sends `Expect: 100-continue` before a large body and waits for the interim
+    answer: the server (aiohttp's low-level server, no Application) still gives it."""
+    info = load_kubeconfig(cluster.kubeconfig)
+    url = urlsplit(info.server)
+    body = json.dumps(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "expect-continue"}}
+    ).encode()
+    head = (
+        f"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=10) as raw,
+        info.ssl_context().wrap_socket(raw, server_hostname=url.hostname) as tls,
+    ):
+        tls.sendall(head)
+        assert tls.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        tls.sendall(body)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert b'"name":"expect-continue"' in answer

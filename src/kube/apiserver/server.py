@@ -201,7 +201,7 @@ async def run(backend: Backend, options: APIServerOptions, ready: asyncio.Event)
     ssl_context = server_ssl_context(
         pki.serving_cert_path, pki.serving_key_path, client_ca_file=pki.ca_cert_path
     )
-    runner = web.AppRunner(server.application(), access_log=None, shutdown_timeout=1.0)
+    runner = web.ServerRunner(server.web_server(), shutdown_timeout=1.0)
     await runner.setup()
     try:
         site = web.TCPSite(
