@@ -4,8 +4,10 @@ The kubelet speaks only CRI, so the runtime behind `--container-runtime-endpoint
 interchangeable; this module shows it against containerd (Debian bookworm's 1.6) as a user
 would see it with kubectl: the node registers Ready with containerd's version, a pod runs
 busybox httpd that answers on its pod IP from the host, `kubectl logs` and `kubectl exec` reach
-the container through containerd's streaming server, a crashing container is restarted, and
-`kubectl delete pod` stops the pod gracefully.
+the container through containerd's streaming server (as SPDY streams, so stdin's end reaches
+the command), `kubectl port-forward` reaches the pod (its SPDY session over an upgrade to
+containerd), a crashing container is restarted, and `kubectl delete pod` stops the pod
+gracefully.
 
 containerd runs with a config of its own in the test's temp dir (root, state, gRPC socket,
 runc root, network namespaces under the state dir), the CRI plugin's sandbox image
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -433,13 +436,65 @@ def test_logs_and_exec_through_containerd(node: Node) -> None:
     assert failed.stdout == "out\n"
     assert "err\n" in failed.stderr
     assert "command terminated with exit code 3" in failed.stderr
-    # -i: stdin reaches the command (containerd speaks v4.channel.k8s.io, which cannot carry
-    # stdin's end, so the command reads a line rather than to EOF).
+    # -i: stdin reaches the command, and so does its end: the kubelet speaks SPDY to
+    # containerd (whose WebSocket protocol, v4.channel.k8s.io, cannot carry stdin's end), so a
+    # command reading to EOF finishes.
     piped = kubectl_exec(
         "-i", "talk", "--", "sh", "-c", "read line; echo got $line", input="piped in\n"
     )
     assert (piped.returncode, piped.stdout) == (0, "got piped in\n"), piped.stderr
+    count = "n=0; while read -r line; do n=$((n+1)); done; echo $n lines"
+    counted = kubectl_exec("-i", "talk", "--", "sh", "-c", count, input="x" * 19 + "\n" * 1)
+    assert (counted.returncode, counted.stdout) == (0, "1 lines\n"), counted.stderr
+    lines = "".join(f"{i:019d}\n" for i in range(5000))  # 100 kB: more than one SPDY window
+    counted = kubectl_exec("-i", "talk", "--", "sh", "-c", count, input=lines)
+    assert (counted.returncode, counted.stdout) == (0, "5000 lines\n"), counted.stderr
     node.kubectl("delete", "pod", "talk", "--wait=true", "--timeout=60s")
+
+
+def test_port_forward_through_containerd(node: Node) -> None:
+    # kubectl tunnels its SPDY session in a WebSocket; containerd 1.6 takes SPDY only as an
+    # HTTP upgrade, which the kubelet makes and copies the session's bytes through.
+    _wait_for(lambda: _ready_node(node), 30, "node Ready")
+    script = "mkdir -p /www && echo forwarded-page > /www/index.html && httpd -f -p 8080 -h /www"
+    node.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=_pod("pf", node.name, _container("web", script), terminationGracePeriodSeconds=1),
+    )
+    _wait_for(lambda: _running(node, "pf"), 60, "pod pf Running")
+    forward = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "port-forward", "pod/pf", ":8080"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
+        assert found, line + (forward.stderr.read() if forward.poll() is not None else "")
+        local = int(found.group(1))
+
+        def fetch() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as answer:
+                    body: str = answer.read().decode()
+                    return body
+            except OSError:
+                return None
+
+        assert _wait_for(fetch, 15, "the page through port-forward") == "forwarded-page\n"
+        assert fetch() == "forwarded-page\n"  # a second connection over the same session
+    finally:
+        forward.terminate()
+        try:
+            forward.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.communicate()
+    node.kubectl("delete", "pod", "pf", "--wait=true", "--timeout=60s")
 
 
 def test_missing_image_with_pull_policy_never(node: Node) -> None:

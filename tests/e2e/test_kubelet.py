@@ -348,6 +348,29 @@ def test_pod_runs_httpd_with_its_own_ip_and_stops_gracefully(node: Node) -> None
 
     assert _wait_for(fetch, 15, "httpd answering") == "hello-from-web\n"
 
+    # upstream's Normal events of the start, about the container, from the kubelet (which
+    # also warns MissingClusterDNS here: the test's kubelet has no --cluster-dns).
+    def start_events() -> list[tuple[str, str, str, str]] | None:
+        out = node.kubectl(
+            "get", "events", "-o", "json", "--field-selector", "involvedObject.name=web"
+        )
+        found = [
+            (e["reason"], e["message"], e["involvedObject"].get("fieldPath", ""), e["type"])
+            for e in json.loads(out)["items"]
+            if e["source"].get("component") == "kubelet"
+            and e["reason"] in ("Pulled", "Created", "Started")
+        ]
+        return found if len(found) >= 3 else None
+
+    present = f'Container image "{IMAGE}" already present on machine and can be accessed by the pod'
+    assert sorted(_wait_for(start_events, 15, "the start's events")) == sorted(
+        [
+            ("Pulled", present, "spec.containers{web}", "Normal"),
+            ("Created", "Container created", "spec.containers{web}", "Normal"),
+            ("Started", "Container started", "spec.containers{web}", "Normal"),
+        ]
+    )
+
     started = time.monotonic()
     node.kubectl("delete", "pod", "web", "--wait=true", "--timeout=60s")
     assert time.monotonic() - started < 25  # the TERM trap ends it well before the 30 s grace

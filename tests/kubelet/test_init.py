@@ -152,7 +152,9 @@ def syncer(cri: FakeCRI, tmp_path: Path | None = None) -> tuple[PodSyncer, list[
             node_ip="192.0.2.2",
             pod_logs_dir="/tmp/pods",
             runtime_name="fake",
-            recorder=lambda _obj, kind, reason, message: events.append((kind, reason, message)),
+            recorder=lambda _obj, kind, reason, message, **_ref: events.append(
+                (kind, reason, message)
+            ),
             root_dir=tmp_path,
         ),
         events,

@@ -7,7 +7,9 @@ pods starting, each such event cost a full sync (volumes, CRI lists) in the busi
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 from typing import Any, cast
 
 from kube._generated.cri import runtime_v1_pb2 as pb
@@ -144,3 +146,76 @@ def test_a_relist_before_any_sync_wakes_the_worker() -> None:
     kubelet.syncer = cast(Any, type("S", (), {"seen": {}})())
     _relisted(kubelet, {"s/s1": ("u", pb.SANDBOX_READY)})
     assert worker.event.is_set()
+
+
+def _seen_running(kubelet: Kubelet) -> dict[str, tuple[str, int]]:
+    syncer = cast(Any, type("S", (), {"seen": {}})())
+    kubelet.syncer = syncer
+    info = ContainerInfo(id="c1", name="c", attempt=0, state=pb.CONTAINER_RUNNING)
+    syncer.seen["u"] = runtime_view("s1", {"c": [info]})
+    return {"s/s1": ("u", pb.SANDBOX_READY), "c/c1": ("u", pb.CONTAINER_RUNNING)}
+
+
+def test_a_relist_from_during_the_last_sync_showing_less_does_not_wake_the_worker() -> None:
+    # The relist began while the sync was making the sandbox: it shows the sandbox alone, or
+    # the container still created; the sync saw it running.
+    kubelet, worker = _kubelet()
+    running = _seen_running(kubelet)
+    worker.synced_at = 10.0
+    kubelet.pleg.started = 9.5
+    _relisted(kubelet, {"s/s1": running["s/s1"]})
+    _relisted(kubelet, {**running, "c/c1": ("u", pb.CONTAINER_CREATED)})
+    assert not worker.event.is_set()
+    _relisted(kubelet, {**running, "c/c1": ("u", pb.CONTAINER_EXITED)})  # further on: news
+    assert worker.event.is_set()
+
+
+def test_a_relist_from_during_the_sync_showing_an_object_it_did_not_see_wakes_it() -> None:
+    kubelet, worker = _kubelet()
+    running = _seen_running(kubelet)
+    worker.synced_at = 10.0
+    kubelet.pleg.started = 9.5
+    _relisted(kubelet, {**running, "c/c2": ("u", pb.CONTAINER_RUNNING)})
+    assert worker.event.is_set()
+
+
+def test_a_relist_after_the_sync_showing_less_wakes_the_worker() -> None:
+    # Begun after the sync ended: the container has gone since (removed by someone else).
+    kubelet, worker = _kubelet()
+    running = _seen_running(kubelet)
+    worker.synced_at = 10.0
+    kubelet.pleg.started = 10.5
+    _relisted(kubelet, {"s/s1": running["s/s1"]})
+    assert worker.event.is_set()
+
+
+async def test_a_relist_during_a_sync_is_judged_when_the_sync_ends() -> None:
+    kubelet, worker = _kubelet()
+    running = _seen_running(kubelet)
+    kubelet.syncer.seen.clear()  # type: ignore[union-attr]
+    seen = runtime_view("s1", {"c": [ContainerInfo(id="c1", name="c", attempt=0, state=1)]})
+    syncs: list[bool] = []
+
+    async def sync_pod(_worker: PodWorker) -> bool:
+        syncs.append(_worker.syncing)
+        if len(syncs) == 1:
+            # A relist lands while this sync has made the sandbox but not the container yet.
+            kubelet.pleg.started = time.monotonic()
+            _relisted(kubelet, {"s/s1": running["s/s1"]})
+            assert worker.relisted
+            assert not worker.event.is_set()
+            kubelet.syncer.seen["u"] = seen  # type: ignore[union-attr]
+        return False
+
+    kubelet.sync_pod = sync_pod  # type: ignore[method-assign]
+    worker.task = asyncio.create_task(kubelet._work("u", worker))
+    worker.poke()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert syncs == [True]  # one sync: the relist showed less than it saw
+    kubelet.pleg.started = time.monotonic()  # a later relist: the container exited
+    _relisted(kubelet, {**running, "c/c1": ("u", pb.CONTAINER_EXITED)})
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert syncs == [True, True]
+    worker.task.cancel()

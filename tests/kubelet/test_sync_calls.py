@@ -15,6 +15,10 @@ class CountingCRI(FakeCRI):
         self.calls.append("PodSandboxStatus")
         return super().PodSandboxStatus(request)
 
+    def ListContainers(self, request: Any) -> Any:
+        self.calls.append("ListContainers")
+        return super().ListContainers(request)
+
 
 def pod() -> dict[str, Any]:
     return {
@@ -43,3 +47,15 @@ async def test_a_sync_records_the_sandbox_and_containers_it_saw() -> None:
     assert pods.seen["u1"] == frozenset(
         {("s/sb", pb.SANDBOX_READY), ("c/" + container.id, pb.CONTAINER_RUNNING)}
     )
+
+
+async def test_a_pods_first_sandbox_has_no_containers_to_list() -> None:
+    cri = CountingCRI()
+    pods, _ = syncer(cri)
+    status, _ = await pods.sync(pod())
+    # Only the list after the start, for the status: the sandbox was new and empty.
+    assert cri.calls.count("ListContainers") == 1
+    assert [c["name"] for c in status["containerStatuses"]] == ["main"]
+    await pods.sync(pod())  # a later sync lists what is there
+    assert cri.calls.count("ListContainers") == 2
+    assert len(cri.containers) == 1

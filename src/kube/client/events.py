@@ -406,9 +406,14 @@ class EventRecorder:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
-        """Queue an Event about `obj`; never blocks, never raises for a full queue."""
+    def event(
+        self, obj: Object, event_type: str, reason: str, message: str, *, field_path: str = ""
+    ) -> None:
+        """Queue an Event about `obj` (a part of it when `field_path` says which, as the
+        kubelet's `spec.containers{name}`); never blocks, never raises for a full queue."""
         ref = reference_of(obj)
+        if field_path:
+            ref["fieldPath"] = field_path
         stamp_ns = self._writer.nanos()
         stamp = _time(stamp_ns)
         source = {"component": self.component}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ RESYNC = 10.0
 EVENT_QPS = 50.0
 EVENT_BURST = 100
 RETRY = 1.0
+# Runtimes whose streaming server takes the WebSockets kubectl sends (the built-in one); any
+# other gets SPDY, as upstream's kubelet speaks to containerd and CRI-O (kube.kubelet.server).
+WEBSOCKET_RUNTIMES = ("kube-runtime",)
 HOUSEKEEPING = 2.0
 TERMINAL = ("Succeeded", "Failed")
 # What of a pod's metadata a sync depends on (upstream's checkAndUpdatePod compares these).
@@ -85,6 +89,9 @@ class PodWorker:
     status: dict[str, Any] | None = None
     event: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    syncing: bool = False
+    synced_at: float = 0.0  # time.monotonic() at the end of the last sync
+    relisted: bool = False  # a relist changed the pod during a sync: judged when it ends
 
     def poke(self) -> None:
         self.event.set()
@@ -190,13 +197,23 @@ class Kubelet:
             worker.poke()
 
     def _relisted(self, uid: str) -> None:
-        """A PLEG change: the pod syncs again unless its last sync already saw exactly what
-        the relist shows. Most relist changes of a starting pod are the sandbox and containers
-        its own sync just made and started; syncing again for them cost each pod another pass
-        of runtime calls (sandbox list and status, container list and statuses)."""
-        if self.syncer is not None and self.syncer.seen.get(uid) == self.pleg.view(uid):
+        """A PLEG change: the pod syncs again unless its last sync already saw what the relist
+        shows (kube.kubelet.pleg `PLEG.newer`). Most relist changes of a starting pod are the
+        sandbox and containers its own sync just made and started; syncing again for them cost
+        each pod another pass of runtime calls (sandbox list, container list and statuses). A
+        relist during the pod's sync is judged when that sync ends, against what it saw."""
+        worker = self.workers.get(uid)
+        if worker is None:
             return
-        self._runtime_changed(uid)
+        if worker.syncing:  # what the sync will have seen is not known yet
+            worker.relisted = True
+            return
+        if self._relist_news(uid, worker):
+            worker.poke()
+
+    def _relist_news(self, uid: str, worker: PodWorker) -> bool:
+        seen = None if self.syncer is None else self.syncer.seen.get(uid)
+        return seen is None or self.pleg.newer(uid, seen, worker.synced_at)
 
     def _runtime_changed(self, uid: str) -> None:
         worker = self.workers.get(uid)
@@ -208,6 +225,7 @@ class Kubelet:
         while True:
             await worker.event.wait()
             worker.event.clear()
+            worker.syncing = True
             try:
                 done = await self.sync_pod(worker)
             except (grpc.aio.AioRpcError, errors.APIError, OSError) as err:
@@ -217,9 +235,16 @@ class Kubelet:
                 )
                 loop.call_later(RETRY, worker.poke)
                 continue
+            finally:
+                worker.syncing = False
+                worker.synced_at = time.monotonic()
             if done:
                 self.workers.pop(uid, None)
                 return
+            if worker.relisted:
+                worker.relisted = False
+                if self._relist_news(uid, worker):
+                    worker.poke()
 
     async def sync_pod(self, worker: PodWorker) -> bool:
         """One pass for one pod; True when the pod is gone and its worker can end."""
@@ -295,6 +320,7 @@ class Kubelet:
             CRIContainers(self.cri),
             require_client_cert=config.client_ca_file is not None,
             summary=SummaryProvider(self.cri, node.name, node.root_dir).summary,
+            spdy=runtime_name not in WEBSOCKET_RUNTIMES,
         )
         runner, node.kubelet_port = await serve(server, config.address, config.port, context)
         agent = NodeAgent(

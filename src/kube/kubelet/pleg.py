@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import grpc
@@ -33,9 +34,13 @@ class PLEG:
         self.states: dict[str, tuple[str, int]] = {}  # object id -> (pod uid, state)
         self.pods: set[str] = set()  # uids the runtime has anything for
         self.healthy = False
+        # When the relist that `states` came from began (time.monotonic()): what it shows is
+        # the runtime at some moment after this, and may predate a sync that ended since.
+        self.started = 0.0
 
     async def relist(self) -> set[str]:
         """One relist; the uids whose pods changed."""
+        started = time.monotonic()
         sandboxes = await self.cri.call("ListPodSandbox", pb.ListPodSandboxRequest(), deadline=10)
         containers = await self.cri.call("ListContainers", pb.ListContainersRequest(), deadline=10)
         states: dict[str, tuple[str, int]] = {}
@@ -51,12 +56,33 @@ class PLEG:
         }
         changed |= {uid for key, (uid, _) in self.states.items() if key not in states}
         self.states = states
+        self.started = started
         self.pods = {uid for uid, _ in states.values()}
         return changed
 
     def view(self, uid: str) -> frozenset[tuple[str, int]]:
         """The pod's sandboxes and containers with their states at the last relist."""
         return frozenset((k, state) for k, (owner, state) in self.states.items() if owner == uid)
+
+    def newer(self, uid: str, seen: frozenset[tuple[str, int]], synced_at: float) -> bool:
+        """Whether the last relist shows the pod's runtime objects newer than `seen`, what
+        a sync that ended at `synced_at` (time.monotonic()) saw of them.
+
+        A relist that began after that sync ended is news if it shows anything else. One that
+        began before (during the sync: the sync's sandbox without its container, or its
+        container just created) is news only if it shows an object the sync did not see or
+        one further on in its life than the sync saw (CRI states only move forward: a
+        container created, running, exited; a sandbox ready, not ready): 100 starting pods
+        each synced twice, the second time for a relist that had caught its first sync half
+        way.
+        """
+        view = self.view(uid)
+        if view == seen:
+            return False
+        if self.started >= synced_at:
+            return True
+        states = dict(seen)
+        return any(key not in states or state > states[key] for key, state in view)
 
     async def run(self) -> None:
         while True:

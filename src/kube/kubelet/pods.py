@@ -24,7 +24,7 @@ from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -52,8 +52,27 @@ from kube.kubelet.volumes import MountError, VolumeManager
 
 log = logging.getLogger("kube.kubelet.pods")
 
-# (the involved object, event type, reason, message): EventRecorder.event.
-Recorder = Callable[[dict[str, Any], str, str, str], None]
+
+class Recorder(Protocol):
+    """EventRecorder.event: (the involved object, event type, reason, message), and the
+    reference's fieldPath for an event about one container (`spec.containers{name}`)."""
+
+    def __call__(
+        self,
+        obj: dict[str, Any],
+        event_type: str,
+        reason: str,
+        message: str,
+        /,
+        *,
+        field_path: str = "",
+    ) -> None: ...
+
+
+# upstream's Normal events of a container's start (kuberuntime startContainer, the image
+# manager's): recorded through the events client, so they never hold up a status write.
+CONTAINER_STEPS = ("Pulled", "Created", "Started")
+PRESENT = 'Container image "%s" already present on machine and can be accessed by the pod'
 MIN_GRACE = 2  # upstream's minimumGracePeriodInSeconds after a preStop hook
 CPU_PERIOD = 100_000
 MIN_SHARES = 2
@@ -135,6 +154,8 @@ class PodSyncer:
         self.seen: dict[str, frozenset[tuple[str, int]]] = {}
         # sandbox id -> its IP (PodSandboxStatus once per sandbox, not on every sync)
         self.sandbox_ips: dict[str, str] = {}
+        # Sandboxes just made for a pod that had none: it has no containers to list yet.
+        self.first_sandboxes: set[str] = set()
         self.probes = ProbeManager(
             partial(run_probe, cri),
             on_change or (lambda _uid: None),
@@ -144,21 +165,27 @@ class PodSyncer:
 
     # -- events, probes --------------------------------------------------------------------
 
-    def event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
-        """An Event about the pod (Killing, Unhealthy, Failed...), as the kubelet records."""
-        log.info("pod %s: %s %s: %s", pod_label(pod), kind, reason, message)
-        if self.recorder is not None and (pod.get("metadata") or {}).get("name"):
-            self.recorder(
-                {"apiVersion": "v1", "kind": "Pod", "metadata": pod.get("metadata") or {}},
-                kind,
-                reason,
-                message,
-            )
+    def event(
+        self, pod: dict[str, Any], kind: str, reason: str, message: str, container: str = ""
+    ) -> None:
+        """An Event about the pod (Killing, Unhealthy, Failed...), as the kubelet records; about
+        one of its containers when `container` names it (the reference's fieldPath, which
+        `kubectl describe` shows before the message, as upstream's container reference)."""
+        if kind != "Normal" or reason not in CONTAINER_STEPS:
+            log.info("pod %s: %s %s: %s", pod_label(pod), kind, reason, message)
+        if self.recorder is None or not (pod.get("metadata") or {}).get("name"):
+            return
+        involved = {"apiVersion": "v1", "kind": "Pod", "metadata": pod.get("metadata") or {}}
+        if container:
+            path = field_path(pod, container)
+            self.recorder(involved, kind, reason, message, field_path=path)
+        else:
+            self.recorder(involved, kind, reason, message)
 
     def _container_event(
-        self, pod: dict[str, Any], _container: str, kind: str, reason: str, message: str
+        self, pod: dict[str, Any], container: str, kind: str, reason: str, message: str
     ) -> None:
-        self.event(pod, kind, reason, message)
+        self.event(pod, kind, reason, message, container)
 
     # -- runtime views ---------------------------------------------------------------------
 
@@ -249,6 +276,8 @@ class PodSyncer:
             )
         config = self.sandbox_config(pod, len(sandboxes), events=True)
         answer = await self.cri.call("RunPodSandbox", pb.RunPodSandboxRequest(config=config))
+        if not sandboxes:
+            self.first_sandboxes.add(answer.pod_sandbox_id)
         status = await self.cri.call(
             "PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=answer.pod_sandbox_id)
         )
@@ -259,7 +288,9 @@ class PodSyncer:
 
     # -- containers ------------------------------------------------------------------------
 
-    async def ensure_image(self, container: dict[str, Any]) -> tuple[str, str] | None:
+    async def ensure_image(
+        self, pod: dict[str, Any], container: dict[str, Any]
+    ) -> tuple[str, str] | None:
         """None when the image is present; else the waiting (reason, message)."""
         image = container.get("image", "")
         status = await self.cri.image_call(
@@ -267,6 +298,7 @@ class PodSyncer:
         )
         if status.HasField("image"):
             self.image_failures.pop(image, None)
+            self.event(pod, "Normal", "Pulled", PRESENT % image, container.get("name", ""))
             return None
         if container.get("imagePullPolicy") == "Never":
             return (
@@ -320,7 +352,7 @@ class PodSyncer:
     ) -> tuple[str, str] | None:
         """Creates and starts one container, then its postStart hook; a waiting (reason,
         message) if it cannot."""
-        problem = await self.ensure_image(container)
+        problem = await self.ensure_image(pod, container)
         if problem is not None:
             return problem
         sandbox_id, pod_ip, sandbox_config = sandbox
@@ -340,12 +372,15 @@ class PodSyncer:
             )
         except grpc.aio.AioRpcError as err:
             return ("CreateContainerError", err.details() or str(err.code()))
+        name = str(container.get("name", ""))
+        self.event(pod, "Normal", "Created", "Container created", name)
         try:
             await self.cri.call(
                 "StartContainer", pb.StartContainerRequest(container_id=created.container_id)
             )
         except grpc.aio.AioRpcError as err:
             return ("RunContainerError", err.details() or str(err.code()))
+        self.event(pod, "Normal", "Started", "Container started", name)
         hook = (container.get("lifecycle") or {}).get("postStart")
         if isinstance(hook, dict):
             failed = await run_hook(self.cri, hook, pod, container, created.container_id, pod_ip)
@@ -500,7 +535,11 @@ class PodSyncer:
                 return status, 2.0
         sandbox = await self.ensure_sandbox(pod)
         self.pod_ips[uid] = sandbox[1]
-        containers = await self.containers(uid)
+        if sandbox[0] in self.first_sandboxes:  # the CRI's containers are in a sandbox
+            self.first_sandboxes.discard(sandbox[0])
+            containers: dict[str, list[ContainerInfo]] = {}
+        else:
+            containers = await self.containers(uid)
         self.probes.update_pod(pod, containers, sandbox[1])
         waiting: dict[str, tuple[str, str]] = {}
         wakes: list[float] = []
@@ -641,6 +680,7 @@ class PodSyncer:
         final = await self.containers(uid)
         for sandbox in await self.sandboxes(uid):
             self.sandbox_ips.pop(sandbox.id, None)
+            self.first_sandboxes.discard(sandbox.id)
             await self.cri.call(
                 "StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=sandbox.id)
             )
@@ -654,6 +694,16 @@ class PodSyncer:
         if self.volumes is not None:
             await self.volumes.teardown(uid)
         return with_messages(pod, final)
+
+
+def field_path(pod: dict[str, Any], container: str) -> str:
+    """The fieldPath of a container's reference: `spec.containers{name}`, or the init or
+    ephemeral container list it is in (upstream's GenerateContainerRef)."""
+    spec = pod.get("spec") or {}
+    for key in ("initContainers", "ephemeralContainers"):
+        if any(c.get("name") == container for c in spec.get(key) or []):
+            return f"spec.{key}{{{container}}}"
+    return f"spec.containers{{{container}}}"
 
 
 def runtime_view(

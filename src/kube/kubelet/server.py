@@ -49,12 +49,14 @@ from kube.auth.tls import server_ssl_context
 from kube.client.websocket import relay
 from kube.cri.client import RuntimeClient, not_found
 from kube.cri.runtime.logs import parse_line
+from kube.kubelet import spdyexec, spdytunnel
 
 log = logging.getLogger("kube.kubelet.server")
 
 # Newest first: aiohttp picks the first of ours the client offers.
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 PORT_FORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
+PORT_FORWARD_SPDY = "portforward.k8s.io"  # X-Stream-Protocol-Version of a SPDY upgrade
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = b"\xff"  # v5.channel.k8s.io: [255, channel] ends a stream (stdin)
 FOLLOW_POLL = 0.1
@@ -454,10 +456,17 @@ class KubeletServer:
         *,
         require_client_cert: bool = False,
         summary: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        spdy: bool = False,
     ) -> None:
         self.containers = containers
         self.require_client_cert = require_client_cert
         self.summary = summary  # /stats/summary (kube.kubelet.stats)
+        # The runtime's streaming server speaks SPDY (containerd, CRI-O: upstream's
+        # pkg/kubelet/cri/streaming), not the built-in runtime's WebSockets: exec and attach
+        # go to it as SPDY streams (kube.kubelet.spdyexec) and port-forward's tunnelled SPDY
+        # session over an upgrade (kube.kubelet.spdytunnel). Which one it is comes from the
+        # runtime's name: trying a WebSocket first would use up the URL's one-time token.
+        self.spdy = spdy
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._authenticate])
@@ -542,6 +551,8 @@ class KubeletServer:
             url = await self.containers.exec_url(ref.id, cmd, tty, stdin, stdout, stderr)
         except grpc.aio.AioRpcError as err:
             return _status(500, "InternalError", str(err.details() or err.code()))
+        if url is not None and self.spdy:
+            return await self._spdy_exec(request, url, stdin, stdout, stderr, tty)
         if url is not None:
             return await self._stream(request, ws, url)
         await ws.prepare(request)
@@ -592,6 +603,8 @@ class KubeletServer:
             return _status(500, "InternalError", str(err.details() or err.code()))
         if url is None:
             return _status(500, "InternalError", "the container runtime does not support attach")
+        if self.spdy:
+            return await self._spdy_exec(request, url, stdin, stdout, stderr, tty)
         return await self._stream(request, ws, url)
 
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
@@ -605,6 +618,8 @@ class KubeletServer:
             return _status(500, "InternalError", str(err.details() or err.code()))
         if url is None:
             return _status(404, "NotFound", f'pod "{pod}" not found')
+        if self.spdy:
+            return await self._spdy_tunnel(request, url, PORT_FORWARD_SPDY, PORT_FORWARD_PROTOCOLS)
         return await self._stream(request, ws, url, PORT_FORWARD_PROTOCOLS)
 
     async def _stream(
@@ -637,6 +652,42 @@ class KubeletServer:
             await client.prepare(request)
             await relay(client, runtime, (lambda frame: frame[:1] != CLOSE) if translated else None)
             return client
+
+    @staticmethod
+    async def _spdy_exec(
+        request: web.Request, url: str, stdin: bool, stdout: bool, stderr: bool, tty: bool
+    ) -> web.StreamResponse:
+        try:
+            reader, writer = await spdytunnel.upgrade(url, spdyexec.STREAM_PROTOCOL)
+        except (spdytunnel.TunnelError, OSError) as err:
+            return _status(500, "InternalError", f"error dialing the runtime: {err}")
+        client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
+        try:
+            await client.prepare(request)
+        except BaseException:
+            writer.close()
+            raise
+        session = spdyexec.ExecSession(client, reader, writer)
+        session.open_streams(stdin, stdout, stderr, tty)
+        await session.run()
+        return client
+
+    @staticmethod
+    async def _spdy_tunnel(
+        request: web.Request, url: str, stream_protocol: str, protocols: tuple[str, ...]
+    ) -> web.StreamResponse:
+        try:
+            reader, writer = await spdytunnel.upgrade(url, stream_protocol)
+        except (spdytunnel.TunnelError, OSError) as err:
+            return _status(500, "InternalError", f"error dialing the runtime: {err}")
+        client = web.WebSocketResponse(protocols=protocols, max_msg_size=0)
+        try:
+            await client.prepare(request)
+        except BaseException:
+            writer.close()
+            raise
+        await spdytunnel.tunnel(client, reader, writer)
+        return client
 
     @staticmethod
     async def _drain(ws: web.WebSocketResponse) -> None:

@@ -20,6 +20,7 @@ client. When the container exits the shim closes every client after the last out
 
     shim.pid    the shim's pid
     created     the container's init pid, once it runs (or `error`: why it could not)
+    notify      a FIFO the runtime made: the shim writes a line to it after `created`/`error`
     exit        {"exit_code": N, "finished_at": ns, "signal": S}, when it has exited
 
 In process mode (no runc or not root) it runs the process from config.json directly, with the
@@ -61,6 +62,7 @@ from kube.cri.runtime.logs import LogWriter
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NAME = 15
 ATTACH_SOCKET = "attach.sock"
+NOTIFY = "notify"  # a FIFO the runtime reads: a line when `created` or `error` is written
 STDIN, STDOUT, STDERR, RESIZE, CLOSE = 0, 1, 2, 4, 255
 HEADER = struct.Struct(">BI")
 SEND_TIMEOUT = 5.0
@@ -232,6 +234,23 @@ def _write(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+def _announce(bundle: Path, name: str, text: str) -> None:
+    """Writes `created` or `error` in the bundle, then says so on the bundle's `notify` FIFO,
+    which the runtime reads (kube.cri.runtime.containers): it waits for the start without
+    looking at the files again and again. No FIFO or no reader: the runtime looks at the files."""
+    _write(bundle / name, text)
+    try:
+        fd = os.open(bundle / NOTIFY, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"\n")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def resolve_in_rootfs(rootfs: Path, argv0: str, env: list[str]) -> Path | None:
     """Where `argv0` is inside `rootfs` (searching the process's PATH for a bare name)."""
     if "/" in argv0:
@@ -298,7 +317,7 @@ def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
         config = json.loads((bundle / "config.json").read_text())
         terminal = bool(config["process"].get("terminal"))
     except (OSError, ValueError, KeyError, AttributeError) as err:
-        _write(bundle / "error", f"the bundle's config.json: {err}")  # the runtime waits on it
+        _announce(bundle, "error", f"the bundle's config.json: {err}")  # the runtime waits on it
         return 1
     stdin_mode = (bundle / "stdin").read_text().strip() if (bundle / "stdin").exists() else ""
     in_r: int | None = None
@@ -340,7 +359,7 @@ def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
                 os.close(out_w)
                 os.close(err_w)
                 message = os.read(err_r, 65536).decode(errors="replace").strip()
-                _write(bundle / "error", message or f"runc run exited {done.returncode}")
+                _announce(bundle, "error", message or f"runc run exited {done.returncode}")
                 return 1
             if listener is not None:
                 with listener:
@@ -361,7 +380,7 @@ def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
             if slave is not None:
                 os.close(slave)
     except (OSError, ValueError) as err:
-        _write(bundle / "error", str(err))
+        _announce(bundle, "error", str(err))
         return 1
     finally:
         shutil.rmtree(console_dir, ignore_errors=True)
@@ -389,7 +408,7 @@ def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
     attach.bind(ATTACH_SOCKET)
     attach.listen(16)
     threading.Thread(target=stdio.serve, args=(attach,), daemon=True).start()
-    _write(bundle / "created", str(pid))
+    _announce(bundle, "created", str(pid))
     status = 0
     while True:
         try:
@@ -486,7 +505,7 @@ def _report_failure(argv: list[str], err: BaseException) -> None:  # pragma: no 
     bundle = Path(argv[argv.index("--bundle") + 1])
     if not (bundle / "created").exists():
         with contextlib.suppress(OSError):
-            _write(bundle / "error", f"shim: {type(err).__name__}: {err}")
+            _announce(bundle, "error", f"shim: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":
