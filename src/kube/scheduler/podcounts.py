@@ -5,8 +5,13 @@ match a constraint's selector, per topology domain. Walking every pod of the clu
 is what upstream does (in parallel Go); here it cost milliseconds per pod at 10,000 pods. The
 pods of one Deployment share one selector, so the count per node of a selector seen recently
 is kept as a column beside the node matrix: filled once with a pass over all pods when the
-selector first shows up, then recounted for one node whenever that node's NodeInfo changes
-(the cache rewrites the node's matrix row on every pod added, assumed or removed). A cycle
+selector first shows up. After that a column is brought up to date when it is read, for the
+rows that changed since its last read: the cache marks a node's row whenever its NodeInfo
+changes (every pod added, assumed or removed), a column remembers the mark of each row it
+counted, and only the rows whose marks differ are counted again. A pod event thus costs the
+same however many selectors are kept, and a selector nobody asks for costs nothing; in
+clusterloader2's load profile (a Service per Deployment, hundreds of selectors alive at once)
+recounting every kept column on each pod event had been a quarter of the scheduler. A cycle
 then sums the column per domain with one `np.bincount`.
 
 The last `LIMIT` selectors are kept (least recently used dropped). A terminating pod does not
@@ -26,7 +31,7 @@ import numpy.typing as npt
 from kube.native import match_labels
 from kube.scheduler.framework.nodeinfo import NodeInfo
 
-LIMIT = 64  # selectors kept; each costs one int32 per node and a recount per node change
+LIMIT = 512  # selectors kept; each costs an int32 and an int64 per node
 
 Key = tuple[str, str, bool]  # (namespace, canonical selector, terminating pods count)
 
@@ -65,12 +70,14 @@ def matching_pods(
 
 
 class _Column:
-    __slots__ = ("counts", "namespace", "requirements", "terminating")
+    __slots__ = ("counts", "namespace", "requirements", "seen", "terminating")
 
-    def __init__(self, key: Key, requirements: list[Any], capacity: int) -> None:
+    def __init__(self, key: Key, requirements: list[Any], marks: npt.NDArray[np.int64]) -> None:
         self.namespace, _, self.terminating = key
         self.requirements = requirements
-        self.counts: npt.NDArray[np.int32] = np.zeros(capacity, np.int32)
+        self.counts: npt.NDArray[np.int32] = np.zeros(len(marks), np.int32)
+        # The row marks the counts were taken at (see PodCounts.marks).
+        self.seen: npt.NDArray[np.int64] = marks.copy()
 
 
 class PodCounts:
@@ -78,7 +85,12 @@ class PodCounts:
 
     def __init__(self) -> None:
         self._columns: OrderedDict[Key, _Column] = OrderedDict()
+        # Per row, a mark that changes whenever the row's pods may have: a column whose `seen`
+        # differs for a row counts that row again when read.
+        self.marks: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self._tick = 0
         self.fills = 0  # full passes made (a selector seen for the first time, or again)
+        self.recounts = 0  # rows counted again on a read
 
     def __len__(self) -> int:
         return len(self._columns)
@@ -92,39 +104,66 @@ class PodCounts:
     ) -> npt.NDArray[np.int32]:
         """The per-row counts of `key` (its first `len(infos)` entries are the live rows).
 
-        `infos` are the matrix's NodeInfos in row order; they are only read when the
-        selector is not kept yet."""
+        `infos` are the matrix's NodeInfos in row order: all are read when the selector is
+        not kept yet, and those of rows changed since its last read otherwise."""
+        if len(self.marks) < capacity:
+            self.grow(capacity)
+        live = len(infos)
         column = self._columns.get(key)
         if column is None:
-            column = _Column(key, requirements, capacity)
-            column.counts[: len(infos)] = matching_pods(key[0], requirements, infos, key[2])
+            column = _Column(key, requirements, self.marks)
+            column.counts[:live] = matching_pods(key[0], requirements, infos, key[2])
             self._columns[key] = column
             self.fills += 1
             while len(self._columns) > LIMIT:
                 self._columns.popitem(last=False)
-        else:
-            self._columns.move_to_end(key)
+            return column.counts
+        self._columns.move_to_end(key)
+        changed = np.flatnonzero(column.seen[:live] != self.marks[:live])
+        if changed.size:
+            rows = changed.tolist()
+            column.counts[changed] = matching_pods(
+                column.namespace, column.requirements, [infos[r] for r in rows], column.terminating
+            )
+            column.seen[changed] = self.marks[changed]
+            self.recounts += len(rows)
         return column.counts
 
     # -- kept current by NodeMatrix ----------------------------------------------------------
 
     def recount(self, row: int, info: NodeInfo) -> None:
-        for column in self._columns.values():
-            column.counts[row] = matching_pods(
-                column.namespace, column.requirements, (info,), column.terminating
-            )[0]
+        """The pods of `row` changed: its counts are taken again when a column is next read."""
+        self._mark(row)
+
+    def _mark(self, row: int) -> None:
+        if row >= len(self.marks):
+            self.grow(row + 1)
+        self._tick += 1
+        self.marks[row] = self._tick
 
     def grow(self, capacity: int) -> None:
+        if capacity <= len(self.marks):
+            return
+        marks = np.zeros(capacity, np.int64)
+        marks[: len(self.marks)] = self.marks
+        self.marks = marks
         for column in self._columns.values():
-            grown = np.zeros(capacity, np.int32)
-            grown[: len(column.counts)] = column.counts
-            column.counts = grown
+            for name in ("counts", "seen"):
+                old = getattr(column, name)
+                grown = np.zeros(capacity, old.dtype)
+                grown[: len(old)] = old
+                setattr(column, name, grown)
 
     def move(self, source: int, target: int) -> None:
         for column in self._columns.values():
             column.counts[target] = column.counts[source]
             column.counts[source] = 0
+            column.seen[target] = column.seen[source]
+        if source < len(self.marks):
+            self.marks[target] = self.marks[source]
+        self._mark(source)
 
     def clear_row(self, row: int) -> None:
         for column in self._columns.values():
             column.counts[row] = 0
+        self._mark(row)
