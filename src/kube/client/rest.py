@@ -23,6 +23,7 @@ Objects are plain dicts in JSON wire shape. Resources are rows of the resource r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import ssl
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
+from yarl import URL
 
 from kube.api import errors
 from kube.api.meta import Object
@@ -149,6 +151,18 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=16384)
+def _url(text: str) -> URL:
+    """The parsed URL of a request path: the same few thousand paths (a node's Lease, its
+    status) are asked for over and over, and parsing one is a noticeable part of a request."""
+    return URL(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 class RESTClient:
@@ -298,11 +312,11 @@ class RESTClient:
             headers["Content-Type"] = content_type
         async with self._client().request(
             method,
-            self.server + path,
-            params=dict(query or {}),
+            _url(self.server + path),
+            params=dict(query) if query else None,
             data=body,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=seconds),
+            timeout=_timeout(seconds),
         ) as answer:
             data = await answer.read()
             result = Response(answer.status, answer.headers, data)
