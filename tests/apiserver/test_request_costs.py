@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kube.api import fieldmanager, quantity
+from kube.api import fieldmanager, fieldpath, quantity
 from kube.api.fieldmanager import MISSING, compare, record_update
 from kube.api.meta import new_uid, now_rfc3339
 from kube.apiserver.fieldtypes import field_type
@@ -241,3 +241,23 @@ def test_kube_server_answers_expect_100_continue_before_the_body(
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 201 Created\r\n")
     assert b'"name":"expect-continue"' in answer
+
+
+def test_fieldsv1_documents_of_shared_subtrees_are_written_as_before(
+    shared_testdata: Path,
+) -> None:
+    """FieldsV1 documents kept per top-level subtree read exactly as written afresh, for
+    sets that share subtrees (pods of one template) and sets that do not."""
+    obj = json.loads((shared_testdata / "k8s-api" / "core.v1.Pod.json").read_text())
+    zero = POD.zero()
+    fresh = compare(zero, obj, POD).added
+    for _ in range(2):
+        remembered = compare(zero, obj, POD, remember=True).added
+        assert remembered.to_json() == fresh._emit(include_self=False)
+        assert remembered.to_json() == fresh.to_json()
+    records = [_created(_pod(f"web-{i}"))["metadata"]["managedFields"] for i in range(3)]
+    assert records[0][0]["fieldsV1"]["f:spec"] == records[2][0]["fieldsV1"]["f:spec"]
+    assert (
+        fieldpath.FieldSet.from_json(records[1][0]["fieldsV1"]).to_json()
+        == (records[1][0]["fieldsV1"])
+    )

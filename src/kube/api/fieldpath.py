@@ -372,8 +372,17 @@ class FieldSet:
         return "FieldSet(" + ", ".join(path_string(p) for p in self.iterate()) + ")"
 
     def to_json(self) -> dict[str, Any]:
-        """The FieldsV1 document, keys in upstream's order (`emitContentsV1`)."""
-        return self._emit(include_self=False)
+        """The FieldsV1 document, keys in upstream's order (`emitContentsV1`).
+
+        Each top-level field's document is kept for its subtree (sets are values): the pods
+        of one template share their `spec` subtree (`fieldmanager.compare(remember=True)`),
+        so its document is written once, not per create. Documents are shared, never edited.
+        """
+        out: dict[str, Any] = {}
+        for pe in sorted(self.members | self.children.keys()):
+            child = self.children.get(pe)
+            out[pe.serialize()] = {} if child is None else _emitted(child, pe in self.members)
+        return out
 
     def _emit(self, include_self: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -562,3 +571,21 @@ def go_string(value: Any) -> str:
     if isinstance(value, dict):
         return "".join(f"{k}={go_string(v)}" for k, v in value.items())
     return str(value)
+
+
+# Subtree documents by (id of the subtree, whether it carries "."): each kept with its
+# subtree, so the id is not reused while the entry lives; cleared when full.
+_EMITTED: dict[tuple[int, bool], tuple[FieldSet, dict[str, Any]]] = {}
+_EMITTED_LIMIT: Final = 4096
+
+
+def _emitted(subtree: FieldSet, include_self: bool) -> dict[str, Any]:
+    memo = (id(subtree), include_self)
+    kept = _EMITTED.get(memo)
+    if kept is not None and kept[0] is subtree:
+        return kept[1]
+    document = subtree._emit(include_self)
+    if len(_EMITTED) >= _EMITTED_LIMIT:
+        _EMITTED.clear()
+    _EMITTED[memo] = (subtree, document)
+    return document
