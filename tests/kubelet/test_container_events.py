@@ -95,3 +95,16 @@ def test_the_field_path_names_the_list_the_container_is_in(
     spec: dict[str, Any], name: str, path: str
 ) -> None:
     assert field_path(_pod(**spec), name) == path
+
+
+async def test_killing_is_about_the_container_too() -> None:
+    recorded = Recorded()
+    cri = FakeCRI()
+    syncer = _syncer(cri, recorded)
+    await syncer.sync(_pod())
+    (container_id,) = cri.containers
+    recorded.events.clear()
+    await syncer.kill_container(_pod(), {"name": "web"}, container_id, 0)
+    assert recorded.events == [
+        ("p", "Normal", "Killing", "Stopping container web", "spec.containers{web}")
+    ]

@@ -156,6 +156,8 @@ class PodSyncer:
         self.sandbox_ips: dict[str, str] = {}
         # Sandboxes just made for a pod that had none: it has no containers to list yet.
         self.first_sandboxes: set[str] = set()
+        # pod uid -> the containers this sync pass created (CreateContainer's ids).
+        self.made: dict[str, list[str]] = {}
         self.probes = ProbeManager(
             partial(run_probe, cri),
             on_change or (lambda _uid: None),
@@ -197,23 +199,29 @@ class PodSyncer:
         )
         return sorted(answer.items, key=lambda s: s.created_at, reverse=True)
 
-    async def containers(self, uid: str) -> dict[str, list[ContainerInfo]]:
-        """The pod's containers by name, oldest first (the newest is the current one)."""
-        answer = await self.cri.call(
-            "ListContainers",
-            pb.ListContainersRequest(filter=pb.ContainerFilter(label_selector={POD_UID: uid})),
-        )
+    async def containers(
+        self, uid: str, ids: list[str] | None = None
+    ) -> dict[str, list[ContainerInfo]]:
+        """The pod's containers by name, oldest first (the newest is the current one). With
+        `ids`, the pod's containers are known to be just those (a pass that began with none
+        made them): their statuses, without listing the runtime's containers for the pod."""
+        if ids is None:
+            answer = await self.cri.call(
+                "ListContainers",
+                pb.ListContainersRequest(filter=pb.ContainerFilter(label_selector={POD_UID: uid})),
+            )
+            ids = [item.id for item in answer.containers]
         found: dict[str, list[ContainerInfo]] = {}
-        for item in answer.containers:
+        for container_id in ids:
             try:
                 status = (
                     await self.cri.call(
-                        "ContainerStatus", pb.ContainerStatusRequest(container_id=item.id)
+                        "ContainerStatus", pb.ContainerStatusRequest(container_id=container_id)
                     )
                 ).status
             except grpc.aio.AioRpcError:
                 continue
-            name = item.labels.get(CONTAINER_NAME) or item.metadata.name
+            name = status.labels.get(CONTAINER_NAME) or status.metadata.name
             found.setdefault(name, []).append(
                 ContainerInfo(
                     id=status.id,
@@ -359,7 +367,7 @@ class PodSyncer:
         try:
             env = await build_env(pod, container, self.objects, pod_ip=pod_ip, host_ip=self.node_ip)
         except EnvError as err:
-            self.event(pod, "Warning", "Failed", f"Error: {err}")
+            self.event(pod, "Warning", "Failed", f"Error: {err}", str(container.get("name", "")))
             return ("CreateContainerConfigError", str(err))
         try:
             created = await self.cri.call(
@@ -372,6 +380,7 @@ class PodSyncer:
             )
         except grpc.aio.AioRpcError as err:
             return ("CreateContainerError", err.details() or str(err.code()))
+        self.made.setdefault(str(pod["metadata"]["uid"]), []).append(created.container_id)
         name = str(container.get("name", ""))
         self.event(pod, "Normal", "Created", "Container created", name)
         try:
@@ -386,7 +395,7 @@ class PodSyncer:
             failed = await run_hook(self.cri, hook, pod, container, created.container_id, pod_ip)
             if failed is not None:
                 # As upstream: the container is killed and its restart follows the policy.
-                self.event(pod, "Warning", "FailedPostStartHook", failed)
+                self.event(pod, "Warning", "FailedPostStartHook", failed, name)
                 await self.kill_container(
                     pod, container, created.container_id, _grace(pod), "FailedPostStartHook"
                 )
@@ -404,7 +413,7 @@ class PodSyncer:
         """upstream's killContainer: the preStop hook (within the grace period), then
         StopContainer (SIGTERM, the rest of the grace period, SIGKILL), with a Killing event."""
         name = (container or {}).get("name", "")
-        self.event(pod, "Normal", "Killing", message or f"Stopping container {name}")
+        self.event(pod, "Normal", "Killing", message or f"Stopping container {name}", name)
         hook = ((container or {}).get("lifecycle") or {}).get("preStop")
         if isinstance(hook, dict) and grace > 0:
             started = time.monotonic()
@@ -418,7 +427,7 @@ class PodSyncer:
                 failed = None
                 log.info("preStop hook of %s in %s ran past its grace", name, pod_label(pod))
             if failed is not None:
-                self.event(pod, "Warning", "FailedPreStopHook", failed)
+                self.event(pod, "Warning", "FailedPreStopHook", failed, name)
             grace = max(MIN_GRACE, grace - int(time.monotonic() - started))
         await self.cri.call(
             "StopContainer",
@@ -540,6 +549,9 @@ class PodSyncer:
             containers: dict[str, list[ContainerInfo]] = {}
         else:
             containers = await self.containers(uid)
+        # A pass that begins with no containers knows them all once it has made them.
+        none_before = not containers
+        self.made.pop(uid, None)
         self.probes.update_pod(pod, containers, sandbox[1])
         waiting: dict[str, tuple[str, str]] = {}
         wakes: list[float] = []
@@ -595,7 +607,8 @@ class PodSyncer:
                 history = containers.get(container["name"], [])
                 note(container["name"], await self._keep(pod, container, history, sandbox, policy))
         if changed:
-            containers = await self.containers(uid)
+            made = self.made.pop(uid, None)
+            containers = await self.containers(uid, made if none_before and made else None)
             self.probes.update_pod(pod, containers, sandbox[1])
         if initialized and sidecars and self._all_done(regular, containers, policy, waiting):
             await self._stop_sidecars(pod, sidecars, containers)
@@ -690,6 +703,7 @@ class PodSyncer:
                 )
         self.backoff.forget(f"{uid}/")
         self.pod_ips.pop(uid, None)
+        self.made.pop(uid, None)
         self.seen.pop(uid, None)
         if self.volumes is not None:
             await self.volumes.teardown(uid)

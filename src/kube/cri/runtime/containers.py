@@ -217,7 +217,8 @@ class ContainerManager:
                 self._make_rootfs, bundle, self.images.layer_dirs(image)
             )
             config = oci_config(spec)
-            (bundle / "config.json").write_text(json.dumps(config, indent=1))
+            # Compact: json's C encoder (with an indent it is Python's, four times slower).
+            (bundle / "config.json").write_text(json.dumps(config))
             if request.stdin:  # the shim keeps a stdin pipe for attach (kube.cri.runtime.shim)
                 (bundle / "stdin").write_text("once" if request.stdin_once else "open")
             save(record, bundle, RECORD)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +72,12 @@ class ContainerRecord:
 
 
 def save(record: SandboxRecord | ContainerRecord, directory: Path, name: str) -> None:
+    """Writes the record as JSON (atomically). Its fields as they are (`vars`), not asdict's
+    deep copy, and no indent (the C encoder): a container's record is saved at its create, its
+    start and its exit, and this was a tenth of a millisecond each."""
     directory.mkdir(parents=True, exist_ok=True)
     partial = directory / f".{name}.partial"
-    partial.write_text(json.dumps(asdict(record), indent=1))
+    partial.write_text(json.dumps(vars(record)))
     partial.replace(directory / name)
 
 
