@@ -216,8 +216,7 @@ class NodeMatrix:
 
     def recount_pods(self, row: int, info: NodeInfo) -> None:
         """Rewrite what `row` keeps about its pods' labels and terms (not their requests)."""
-        if len(self.pod_counts):
-            self.pod_counts.recount(row, info)
+        self.pod_counts.recount(row, info)
         self.term_counts.recount(row, info)
 
     def remove(self, name: str) -> None:

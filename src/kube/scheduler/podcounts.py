@@ -89,6 +89,10 @@ class PodCounts:
         # differs for a row counts that row again when read.
         self.marks: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self._tick = 0
+        # The pods of each namespace by row, as (labels, terminating), rewritten with the row:
+        # a fill or a recount reads only the pods of the column's namespace.
+        self._by_namespace: dict[str, dict[int, list[tuple[dict[str, str], bool]]]] = {}
+        self._row_namespaces: dict[int, tuple[str, ...]] = {}
         self.fills = 0  # full passes made (a selector seen for the first time, or again)
         self.recounts = 0  # rows counted again on a read
 
@@ -104,15 +108,15 @@ class PodCounts:
     ) -> npt.NDArray[np.int32]:
         """The per-row counts of `key` (its first `len(infos)` entries are the live rows).
 
-        `infos` are the matrix's NodeInfos in row order: all are read when the selector is
-        not kept yet, and those of rows changed since its last read otherwise."""
+        `infos` are the matrix's NodeInfos in row order (only their number is read: the pods
+        come from the namespace index that `recount` keeps)."""
         if len(self.marks) < capacity:
             self.grow(capacity)
         live = len(infos)
         column = self._columns.get(key)
         if column is None:
             column = _Column(key, requirements, self.marks)
-            column.counts[:live] = matching_pods(key[0], requirements, infos, key[2])
+            self._count(column, sorted(self._by_namespace.get(key[0], ())))
             self._columns[key] = column
             self.fills += 1
             while len(self._columns) > LIMIT:
@@ -121,19 +125,59 @@ class PodCounts:
         self._columns.move_to_end(key)
         changed = np.flatnonzero(column.seen[:live] != self.marks[:live])
         if changed.size:
-            rows = changed.tolist()
-            column.counts[changed] = matching_pods(
-                column.namespace, column.requirements, [infos[r] for r in rows], column.terminating
-            )
+            column.counts[changed] = 0
             column.seen[changed] = self.marks[changed]
-            self.recounts += len(rows)
+            rows = self._by_namespace.get(column.namespace, {})
+            self._count(column, [r for r in changed.tolist() if r in rows])
+            self.recounts += int(changed.size)
         return column.counts
+
+    def _count(self, column: _Column, rows: list[int]) -> None:
+        """Add to `column` the matching pods of its namespace on `rows` (their counts are 0)."""
+        by_row = self._by_namespace.get(column.namespace, {})
+        owners: list[int] = []
+        label_sets: list[dict[str, str]] = []
+        for row in rows:
+            for labels, terminating in by_row[row]:
+                if terminating and not column.terminating:
+                    continue
+                owners.append(row)
+                label_sets.append(labels)
+        counts = column.counts
+        for index in match_labels(column.requirements, label_sets):
+            counts[owners[index]] += 1
 
     # -- kept current by NodeMatrix ----------------------------------------------------------
 
     def recount(self, row: int, info: NodeInfo) -> None:
-        """The pods of `row` changed: its counts are taken again when a column is next read."""
+        """The pods of `row` changed: index them by namespace; the kept columns count the row
+        again when next read."""
+        groups: dict[str, list[tuple[dict[str, str], bool]]] = {}
+        for p in info.pods.values():
+            meta = p.pod.get("metadata")
+            if not isinstance(meta, dict):
+                continue
+            labels = meta.get("labels")
+            groups.setdefault(str(meta.get("namespace") or ""), []).append(
+                (labels if isinstance(labels, dict) else {}, bool(meta.get("deletionTimestamp")))
+            )
+        self._set_row(row, groups)
         self._mark(row)
+
+    def _set_row(self, row: int, groups: dict[str, list[tuple[dict[str, str], bool]]]) -> None:
+        for namespace in self._row_namespaces.pop(row, ()):
+            if namespace not in groups:
+                rows = self._by_namespace[namespace]
+                del rows[row]
+                if not rows:
+                    del self._by_namespace[namespace]
+        for namespace, entries in groups.items():
+            self._by_namespace.setdefault(namespace, {})[row] = entries
+        if groups:
+            self._row_namespaces[row] = tuple(groups)
+
+    def _row_groups(self, row: int) -> dict[str, list[tuple[dict[str, str], bool]]]:
+        return {ns: self._by_namespace[ns][row] for ns in self._row_namespaces.get(row, ())}
 
     def _mark(self, row: int) -> None:
         if row >= len(self.marks):
@@ -161,9 +205,13 @@ class PodCounts:
             column.seen[target] = column.seen[source]
         if source < len(self.marks):
             self.marks[target] = self.marks[source]
+        moved = self._row_groups(source)
+        self._set_row(source, {})
+        self._set_row(target, moved)
         self._mark(source)
 
     def clear_row(self, row: int) -> None:
         for column in self._columns.values():
             column.counts[row] = 0
+        self._set_row(row, {})
         self._mark(row)
