@@ -432,6 +432,24 @@ def error_status(message: str) -> dict[str, Any]:
 # -- the server ---------------------------------------------------------------------------
 
 
+async def _dial_spdy(
+    request: web.Request, url: str, stream_protocol: str, protocols: tuple[str, ...]
+) -> tuple[web.WebSocketResponse, asyncio.StreamReader, asyncio.StreamWriter] | web.Response:
+    """Upgrade to SPDY at the runtime's streaming `url`, then accept the client's WebSocket;
+    a 500 Status when the runtime cannot be dialed."""
+    try:
+        reader, writer = await spdytunnel.upgrade(url, stream_protocol)
+    except (spdytunnel.TunnelError, OSError) as err:
+        return _status(500, "InternalError", f"error dialing the runtime: {err}")
+    client = web.WebSocketResponse(protocols=protocols, max_msg_size=0)
+    try:
+        await client.prepare(request)
+    except BaseException:
+        writer.close()
+        raise
+    return client, reader, writer
+
+
 def _status(code: int, reason: str, message: str) -> web.Response:
     body = {
         "kind": "Status",
@@ -657,16 +675,10 @@ class KubeletServer:
     async def _spdy_exec(
         request: web.Request, url: str, stdin: bool, stdout: bool, stderr: bool, tty: bool
     ) -> web.StreamResponse:
-        try:
-            reader, writer = await spdytunnel.upgrade(url, spdyexec.STREAM_PROTOCOL)
-        except (spdytunnel.TunnelError, OSError) as err:
-            return _status(500, "InternalError", f"error dialing the runtime: {err}")
-        client = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
-        try:
-            await client.prepare(request)
-        except BaseException:
-            writer.close()
-            raise
+        dialed = await _dial_spdy(request, url, spdyexec.STREAM_PROTOCOL, PROTOCOLS)
+        if not isinstance(dialed, tuple):
+            return dialed
+        client, reader, writer = dialed
         session = spdyexec.ExecSession(client, reader, writer)
         session.open_streams(stdin, stdout, stderr, tty)
         await session.run()
@@ -676,16 +688,10 @@ class KubeletServer:
     async def _spdy_tunnel(
         request: web.Request, url: str, stream_protocol: str, protocols: tuple[str, ...]
     ) -> web.StreamResponse:
-        try:
-            reader, writer = await spdytunnel.upgrade(url, stream_protocol)
-        except (spdytunnel.TunnelError, OSError) as err:
-            return _status(500, "InternalError", f"error dialing the runtime: {err}")
-        client = web.WebSocketResponse(protocols=protocols, max_msg_size=0)
-        try:
-            await client.prepare(request)
-        except BaseException:
-            writer.close()
-            raise
+        dialed = await _dial_spdy(request, url, stream_protocol, protocols)
+        if not isinstance(dialed, tuple):
+            return dialed
+        client, reader, writer = dialed
         await spdytunnel.tunnel(client, reader, writer)
         return client
 
