@@ -310,6 +310,40 @@ def _running(node: Node, name: str) -> dict[str, Any] | None:
     return None
 
 
+def _serves_through_port_forward(node: Node, pod: str, port: int, page: str) -> None:
+    """`kubectl port-forward pod/<pod> :<port>` answers `page`, twice over one session."""
+    forward = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "port-forward", f"pod/{pod}", f":{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        found = re.search(rf"Forwarding from 127\.0\.0\.1:(\d+) -> {port}", line)
+        assert found, line + (forward.stderr.read() if forward.poll() is not None else "")
+        local = int(found.group(1))
+
+        def fetch() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as answer:
+                    body: str = answer.read().decode()
+                    return body
+            except OSError:
+                return None
+
+        assert _wait_for(fetch, 15, "the page through port-forward") == page
+        assert fetch() == page  # a second connection over the same session
+    finally:
+        forward.terminate()
+        try:
+            forward.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.communicate()
+
+
 def test_pod_runs_httpd_with_its_own_ip_and_stops_gracefully(node: Node) -> None:
     _wait_for(lambda: _ready_node(node), 30, "node Ready")
     script = (

@@ -10,10 +10,8 @@ in and comes back out (`tar` in the container) with the same content.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from tests.e2e.test_kubelet import (
     _pod,
     _ready_node,
     _running,
+    _serves_through_port_forward,
     _wait_for,
     node,
 )
@@ -87,37 +86,7 @@ def test_port_forward_reaches_httpd_in_the_pod(node: Node) -> None:
         input=_pod("pf", node.name, container, terminationGracePeriodSeconds=1),
     )
     _wait_for(lambda: _running(node, "pf"), 60, "pod pf Running")
-    forward = subprocess.Popen(
-        [KUBECTL, "--kubeconfig", str(node.kubeconfig), "port-forward", "pod/pf", ":8080"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert forward.stdout is not None
-        line = forward.stdout.readline()
-        found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
-        assert found, line + (forward.stderr.read() if forward.poll() is not None else "")
-        local = int(found.group(1))
-
-        def fetch() -> str | None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as answer:
-                    body: str = answer.read().decode()
-                    return body
-            except OSError:
-                return None
-
-        assert _wait_for(fetch, 15, "the page through port-forward") == "forwarded-page\n"
-        # A second connection over the same session.
-        assert fetch() == "forwarded-page\n"
-    finally:
-        forward.terminate()
-        try:
-            forward.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            forward.kill()
-            forward.communicate()
+    _serves_through_port_forward(node, "pf", 8080, "forwarded-page\n")
     node.kubectl("delete", "pod", "pf", "--wait=true", "--timeout=60s")
 
 
