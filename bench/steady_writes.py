@@ -142,6 +142,27 @@ POD_SERVER_ARGS = [
 ]
 
 
+EVENTS_V1 = resource("events", "events.k8s.io")
+
+
+def scheduled_event(pod: str, i: int) -> dict[str, object]:
+    """The Scheduled Event kube-scheduler writes for a bound pod (events.k8s.io/v1)."""
+    stamp = time.time_ns()
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": f"{pod}.{stamp:x}", "namespace": POD_NAMESPACE},
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(stamp / 1e9)),
+        "reportingController": "default-scheduler",
+        "reportingInstance": "default-scheduler-bench",
+        "action": "Binding",
+        "reason": "Scheduled",
+        "regarding": {"kind": "Pod", "namespace": POD_NAMESPACE, "name": pod, "apiVersion": "v1"},
+        "note": f"Successfully assigned {POD_NAMESPACE}/{pod} to node-{i % 100}",
+        "type": "Normal",
+    }
+
+
 class Window:
     """Server CPU, request counts and the load average over one sampling window."""
 
@@ -197,6 +218,8 @@ async def _pod_load(
                     await client.create(
                         PODS, binding, namespace=POD_NAMESPACE, name=name, subresource="binding"
                     )
+                    if args.events:
+                        await client.create(EVENTS_V1, scheduled_event(name, i))
                 except Exception as exc:  # counted, the load goes on
                     failures[type(exc).__name__] += 1
 
@@ -237,6 +260,12 @@ def main() -> int:
     )
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--watchers", type=int, default=2, help="--mode pods: pod watches")
+    parser.add_argument(
+        "--events",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--mode pods: a Scheduled Event per bound pod, as kube-scheduler writes",
+    )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=15.0, help="wait after all Ready")
     parser.add_argument("--profile", type=Path, help="py-spy raw output over the window")

@@ -160,6 +160,81 @@ def test_remembering_never_changes_a_comparison(
     assert _same(compare(MISSING, rhs, POD, remember=True), compare(MISSING, rhs, POD))
 
 
+def _walked(obj: dict[str, Any], schema: Any = POD, now: str = "2026-01-01T00:00:00Z") -> Any:
+    """What record_update's walk records for a create, the shape memo left out."""
+    return fieldmanager._record_update(None, obj, "kube-scheduler", schema, "v1", now, "", None)[
+        "metadata"
+    ].get("managedFields")
+
+
+def _memoised(obj: dict[str, Any], schema: Any = POD, now: str = "2026-01-01T00:00:00Z") -> Any:
+    return record_update(None, obj, "kube-scheduler", schema=schema, api_version="v1", now=now)[
+        "metadata"
+    ].get("managedFields")
+
+
+def test_a_create_of_a_known_shape_records_what_the_walk_records() -> None:
+    fieldmanager._CREATES.clear()
+    first = _memoised(_pod("web-1"))
+    # Another pod of the template: from the memo, with its own time.
+    second = _memoised(_pod("web-2"), now="2026-01-01T00:00:09Z")
+    assert second == _walked(_pod("web-2"), now="2026-01-01T00:00:09Z")
+    assert second[0]["time"] == "2026-01-01T00:00:09Z"
+    assert first[0]["time"] == "2026-01-01T00:00:00Z"
+    assert len(fieldmanager._CREATES) == 1
+    # A list item's key is a value: another container name is another shape.
+    renamed = _pod("web-3")
+    renamed["spec"]["containers"][0]["name"] = "api"
+    got = _memoised(renamed)
+    assert got == _walked(renamed)
+    assert 'k:{"name":"api"}' in got[0]["fieldsV1"]["f:spec"]["f:containers"]
+    # A null is a shape of its own (a map field set to null is owned as a leaf).
+    nulled = _pod("web-4")
+    nulled["metadata"]["labels"] = None
+    assert _memoised(nulled) == _walked(nulled)
+
+
+def test_events_of_one_kind_share_a_memo_entry() -> None:
+    event_type = field_type("", "v1", "Event")
+    fieldmanager._CREATES.clear()
+
+    def event(i: int) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"p{i}.{i:x}", "namespace": "default", "uid": new_uid()},
+            "involvedObject": {"kind": "Pod", "name": f"p{i}", "uid": new_uid()},
+            "reason": "Scheduled",
+            "message": f"Successfully assigned default/p{i} to n{i}",
+            "type": "Normal",
+            "eventTime": "2026-01-01T00:00:00.000001Z",
+        }
+
+    records = [_memoised(event(i), event_type) for i in range(3)]
+    assert len(fieldmanager._CREATES) == 1
+    assert records == [_walked(event(i), event_type) for i in range(3)]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(objs=st.lists(st.dictionaries(TOP, JSON, max_size=4), min_size=1, max_size=4))
+def test_the_create_memo_never_changes_a_record(objs: list[dict[str, Any]]) -> None:
+    """Random objects, then the same shapes with other values: memo and walk agree."""
+
+    def revalued(value: Any) -> Any:  # other scalars outside lists, the same shape
+        if isinstance(value, dict):
+            return {k: revalued(v) for k, v in value.items()}
+        if isinstance(value, list) or value is None:
+            return value
+        return 7 if isinstance(value, str) else "other"
+
+    fieldmanager._CREATES.clear()
+    for obj in objs:
+        obj.pop("metadata", None)
+        obj["metadata"] = {"name": "x"}
+        for variant in (obj, obj, revalued(obj)):  # the second and third from the memo
+            assert _memoised(copy.deepcopy(variant)) == _walked(copy.deepcopy(variant))
+
+
 def test_the_golden_pod_compares_the_same_remembered(shared_testdata: Path) -> None:
     """Upstream's fixture Pod: every field of the kind, lists keyed and atomic."""
     obj = json.loads((shared_testdata / "k8s-api" / "core.v1.Pod.json").read_text())

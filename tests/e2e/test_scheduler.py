@@ -188,8 +188,14 @@ def test_pods_land_where_upstream_would(k: Cluster) -> None:
         "gpu-job": "place-c",
     }
     scheduled = events_of(k, "needs-3cpu", "Scheduled")
-    assert [(e["type"], e["message"], e["source"]["component"]) for e in scheduled] == [
-        ("Normal", f"Successfully assigned {NS}/needs-3cpu to place-b", "default-scheduler")
+    # events.k8s.io Events, as upstream's scheduler writes them, read through core/v1.
+    assert [(e["type"], e["message"], e["reportingComponent"], e["action"]) for e in scheduled] == [
+        (
+            "Normal",
+            f"Successfully assigned {NS}/needs-3cpu to place-b",
+            "default-scheduler",
+            "Binding",
+        )
     ]
     condition = json.loads(
         k.kubectl(

@@ -190,5 +190,5 @@ def test_a_pod_no_node_has_the_model_for_gets_failed_scheduling(k: Cluster) -> N
     message = events[0]["message"]
     assert message.startswith("0/")
     assert "node(s) didn't have the requested GPU model" in message
-    assert events[0]["source"]["component"] == "e2e-gpu"
+    assert events[0]["reportingComponent"] == "e2e-gpu"  # the profile that reported it
     assert node_of(k, "wants-h100") == ""

@@ -96,3 +96,31 @@ def snapshot_of(
     nodes: list[dict[str, Any]], pods: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
 ) -> Snapshot:
     return cache_of(nodes, pods).snapshot()
+
+
+class Events:
+    """A recorder keeping (regarding's name, type, reason, note) of each event, in order;
+    `actions` keeps each event's action (upstream's events.k8s.io recorder API)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str, str]] = []
+        self.actions: list[str] = []
+        self.related: list[str | None] = []
+
+    def eventf(
+        self,
+        regarding: dict[str, Any],
+        related: dict[str, Any] | None,
+        event_type: str,
+        reason: str,
+        action: str,
+        note: str,
+        *args: Any,
+    ) -> None:
+        message = note % args if args else note
+        self.seen.append((regarding["metadata"]["name"], event_type, reason, message))
+        self.actions.append(action)
+        self.related.append(related["metadata"]["name"] if related is not None else None)
+
+    def with_component(self, component: str, host: str | None = None) -> Events:
+        return self

@@ -21,7 +21,7 @@ from kube.scheduler.framework.cycle_state import CycleState
 from kube.scheduler.framework.snapshot import Snapshot
 from kube.scheduler.plugins import registry_with
 from kube.scheduler.scheduler import Scheduler
-from tests.scheduler.builders import node, pod
+from tests.scheduler.builders import Events, node, pod
 
 pytest.importorskip("kube_example_gpu", reason="make test installs examples/ (.stamps/examples)")
 pytest.importorskip("kube_example_pack", reason="make test installs examples/ (.stamps/examples)")
@@ -159,17 +159,6 @@ def test_rust_most_pods_scorer_changes_placement(tmp_path: Path) -> None:
 
 
 # -- a plugin that raises or returns garbage fails that pod's cycle, never the scheduler ----
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, str, str]] = []
-
-    def event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        self.seen.append((obj["metadata"]["name"], event_type, reason, message))
-
-    def with_component(self, component: str, host: str | None = None) -> Events:
-        return self
 
 
 def _bad_filter(answer: Any) -> type:

@@ -14,18 +14,7 @@ from kube.scheduler.plugins import in_tree_registry
 from kube.scheduler.plugins.defaultpreemption import Candidate, DefaultPreemption
 from kube.scheduler.queue import QueuedPodInfo
 from kube.scheduler.scheduler import Scheduler, num_feasible_nodes_to_find
-from tests.scheduler.builders import node, pod
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, str, str]] = []
-
-    def event(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        self.seen.append((obj["metadata"]["name"], event_type, reason, message))
-
-    def with_component(self, component: str, host: str | None = None) -> Events:
-        return self
+from tests.scheduler.builders import Events, node, pod
 
 
 def scheduler_with(

@@ -29,6 +29,7 @@ from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.cli.children import notify_when_ready
 from kube.cli.controller_manager import go_bool, go_duration
 from kube.client.events import EventRecorder
+from kube.client.eventsv1 import EventBroadcaster
 from kube.client.informer import SharedInformerFactory, trim_managed_fields
 from kube.client.leaderelection import LeadershipLost, lead_while_elected, validate
 from kube.client.rest import DEFAULT_CONTENT_TYPE, RESTClient, wants_protobuf
@@ -73,11 +74,20 @@ async def run_scheduler(
         user_agent=COMPONENT,
         protobuf=config.protobuf,
     ) as rest:
+        # As upstream: the scheduler's own events (Scheduled, FailedScheduling, Preempted)
+        # go through an events.k8s.io broadcaster, the leader election's through a core one.
         recorder = EventRecorder(rest, "default-scheduler")
         recorder.start()
+        broadcaster = EventBroadcaster(rest)
+        broadcaster.start()
 
         async def lead() -> None:
-            scheduler = Scheduler(rest, config.config, registry=config.registry, recorder=recorder)
+            scheduler = Scheduler(
+                rest,
+                config.config,
+                registry=config.registry,
+                recorder=broadcaster.new_recorder("default-scheduler"),
+            )
             await scheduler.run(SharedInformerFactory(rest, transform=trim_managed_fields))
 
         try:
@@ -95,7 +105,7 @@ async def run_scheduler(
                 rejoin=rejoin,
             )
         finally:
-            await recorder.stop()
+            await asyncio.gather(recorder.stop(), broadcaster.stop())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -47,6 +47,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kube import eventloop
 from kube.api.resources import resource
+from kube.client.eventsv1 import EventBroadcaster
 from kube.client.informer import (
     DeletedFinalStateUnknown,
     EventHandler,
@@ -109,6 +110,9 @@ class Result:
     churn_created: int = 0
     churn_bound: int = 0
     preempted: int = 0
+    # The scheduler's events.k8s.io Events: written, and dropped by a full queue (1000).
+    events_written: int = 0
+    events_dropped: int = 0
     upstream_threshold: float | None = None
     target: float | None = None
     load_avg_start: list[float] = field(default_factory=list)
@@ -307,7 +311,13 @@ async def run_workload(
         progress.console.print(f"{sizes.nodes} nodes created in {setup['nodes']} s")
 
         generator = await RemoteGenerator.start(kubeconfig, workload.name)
-        scheduler = Scheduler(client, seed=1)
+        # Upstream's harness starts its scheduler with an events.k8s.io broadcaster: every
+        # bound pod costs a Scheduled Event write, as in a real cluster.
+        broadcaster = EventBroadcaster(client)
+        broadcaster.start()
+        scheduler = Scheduler(
+            client, recorder=broadcaster.new_recorder("default-scheduler"), seed=1
+        )
         # As `kube scheduler` and upstream's scheduler (whose pod informer scheduler_perf uses):
         # managedFields are dropped before caching; nothing in the scheduler reads them.
         informers = SharedInformerFactory(client, transform=trim_managed_fields)
@@ -390,6 +400,7 @@ async def run_workload(
             await generator.close()
             scheduling.cancel()
             await asyncio.gather(scheduling, return_exceptions=True)
+            await broadcaster.stop()
         measured = [n for n in tracker.bound if n.startswith("measured-")]
         end = max((tracker.bound[n] for n in measured), default=time.monotonic())
         latencies = sorted(
@@ -427,6 +438,8 @@ async def run_workload(
             churn_created=sum(1 for n in tracker.created if n.startswith("churn-")),
             churn_bound=tracker.counts["churn"],
             preempted=tracker.deleted["init"],
+            events_written=broadcaster.written,
+            events_dropped=broadcaster.dropped,
             upstream_threshold=workload.upstream_threshold,
             target=workload.target,
             load_avg_start=[round(x, 2) for x in load_start],

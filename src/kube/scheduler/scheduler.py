@@ -122,8 +122,20 @@ def _truncate(message: str) -> str:
 
 
 class _NoRecorder:
-    def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
-        log.info("%s %s %s: %s", event_type, pod_key(obj), reason, message)
+    """Logs what an events.k8s.io recorder would write (a scheduler without an API server)."""
+
+    def eventf(
+        self,
+        regarding: Object,
+        related: Object | None,
+        event_type: str,
+        reason: str,
+        action: str,
+        note: str,
+        *args: Any,
+    ) -> None:
+        message = note % args if args else note
+        log.info("%s %s %s: %s", event_type, pod_key(regarding), reason, message)
 
     def with_component(self, component: str, host: str | None = None) -> Any:
         return self
@@ -509,10 +521,12 @@ class Scheduler:
         self.cache.finish_binding(assumed, self.clock.now())
         self.queue.done(info.key)
         meta = assumed.get("metadata") or {}
-        fwk.handle.recorder.event(
+        fwk.handle.recorder.eventf(
             _as_pod(assumed),
+            None,
             "Normal",
             "Scheduled",
+            "Binding",
             f"Successfully assigned {meta.get('namespace')}/{meta.get('name')} to {host}",
         )
         await fwk.run_post_bind(state, assumed, host)
@@ -543,7 +557,9 @@ class Scheduler:
         else:
             info.pod = current
             self.queue.add_unschedulable(info, cycle)
-        fwk.handle.recorder.event(_as_pod(pod), "Warning", "FailedScheduling", _truncate(message))
+        fwk.handle.recorder.eventf(
+            _as_pod(pod), None, "Warning", "FailedScheduling", "Scheduling", _truncate(message)
+        )
         if nominated is not None:
             fwk.handle.nominate(pod, nominated)
         target = current if current is not None else pod

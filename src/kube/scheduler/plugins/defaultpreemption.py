@@ -238,10 +238,12 @@ class DefaultPreemption(Plugin):
         scheduler = self.handle.framework.name if self.handle.framework else "default-scheduler"
         for victim in candidate.victims:
             if self.handle.recorder is not None:
-                self.handle.recorder.event(
-                    victim,
+                self.handle.recorder.eventf(
+                    {"apiVersion": "v1", "kind": "Pod", **victim},
+                    {"apiVersion": "v1", "kind": "Pod", **pod},
                     "Normal",
                     "Preempted",
+                    "Preempting",
                     f"Preempted by pod {uid} on node {candidate.node}",
                 )
             if self.handle.client is None:
