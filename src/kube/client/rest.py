@@ -31,6 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from yarl import URL
@@ -39,6 +40,7 @@ from kube.api import errors
 from kube.api.meta import Object
 from kube.api.registry import Resource
 from kube.auth.kubeconfig import load_kubeconfig
+from kube.client.transport import ConnectError, Pool
 from kube.codec import jsonc, protobuf
 
 log = logging.getLogger("kube.client")
@@ -160,6 +162,20 @@ def _url(text: str) -> URL:
     return URL(text)
 
 
+@functools.lru_cache(maxsize=16384)
+def _quoted(path: str) -> str:
+    """A request path as it goes on the wire (percent-encoded where it must be, escapes kept);
+    kept per path, as `_url`."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~?%")
+
+
+def _target(path: str, query: Mapping[str, str] | None) -> str:
+    target = _quoted(path)
+    if query:
+        target += ("&" if "?" in target else "?") + urlencode(query)
+    return target
+
+
 @functools.lru_cache(maxsize=64)
 def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
@@ -189,6 +205,7 @@ class RESTClient:
         self.max_retries = max_retries
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
         self._streams: set[aiohttp.ClientResponse] = set()
 
     def sibling(self, *, throttle: Throttle | None, connections: int | None = None) -> RESTClient:
@@ -231,6 +248,17 @@ class RESTClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _transport(self) -> Pool:
+        """Kept connections for plain requests (see kube.client.transport); streams use aiohttp."""
+        if self._pool is None:
+            headers = {"User-Agent": self.user_agent}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            self._pool = Pool(
+                self.server, self.ssl_context, limit=self._connections, headers=headers
+            )
+        return self._pool
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             headers = {"User-Agent": self.user_agent}
@@ -250,9 +278,13 @@ class RESTClient:
         for stream in list(self._streams):
             stream.close()
         self._streams.clear()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        if pool is not None or session is not None:
             # Let the TLS transports finish closing before the loop moves on (aiohttp's advice).
             await asyncio.sleep(0.05)
 
@@ -283,7 +315,7 @@ class RESTClient:
                 delay = max(retry.after, delay * (0.5 + random.random() / 2))
                 log.debug("retrying %s %s in %.2fs: %s", method, path, delay, retry.cause)
                 await asyncio.sleep(delay)
-            except aiohttp.ClientConnectorError:
+            except (aiohttp.ClientConnectorError, ConnectError):
                 # The connection was never opened: nothing was sent, any method may retry.
                 attempt += 1
                 if attempt > self.max_retries:
@@ -310,16 +342,10 @@ class RESTClient:
         headers = {"Accept": accept or self._accept()}
         if content_type:
             headers["Content-Type"] = content_type
-        async with self._client().request(
-            method,
-            _url(self.server + path),
-            params=dict(query) if query else None,
-            data=body,
-            headers=headers,
-            timeout=_timeout(seconds),
-        ) as answer:
-            data = await answer.read()
-            result = Response(answer.status, answer.headers, data)
+        status, answer_headers, data = await self._transport().request(
+            method, _target(path, query), headers, body, seconds
+        )
+        result = Response(status, answer_headers, data)
         if result.status < 300:
             return result
         err = decode_status(result.status, result.headers.get("Content-Type", ""), data)
