@@ -42,7 +42,8 @@ from kube.api.meta import Object
 from kube.api.resources import resource
 from kube.client.clock import Clock, RealClock
 from kube.client.events import UniqueNanos, reference_of
-from kube.client.rest import RESTClient
+from kube.client.rest import JSON, RESTClient
+from kube.codec import jsonc
 
 log = logging.getLogger("kube.events")
 
@@ -243,8 +244,17 @@ class EventBroadcaster:
                     if err.code != 404:  # the Event expired: create it afresh
                         raise
             if written is None:
+                # The answer is not decoded (a scheduler writes an Event per pod): what was
+                # sent is what the series are built from; their patches need only its name.
                 fresh = {k: v for k, v in meta.items() if k != "resourceVersion"}
-                written = await self.client.create(EVENTS_V1, {**event, "metadata": fresh})
+                written = {**event, "metadata": fresh}
+                await self.client.request(
+                    "POST",
+                    EVENTS_V1.path(namespace),
+                    body=jsonc.dumps(written),
+                    content_type=JSON,
+                    seconds=None,  # client-go sets no deadline
+                )
         except APIError as err:
             if err.code >= 500 or err.code == 429:
                 log.error("unable to write event %s: %s (may retry after sleeping)", name, err)
