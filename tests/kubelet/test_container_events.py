@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 import pytest
 
-from kube.kubelet.pods import PodSyncer, field_path
+from kube.kubelet.podevents import field_path
+from kube.kubelet.pods import PodSyncer
 from tests.kubelet.test_init import FakeCRI
 
 

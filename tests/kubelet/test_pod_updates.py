@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.kubelet.kubelet import Kubelet, PodWorker, status_only_change
-from kube.kubelet.pods import runtime_view
+from kube.kubelet.runtimeview import runtime_view
 from kube.kubelet.status import ContainerInfo
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kube.kubelet.backoff import BACKOFF_MAX, Backoff
 from kube.kubelet.envvars import expand, field_value
-from kube.kubelet.pods import linux_resources
+from kube.kubelet.starting import linux_resources
 
 
 def test_crash_loop_backoff_doubles_to_five_minutes_and_resets() -> None:

@@ -35,7 +35,7 @@ async def test_the_sandbox_ip_is_asked_once_per_sandbox() -> None:
     assert first["podIP"] == second["podIP"] == "10.0.0.2"
     assert cri.calls.count("PodSandboxStatus") == 1
     await pods.terminate(pod(), 0)
-    assert pods.sandbox_ips == {}
+    assert pods.sandbox.ips == {}
     assert "u1" not in pods.seen
 
 
@@ -61,4 +61,4 @@ async def test_a_pods_first_pass_lists_no_containers() -> None:
     await pods.sync(pod())  # a later sync lists what is there
     assert cri.calls.count("ListContainers") == 1
     assert len(cri.containers) == 1
-    assert pods.made == {}
+    assert pods.starter.made == {}
