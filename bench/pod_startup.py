@@ -461,6 +461,7 @@ async def measure(
         requests_after = await _request_counts(client)
         await runtime_times(socket, times)
         result = report(times, pods, started)
+        result["timeline"] = timeline(times, started)
         result["requests_per_pod"] = {
             key: round((count - requests_before.get(key, 0)) / pods, 2)
             for key, count in sorted(requests_after.items())
@@ -568,6 +569,20 @@ def report(times: dict[str, PodTimes], pods: int, started: float) -> dict[str, A
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "cpus": os.cpu_count(),
     }
+
+
+def timeline(times: dict[str, PodTimes], started: float) -> list[dict[str, float]]:
+    """Each pod's steps in seconds from the Deployment's creation, in order of creation: which
+    pods make the tail, and what the node was doing then (`--timeline FILE`)."""
+    rows = []
+    for entry in sorted(times.values(), key=lambda t: t.created):
+        row = {}
+        for step in ("created", "scheduled", *RUNTIME_PHASES, "running"):
+            at = _at(entry, step)
+            if at is not None:
+                row[step] = round(at - started, 3)
+        rows.append(row)
+    return rows
 
 
 def _most_common(values: list[str]) -> str:
@@ -700,6 +715,9 @@ def run(args: argparse.Namespace) -> int:
             stop_cluster(cluster)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    timeline_rows = result.pop("timeline", [])
+    if args.timeline:
+        Path(args.timeline).write_text(json.dumps(timeline_rows, indent=0) + "\n")
     if args.output == "json":
         print(json.dumps(result))
     else:
@@ -720,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for all Running")
     parser.add_argument("--profile", help="directory for py-spy stacks of kubelet and runtime")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument("--timeline", help="file for each pod's step times (JSON, s from start)")
     parser.add_argument(
         "--kube-api-qps",
         type=float,

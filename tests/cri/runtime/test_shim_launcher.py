@@ -118,3 +118,28 @@ def test_without_a_usable_launcher_launch_says_so(tmp_path: Path) -> None:
     for _ in range(MAX_FAILURES + 1):
         assert launcher.launch(_argv(bundle, tmp_path / "c.log"), bundle / "shim.log") is None
     assert launcher.failures == MAX_FAILURES
+
+
+def test_a_launcher_started_ahead_serves_the_first_launch(tmp_path: Path) -> None:
+    """`kube runtime` starts the launcher at start-up: the first container's start then pays
+    no Python start-up, and is forked by that same launcher."""
+    launcher = ShimLauncher()
+    try:
+        assert launcher.start()
+        started = launcher.pid
+        assert started is not None
+        assert launcher.start()  # already running: the same process
+        assert launcher.pid == started
+        bundle = _bundle(tmp_path, "exit 0")
+        assert launcher.launch(_argv(bundle, tmp_path / "c.log"), bundle / "shim.log") is not None
+        assert launcher.pid == started
+        assert json.loads(_wait_for(bundle / "exit"))["exit_code"] == 0
+    finally:
+        launcher.close()
+
+
+def test_a_launcher_that_cannot_start_ahead_says_so(tmp_path: Path) -> None:
+    launcher = ShimLauncher(python=str(tmp_path / "no-such-python"))
+    assert not launcher.start()
+    assert launcher.failures == 1
+    assert launcher.pid is None

@@ -68,6 +68,24 @@ class ShimLauncher:
                 self._close()
                 return None
 
+    def start(self) -> bool:
+        """Starts the launcher ahead of the first container (`kube runtime` does at start-up):
+        its Python start-up and imports, about 100 ms, are then not part of the first pods'
+        start, when their sandboxes keep both cores busy. False if it could not be started.
+
+        Blocking (a process start): call it from a thread.
+        """
+        with self._lock:
+            if self.failures >= MAX_FAILURES:
+                return False
+            try:
+                self._ensure()
+            except OSError as err:
+                self.failures += 1
+                log.warning("shim launcher: %s", err)
+                return False
+            return True
+
     def close(self) -> None:
         """Ends the launcher (its shims and their containers keep running)."""
         with self._lock:

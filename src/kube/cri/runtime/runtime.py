@@ -8,6 +8,7 @@ directory:
     <root>/containers/<id> each container's bundle and record
     <root>/network/       address allocations per bridge
     <root>/runc/          runc's own state (its --root)
+    <root>/bin/runc       a link to this process's sealed copy of runc (kube.cri.runtime.sealed)
 
 Everything is reloaded from disk when a runtime starts, so restarting `kube runtime` keeps
 the pods running (their shims keep their stdio and reap them).
@@ -36,6 +37,7 @@ from kube.cri.runtime.containers import (
 from kube.cri.runtime.hostports import HostPort
 from kube.cri.runtime.images import ImageStore
 from kube.cri.runtime.sandbox import PodNetwork, hosts_file, resolv_conf
+from kube.cri.runtime.sealed import sealed_binary
 from kube.cri.runtime.state import (
     CONTAINER_RUNNING,
     SANDBOX_NOTREADY,
@@ -106,6 +108,8 @@ class Runtime:
         self.images = ImageStore(root / "images")
         self.network = PodNetwork(root / "network", bridge, pod_cidr)
         self.sandbox_root = root / "sandboxes"
+        if self.mode == "runc":  # runc from a sealed memfd: no copy of itself per `runc init`
+            runc = sealed_binary(runc, root / "bin") or runc
         self.containers = ContainerManager(
             root / "containers", self.images, mode=self.mode, runc=runc, runc_root=root / "runc"
         )

@@ -563,6 +563,12 @@ async def serve(runtime: Runtime, endpoint: str, ready: asyncio.Event | None = N
     pb_grpc.add_ImageServiceServicer_to_server(ImageServicer(runtime), server)  # type: ignore[no-untyped-call]
     server.add_insecure_port(f"unix://{path}")
     await server.start()
+    # The shim launcher's start-up, ahead of the first container (kube.cri.runtime.launcher).
+    warm = (
+        asyncio.create_task(asyncio.to_thread(runtime.containers.launcher.start))
+        if runtime.mode == "runc"
+        else None
+    )
     os.chmod(path, 0o660)
     log.info("CRI listening on unix://%s (mode %s, root %s)", path, runtime.mode, runtime.root)
     if ready is not None:
@@ -570,6 +576,8 @@ async def serve(runtime: Runtime, endpoint: str, ready: asyncio.Event | None = N
     try:
         await server.wait_for_termination()
     finally:
+        if warm is not None:
+            warm.cancel()
         await streaming.stop()
         await server.stop(grace=1.0)
         path.unlink(missing_ok=True)
