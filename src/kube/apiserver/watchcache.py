@@ -51,6 +51,7 @@ from kube import native
 from kube.api import errors
 from kube.api.meta import Object, api_version, list_object
 from kube.apiserver.selection import Selection
+from kube.apiserver.sharedfields import SharedFields
 from kube.apiserver.store import (
     Change,
     ChangeStream,
@@ -344,7 +345,8 @@ class WatchCache:
     ) -> None:
         self.reflector = reflector
         self.resource = resource
-        self.decode = decode
+        # Cached objects share their managedFields documents (a large part of each).
+        self.decode = SharedFields().decoding(decode)
         self.prefix = resource.prefix(None)
         self.capacity = capacity
         self.fresh_for = fresh_for

@@ -40,5 +40,14 @@ def loads_object(data: bytes | str) -> dict[str, Any]:
     return doc
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes every value where it is: a part shared by two places of the object (the watch
+    cache shares managedFields documents) is written twice, never as an `&id` anchor and a
+    `*id` alias, which upstream's YAML (made from JSON) never has."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dumps(obj: Any) -> bytes:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).encode()
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False).encode()
