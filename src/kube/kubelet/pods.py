@@ -37,7 +37,7 @@ from kube.kubelet.sandboxes import SandboxStep
 from kube.kubelet.starting import ContainerStarter
 from kube.kubelet.status import ContainerInfo, is_sidecar, pod_status
 from kube.kubelet.termination import with_messages
-from kube.kubelet.volumes import MountError, VolumeManager
+from kube.kubelet.volumes import TOKENS, WITHOUT_TOKENS, MountError, VolumeManager
 
 
 class PodSyncer:
@@ -131,22 +131,28 @@ class PodSyncer:
         """
         meta, spec = pod["metadata"], pod.get("spec") or {}
         uid = meta["uid"]
-        if self.volumes is not None:
+        if self.volumes is None:
+            sandbox = await self.sandbox.ensure(pod)
+        else:
             try:
-                await self.volumes.setup(pod)
+                await self.volumes.setup(pod, WITHOUT_TOKENS)
             except MountError:  # as upstream: no sandbox, the pod stays ContainerCreating
-                status = pod_status(
-                    pod,
-                    sandbox_ready=False,
-                    pod_ip="",
-                    host_ip=self.node_ip,
-                    containers=await self.view.containers(uid),
-                    waiting={},
-                    runtime=self.runtime_name,
-                    now=now_rfc3339(),
-                )
-                return status, 2.0
-        sandbox = await self.sandbox.ensure(pod)
+                return await self._not_ready(pod), 2.0
+            # The TokenRequest goes while the sandbox is made: it was the one API round trip
+            # between the pod's arrival and its sandbox. (A missing ConfigMap or Secret has
+            # failed the pod above, before any sandbox, as upstream.)
+            made, tokens = await asyncio.gather(
+                self.sandbox.ensure(pod),
+                self.volumes.setup(pod, TOKENS),
+                return_exceptions=True,
+            )
+            if isinstance(made, BaseException):
+                raise made
+            if isinstance(tokens, MountError):
+                return await self._not_ready(pod), 2.0
+            if isinstance(tokens, BaseException):
+                raise tokens
+            sandbox = made
         self.killer.pod_ips[uid] = sandbox[1]
         if self.sandbox.made_first(sandbox[0]):  # the CRI's containers are in a sandbox
             containers: dict[str, list[ContainerInfo]] = {}
@@ -230,6 +236,19 @@ class PodSyncer:
         )
         self.seen[uid] = runtime_view(sandbox[0], containers)
         return status, (min(wakes) if wakes else None)
+
+    async def _not_ready(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """The status of a pod whose volumes could not be set up: ContainerCreating."""
+        return pod_status(
+            pod,
+            sandbox_ready=False,
+            pod_ip="",
+            host_ip=self.node_ip,
+            containers=await self.view.containers(pod["metadata"]["uid"]),
+            waiting={},
+            runtime=self.runtime_name,
+            now=now_rfc3339(),
+        )
 
     async def _stop_sidecars(
         self,

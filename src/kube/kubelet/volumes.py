@@ -77,6 +77,18 @@ Files = dict[str, tuple[bytes, int]]
 Recorder = Callable[[dict[str, Any], str, str, str], None]
 
 
+# The parts of a pod's volume set-up (VolumeManager.setup).
+ALL, WITHOUT_TOKENS, TOKENS = "all", "without-tokens", "tokens"
+
+
+def _has_token(volume: dict[str, Any]) -> bool:
+    """Whether the volume is projected with a service-account token among its sources."""
+    projected = volume.get("projected")
+    if not isinstance(projected, dict):
+        return False
+    return any("serviceAccountToken" in (item or {}) for item in projected.get("sources") or [])
+
+
 class MountError(Exception):
     """A volume could not be set up; `str()` is upstream's event message."""
 
@@ -366,16 +378,28 @@ class VolumeManager:
 
     # -- setting up --------------------------------------------------------------------------
 
-    async def setup(self, pod: dict[str, Any]) -> dict[str, str]:
+    async def setup(self, pod: dict[str, Any], part: str = ALL) -> dict[str, str]:
         """Every volume of `pod`, made or refreshed; MountError for the first that cannot be.
 
         A volume that was set up before keeps its old content when a refresh fails (a Warning
         event says why); only a volume never set up blocks the pod.
+
+        `part` splits the set-up in two, so the pod's TokenRequest can go while its sandbox is
+        made: WITHOUT_TOKENS sets up every volume but those carrying a service-account token,
+        whose other sources (ConfigMaps, Secrets) are read and must be there, and TOKENS then
+        sets up just those. A missing ConfigMap or Secret thus still fails the first part (a
+        FailedMount event, and no sandbox, as upstream); only a failed TokenRequest is found
+        once the sandbox is being made.
         """
         uid = str(pod["metadata"]["uid"])
         paths = self.paths.setdefault(uid, {})
         for volume in (pod.get("spec") or {}).get("volumes") or []:
             name = str(volume.get("name", ""))
+            tokens = _has_token(volume)
+            if (part == WITHOUT_TOKENS and tokens) or (part == TOKENS and not tokens):
+                if part == WITHOUT_TOKENS:
+                    await self._check_sources(pod, volume, name, paths)
+                continue
             try:
                 paths[name] = await self._setup_one(pod, volume)
             except MountError as err:
@@ -384,6 +408,20 @@ class VolumeManager:
                     raise
                 log.warning("refresh of volume %s of pod %s failed: %s", name, uid, err)
         return paths
+
+    async def _check_sources(
+        self, pod: dict[str, Any], volume: dict[str, Any], name: str, paths: dict[str, str]
+    ) -> None:
+        """The ConfigMaps and Secrets of a projected volume with a token, read as its set-up
+        reads them (nothing written): MountError, with the FailedMount event, for one that is
+        missing, unless the volume was set up before."""
+        try:
+            await self._projected(pod, volume.get("projected") or {}, tokens=False)
+        except ValueError as err:
+            failed = MountError(name, str(err))
+            self._event(pod, "Warning", "FailedMount", str(failed))
+            if name not in paths:
+                raise failed from err
 
     def _event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
         if self.recorder is not None:
@@ -544,7 +582,10 @@ class VolumeManager:
             )
         return files
 
-    async def _projected(self, pod: dict[str, Any], source: dict[str, Any]) -> Files:
+    async def _projected(
+        self, pod: dict[str, Any], source: dict[str, Any], *, tokens: bool = True
+    ) -> Files:
+        """The files of a projected volume (without `tokens`, its token sources left out)."""
         mode = _mode(source)
         files: Files = {}
         for item in source.get("sources") or []:
@@ -554,7 +595,7 @@ class VolumeManager:
                 files.update(await self._secret(pod, sub, mode))
             elif (sub := item.get("downwardAPI")) is not None:
                 files.update(self._downward(pod, sub, mode))
-            elif (sub := item.get("serviceAccountToken")) is not None:
+            elif (sub := item.get("serviceAccountToken")) is not None and tokens:
                 token = await self.token(pod, sub)
                 files[check_path(str(sub.get("path", "")))] = (token.encode(), mode)
         return files
