@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from kube.api.errors import APIError
 from kube.api.resources import resource
 from kube.client.rest import RESTClient
 from kube.controllers.daemonset import daemon_tolerations, node_should_run, pod_node
@@ -31,7 +32,11 @@ async def kubelet(client: RESTClient, ns: str) -> AsyncIterator[None]:
                     "deletionTimestamp"
                 ):
                     pod.setdefault("metadata", {})["namespace"] = ns
-                    await set_pod_phase(client, pod, "Running")
+                    try:
+                        await set_pod_phase(client, pod, "Running")
+                    except APIError as err:  # deleted since the list (a rolling update)
+                        if err.code != 404:
+                            raise
             await asyncio.sleep(0.1)
 
     task = asyncio.create_task(loop())
