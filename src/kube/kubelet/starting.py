@@ -13,6 +13,7 @@ without listing the pod's containers.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -166,13 +167,14 @@ class ContainerStarter:
         except EnvError as err:
             self.events.event(pod, "Warning", "Failed", f"Error: {err}", name)
             return ("CreateContainerConfigError", str(err))
+        # In a thread: the config's files (a termination-message file, the pod's hosts file)
+        # are made on disk, and a busy disk would hold up every other pod's sync meanwhile.
+        config = await asyncio.to_thread(self.config, pod, container, attempt, env, pod_ip)
         try:
             created = await self.cri.call(
                 "CreateContainer",
                 pb.CreateContainerRequest(
-                    pod_sandbox_id=sandbox_id,
-                    config=self.config(pod, container, attempt, env, pod_ip),
-                    sandbox_config=sandbox_config,
+                    pod_sandbox_id=sandbox_id, config=config, sandbox_config=sandbox_config
                 ),
             )
         except grpc.aio.AioRpcError as err:

@@ -193,7 +193,6 @@ class ContainerManager:
         container_id = new_id()
         spec.cgroups_path = spec.cgroups_path.replace("{id}", container_id)
         bundle = self.bundle(container_id)
-        bundle.mkdir(parents=True)
         record = ContainerRecord(
             id=container_id,
             sandbox_id=sandbox.id,
@@ -217,19 +216,32 @@ class ContainerManager:
             cgroups_path=spec.cgroups_path if self.mode == "runc" else "",
         )
         try:
-            record.rootfs_mounted = await asyncio.to_thread(
-                self._make_rootfs, bundle, self.images.layer_dirs(image)
+            # One thread for the bundle's directory, rootfs and files: a busy disk would hold
+            # up the event loop, and every other call, otherwise.
+            await asyncio.to_thread(
+                self._make_bundle, bundle, self.images.layer_dirs(image), spec, record, request
             )
-            config = oci_config(spec)
-            # Compact: json's C encoder (with an indent it is Python's, four times slower).
-            (bundle / "config.json").write_text(json.dumps(config))
-            if request.stdin:  # the shim keeps a stdin pipe for attach (kube.cri.runtime.shim)
-                (bundle / "stdin").write_text("once" if request.stdin_once else "open")
-            save(record, bundle, RECORD)
         except BaseException:
             await self._discard(record)
             raise
         return record
+
+    def _make_bundle(
+        self,
+        bundle: Path,
+        layers: list[Path],
+        spec: ContainerSpec,
+        record: ContainerRecord,
+        request: ContainerRequest,
+    ) -> None:
+        """The bundle: its directory, rootfs, config.json, stdin mode and the record."""
+        bundle.mkdir(parents=True)
+        record.rootfs_mounted = self._make_rootfs(bundle, layers)
+        # Compact: json's C encoder (with an indent it is Python's, four times slower).
+        (bundle / "config.json").write_text(json.dumps(oci_config(spec)))
+        if request.stdin:  # the shim keeps a stdin pipe for attach (kube.cri.runtime.shim)
+            (bundle / "stdin").write_text("once" if request.stdin_once else "open")
+        save(record, bundle, RECORD)
 
     def _make_rootfs(self, bundle: Path, layers: list[Path]) -> bool:
         """An overlay rootfs when we are root and the kernel allows; else a copy. True: mounted."""
@@ -265,7 +277,7 @@ class ContainerManager:
             "--runc-root",
             str(self.runc_root),
         ]
-        notify = _open_notify(bundle)  # before the shim can write to it
+        notify = await asyncio.to_thread(_open_notify, bundle)  # before the shim writes to it
         try:
             await self._launch(argv, bundle)
             await self._wait_created(bundle, notify)
@@ -345,7 +357,7 @@ class ContainerManager:
             raise ContainerError(f"container {record.id} was already started")
         await self._spawn_in_turn(record)
         record.started_at = time.time_ns()
-        save(record, self.bundle(record.id), RECORD)
+        await asyncio.to_thread(save, record, self.bundle(record.id), RECORD)
 
     async def _spawn_in_turn(self, record: ContainerRecord) -> None:
         """`_spawn_shim` once one of START_SLOTS is free, in the order the starts came.

@@ -162,7 +162,7 @@ class Runtime:
             runtime_handler=request.runtime_handler,
         )
         directory = self.sandbox_root / record.id
-        directory.mkdir(parents=True)
+        await asyncio.to_thread(directory.mkdir, parents=True)
         try:
             if not request.host_network and self.mode == "runc":
                 attachment = await self.network.attach(record.id)
@@ -170,16 +170,8 @@ class Runtime:
                 record.ip = attachment.ip
                 if await hostports.install(record.id, record.ip, request.port_mappings):
                     (directory / HOSTPORTS).write_text(hostports.table_name(record.id) + "\n")
-            (directory / "hosts").write_text(hosts_file(record.ip, record.hostname))
-            (directory / "hostname").write_text(record.hostname + "\n")
-            (directory / "resolv.conf").write_text(
-                resolv_conf(request.dns_servers, request.dns_searches, request.dns_options)
-            )
-            if request.log_directory:
-                await asyncio.to_thread(
-                    Path(request.log_directory).mkdir, parents=True, exist_ok=True
-                )
-            save(record, directory, "sandbox.json")
+            # In a thread: a busy disk holds up the event loop, and every other call, otherwise.
+            await asyncio.to_thread(_write_sandbox_files, directory, record, request)
         except BaseException:
             await hostports.remove(record.id)
             await self.network.detach(record.id)
@@ -261,6 +253,18 @@ class Runtime:
 
     async def exec_sync(self, container_id: str, cmd: list[str], seconds: int) -> ExecResult:
         return await self.containers.exec_sync(self.container(container_id), cmd, seconds)
+
+
+def _write_sandbox_files(directory: Path, record: SandboxRecord, request: SandboxRequest) -> None:
+    """The sandbox's hosts, hostname and resolv.conf files, its log directory and its record."""
+    (directory / "hosts").write_text(hosts_file(record.ip, record.hostname))
+    (directory / "hostname").write_text(record.hostname + "\n")
+    (directory / "resolv.conf").write_text(
+        resolv_conf(request.dns_servers, request.dns_searches, request.dns_options)
+    )
+    if request.log_directory:
+        Path(request.log_directory).mkdir(parents=True, exist_ok=True)
+    save(record, directory, "sandbox.json")
 
 
 def remove_cgroup(path: str) -> None:

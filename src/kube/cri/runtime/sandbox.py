@@ -181,7 +181,7 @@ class PodNetwork:
             if self._bridge_ready != self.cidr or not _link_exists(self.bridge):
                 await self.ensure_bridge()
                 self._bridge_ready = self.cidr  # three `ip` runs per pod otherwise
-            address = self._allocate(sandbox_id)
+            address = await asyncio.to_thread(self._allocate, sandbox_id)  # a file per address
         ns, host = netns_name(sandbox_id), veth_name(sandbox_id)
         interface = ipaddress.IPv4Interface(f"{address}/{self.cidr.prefixlen}")
         try:

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,7 @@ from kube.version import __version__
 log = logging.getLogger("kube.runtime.server")
 
 API_VERSION = "v1"
+BLOCKING_THREADS = 32
 NAMESPACE_NODE = 2  # runtime.v1.NamespaceMode.NODE
 _T = TypeVar("_T")
 
@@ -551,6 +553,12 @@ def socket_path(endpoint: str) -> Path:
 
 async def serve(runtime: Runtime, endpoint: str, ready: asyncio.Event | None = None) -> None:
     """Serves the CRI on `endpoint` until cancelled."""
+    # Blocking work goes to threads (netlink in a pod's namespace, mounts, the bundles' and
+    # records' files), most of it waiting on the kernel or the disk: asyncio's default of
+    # cpus + 4 threads queued a sandbox's files behind other pods' netlink and mounts.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="runtime")
+    )
     path = socket_path(endpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() or path.is_symlink():
