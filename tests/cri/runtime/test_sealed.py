@@ -43,3 +43,12 @@ def test_the_copy_is_sealed_and_cannot_be_written(tmp_path: Path) -> None:
 def test_a_missing_program_has_no_sealed_copy(tmp_path: Path) -> None:
     assert sealed_binary("no-such-program-here", tmp_path / "bin") is None
     assert not (tmp_path / "bin").exists()
+
+
+def test_one_copy_per_program_for_every_runtime_of_a_process(tmp_path: Path) -> None:
+    first = sealed_binary("true", tmp_path / "a")
+    second = sealed_binary("true", tmp_path / "b")
+    assert first is not None
+    assert second is not None
+    assert first != second
+    assert os.readlink(first) == os.readlink(second)  # the same memfd

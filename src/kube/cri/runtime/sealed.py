@@ -31,32 +31,22 @@ F_GET_SEALS = 1034
 # runc's RUNC_MEMFD_SEALS: what makes a memfd count as its own clone.
 SEALS = 0x0001 | 0x0002 | 0x0004 | 0x0008  # F_SEAL_SEAL | SHRINK | GROW | WRITE
 
-_kept: list[int] = []  # the memfds, open while the process lives
+_kept: dict[str, int] = {}  # program path -> its sealed memfd, open while the process lives
 
 
 def sealed_binary(program: str, link_dir: Path) -> str | None:
-    """A path that executes a sealed memfd copy of `program` (found on PATH), or None."""
+    """A path that executes a sealed memfd copy of `program` (found on PATH), or None. One copy
+    per program and process (a second runtime in the same process links to the same)."""
     found = shutil.which(program)
     if found is None:
         return None
+    fd = _kept.get(found)
+    if fd is None:
+        fd = _sealed_copy(found)
+        if fd is None:
+            return None
+        _kept[found] = fd
     try:
-        fd = os.memfd_create(Path(found).name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    except (OSError, AttributeError) as err:
-        log.info("no sealed copy of %s: %s", found, err)
-        return None
-    try:
-        with open(found, "rb") as source:
-            size = os.fstat(source.fileno()).st_size
-            sent = 0
-            while sent < size:
-                done = os.sendfile(fd, source.fileno(), sent, size - sent)
-                if done == 0:
-                    raise OSError(f"{found} ended at {sent} of {size} bytes")
-                sent += done
-        os.fchmod(fd, 0o755)
-        fcntl.fcntl(fd, F_ADD_SEALS, SEALS)
-        if fcntl.fcntl(fd, F_GET_SEALS) & SEALS != SEALS:
-            raise OSError("the seals did not take")
         link_dir.mkdir(parents=True, exist_ok=True)
         link = link_dir / Path(found).name
         partial = link.with_name(link.name + ".partial")
@@ -64,8 +54,33 @@ def sealed_binary(program: str, link_dir: Path) -> str | None:
         partial.symlink_to(f"/proc/{os.getpid()}/fd/{fd}")
         partial.replace(link)
     except OSError as err:
-        os.close(fd)
-        log.info("no sealed copy of %s: %s", found, err)
+        log.info("no link to the sealed copy of %s: %s", found, err)
         return None
-    _kept.append(fd)
     return str(link)
+
+
+def _sealed_copy(path: str) -> int | None:
+    """A memfd holding the file at `path`, executable and fully sealed; None if it cannot be."""
+    try:
+        fd = os.memfd_create(Path(path).name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    except (OSError, AttributeError) as err:
+        log.info("no sealed copy of %s: %s", path, err)
+        return None
+    try:
+        with open(path, "rb") as source:
+            size = os.fstat(source.fileno()).st_size
+            sent = 0
+            while sent < size:
+                done = os.sendfile(fd, source.fileno(), sent, size - sent)
+                if done == 0:
+                    raise OSError(f"{path} ended at {sent} of {size} bytes")
+                sent += done
+        os.fchmod(fd, 0o755)
+        fcntl.fcntl(fd, F_ADD_SEALS, SEALS)
+        if fcntl.fcntl(fd, F_GET_SEALS) & SEALS != SEALS:
+            raise OSError("the seals did not take")
+    except OSError as err:
+        os.close(fd)
+        log.info("no sealed copy of %s: %s", path, err)
+        return None
+    return fd
