@@ -7,7 +7,8 @@ processes and file descriptors of containers (the runtime, the kubelet, and `kub
 it runs the node agent) stay on asyncio's loop, whose child watchers they were written against.
 
 `KUBE_EVENT_LOOP=asyncio` turns uvloop off (to compare, or to rule it out). `run` also sets
-the garbage collector's thresholds for a long-running process (kube.gcpolicy).
+the garbage collector's thresholds for a long-running process and freezes what survives its
+full collections (kube.gcpolicy).
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def uvloop_enabled() -> bool:
 def run(main: Coroutine[Any, Any, T], *, native: bool = True) -> T:
     """`asyncio.run(main)`, on uvloop when `native` and `uvloop_enabled()`."""
     gcpolicy.configure()
-    if native and uvloop_enabled():
-        import uvloop
+    with gcpolicy.freezing_survivors():
+        if native and uvloop_enabled():
+            import uvloop
 
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main)
-    return asyncio.run(main)
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+        return asyncio.run(main)
