@@ -1657,31 +1657,40 @@ def record_update(
     resource). `now` is the RFC 3339 time stamped on the entry, if it changed anything.
     As upstream's UpdateNoErrors, a failure drops managedFields rather than the write.
     """
-    if old is not None or ignored is not None:
-        return _record_update(old, new, manager, schema, api_version, now, subresource, ignored)
-    meta = new.get("metadata")
-    key: tuple[Any, ...] | None = None
-    if isinstance(meta, dict) and "managedFields" not in meta:
-        try:
-            key = (schema, manager, api_version, subresource, _shape(new))
-        except TypeError:  # a value JSON cannot hold: no memo, the walk reports it
-            key = None
-    if key is None:
-        return _record_update(old, new, manager, schema, api_version, now, subresource, ignored)
-    entries = _CREATES.get(key)
-    if entries is not None:
+    key = _create_key(old, new, manager, schema, api_version, subresource, ignored)
+    if key is not None and (entries := _CREATES.get(key)) is not None:
         result = _with_own_metadata(new)
         result["metadata"]["managedFields"] = [
             {**entry, "time": now} if "time" in entry else dict(entry) for entry in entries
         ]
         return result
     result = _record_update(old, new, manager, schema, api_version, now, subresource, ignored)
-    made = _managed_entries(result)
-    if made:
+    if key is not None and (made := _managed_entries(result)):
         if len(_CREATES) >= _CREATES_LIMIT:
             _CREATES.clear()
         _CREATES[key] = made
     return result
+
+
+def _create_key(
+    old: Object | None,
+    new: Object,
+    manager: str,
+    schema: FieldType,
+    api_version: str,
+    subresource: str,
+    ignored: FieldSet | None,
+) -> tuple[Any, ...] | None:
+    """The memo key of a plain create (no old object, no requested record), else None."""
+    meta = new.get("metadata")
+    if old is not None or ignored is not None or not isinstance(meta, dict):
+        return None
+    if "managedFields" in meta:
+        return None
+    try:
+        return (schema, manager, api_version, subresource, _shape(new))
+    except TypeError:  # a value JSON cannot hold: no memo, the walk reports it
+        return None
 
 
 # Creates by (type, manager, version, subresource, shape of the object): the managedFields

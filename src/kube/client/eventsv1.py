@@ -176,11 +176,8 @@ class EventBroadcaster:
 
     def _spawn(self, event: Object) -> None:
         to_write = self._correlate(event)
-        if to_write is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._attempt(to_write))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        if to_write is not None:
+            self._rewrite(to_write)
 
     def _correlate(self, event: Object) -> Object | None:
         """The Event to write for `event`, or None when it only bumps a kept series."""
@@ -278,6 +275,7 @@ class EventBroadcaster:
                 log.exception("event series upkeep failed")
 
     def _rewrite(self, event: Object) -> None:
+        """Start writing `event` (a task of its own, as upstream's goroutine per event)."""
         task = asyncio.get_running_loop().create_task(self._attempt(event))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)

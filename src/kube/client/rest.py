@@ -34,7 +34,6 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import aiohttp
-from yarl import URL
 
 from kube.api import errors
 from kube.api.meta import Object
@@ -156,13 +155,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 @functools.lru_cache(maxsize=16384)
-def _url(text: str) -> URL:
-    """The parsed URL of a request path: the same few thousand paths (a node's Lease, its
-    status) are asked for over and over, and parsing one is a noticeable part of a request."""
-    return URL(text)
-
-
-@functools.lru_cache(maxsize=16384)
 def _quoted(path: str) -> str:
     """A request path as it goes on the wire (percent-encoded where it must be, escapes kept);
     kept per path, as `_url`."""
@@ -174,11 +166,6 @@ def _target(path: str, query: Mapping[str, str] | None) -> str:
     if query:
         target += ("&" if "?" in target else "?") + urlencode(query)
     return target
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
 
 
 class RESTClient:
