@@ -57,6 +57,7 @@ from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.api.resources import resource
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient
+from kube.cri.runtime.runtime import default_state
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
@@ -189,19 +190,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _cleanup(cluster: Cluster) -> None:
-    """Removes by name what the run's runtime made: containers, mounts, netns, veths, bridge."""
-    root = cluster.runtime_root
-    for bundle in sorted((root / "containers").glob("*")):
+    """Removes by name what the run's runtime made: containers, mounts, netns, veths, bridge.
+    Its state (`<root>-state`, a tmpfs) is in the work directory, unmounted with the rest."""
+    state = default_state(cluster.runtime_root)
+    for bundle in sorted((state / "containers").glob("*")):
         subprocess.run(
-            ["runc", "--root", str(root / "runc"), "delete", "--force", bundle.name],
+            ["runc", "--root", str(state / "runc"), "delete", "--force", bundle.name],
             capture_output=True,
         )
         subprocess.run(["umount", "-l", str(bundle / "rootfs")], capture_output=True)
-    for sandbox in sorted((root / "sandboxes").glob("*")):
+    for sandbox in sorted((state / "sandboxes").glob("*")):
         subprocess.run(["ip", "link", "del", f"kube-{sandbox.name[:10]}"], capture_output=True)
         subprocess.run(["ip", "netns", "del", f"kube-{sandbox.name[:16]}"], capture_output=True)
     subprocess.run(["ip", "link", "del", cluster.bridge], capture_output=True)
-    # The kubelet's volume mounts (tmpfs for each pod's kube-api-access token), deepest first.
+    # The kubelet's volume mounts (tmpfs for each pod's kube-api-access token) and the runtime's
+    # state, deepest first.
     mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
     inside = [m for m in mounts if m.startswith(f"{cluster.work}/")]
     for target in sorted(inside, key=len, reverse=True):
@@ -462,6 +465,7 @@ async def measure(
         await runtime_times(socket, times)
         result = report(times, pods, started)
         result["timeline"] = timeline(times, started)
+        result["started_monotonic"] = started  # CLOCK_MONOTONIC: other processes' samples align
         result["requests_per_pod"] = {
             key: round((count - requests_before.get(key, 0)) / pods, 2)
             for key, count in sorted(requests_after.items())

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,17 @@ def busybox_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(autouse=True)
+def _unmount_states(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A runtime made as root mounts a tmpfs on its state (`<root>-state`) and overlays in it;
+    what a test's runtime left mounted under its tmp_path is unmounted, deepest first."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        yield
+        return
+    prefix = f"{request.getfixturevalue('tmp_path').resolve()}/"
+    yield
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from kube.cri.runtime.runtime import default_state
 from tests.cri.conftest import require_isolation
 from tests.e2e.conftest import KUBECTL
 
@@ -97,15 +98,17 @@ def _wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
 
 
 def cleanup_runtime(root: Path, bridge: str) -> None:
-    """Removes by name what the test's runtime made: containers, mounts, netns, veths, bridge."""
-    runc_root = root / "runc"
-    for bundle in sorted((root / "containers").glob("*")):
+    """Removes by name what the test's runtime made: containers, mounts, netns, veths, bridge.
+    Its state (`<root>-state`, a tmpfs) is beside `root`, so unmounted with the rest."""
+    state = default_state(root)
+    runc_root = state / "runc"
+    for bundle in sorted((state / "containers").glob("*")):
         subprocess.run(
             ["runc", "--root", str(runc_root), "delete", "--force", bundle.name],
             capture_output=True,
         )
         subprocess.run(["umount", "-l", str(bundle / "rootfs")], capture_output=True)
-    for sandbox in sorted((root / "sandboxes").glob("*")):
+    for sandbox in sorted((state / "sandboxes").glob("*")):
         subprocess.run(["ip", "link", "del", f"kube-{sandbox.name[:10]}"], capture_output=True)
         subprocess.run(["ip", "netns", "del", f"kube-{sandbox.name[:16]}"], capture_output=True)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
@@ -422,7 +425,9 @@ def test_pod_runs_httpd_with_its_own_ip_and_stops_gracefully(node: Node) -> None
     assert len(logs) == 1
     assert "stdout F got TERM" in logs[0].read_text()
     assert _wait_for(
-        lambda: not list((node.runtime_root / "sandboxes").iterdir()), 10, "no sandbox"
+        lambda: not list((default_state(node.runtime_root) / "sandboxes").iterdir()),
+        10,
+        "no sandbox",
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kube.cri.runtime.runtime import default_state
 from tests.e2e import test_kubelet
 from tests.e2e.conftest import KUBECTL
 from tests.e2e.test_kubelet import IMAGE, Node, _pod, _ready_node, _wait_for
@@ -52,7 +53,9 @@ def test_logs_of_a_succeeded_pod(node: Node) -> None:
     node.kubectl("delete", "pod", "once", "--wait=true", "--timeout=60s")
     # Deleted: its containers and sandbox go with it.
     assert _wait_for(
-        lambda: not list((node.runtime_root / "sandboxes").iterdir()), 15, "no sandbox"
+        lambda: not list((default_state(node.runtime_root) / "sandboxes").iterdir()),
+        15,
+        "no sandbox",
     )
 
 

@@ -1,11 +1,12 @@
 """Containers of the built-in runtime: an OCI bundle each, run by runc through a shim.
 
-CreateContainer makes `<root>/containers/<id>/`: the rootfs (an overlay mount over the image's
-layer directories with the container's own upper and work dirs; a copy of the layers where
-overlayfs cannot be used), `config.json` (kube.cri.runtime.spec) and `container.json` (the
-record). StartContainer starts the shim (kube.cri.runtime.shim, forked by the runtime's shim
-launcher, kube.cri.runtime.launcher), which runs `runc run --detach` and keeps the container's
-stdio, writing the CRI log file the kubelet named: one runc and no Python start-up per
+CreateContainer makes the bundle `<state>/containers/<id>/`: the rootfs (an overlay mount over
+the image's layer directories with the container's own upper and work dirs, its snapshot in
+`<root>/snapshots/<id>/`; where overlayfs cannot be used, a copy of the layers there and a link
+to it), `config.json` (kube.cri.runtime.spec) and `container.json` (the record).
+StartContainer starts the shim (kube.cri.runtime.shim, forked by the runtime's shim launcher,
+kube.cri.runtime.launcher), which runs `runc run --detach` and keeps the container's stdio,
+writing the CRI log file the kubelet named: one runc and no Python start-up per
 container, as containerd creates its task only at StartContainer. StopContainer sends SIGTERM,
 waits the grace period, then SIGKILL; the exit code and time come from the file the shim writes
 when the container's init is reaped.
@@ -120,8 +121,10 @@ class ContainerManager:
         mode: str = "runc",
         runc: str = "runc",
         runc_root: Path | None = None,
+        snapshots: Path | None = None,
     ) -> None:
         self.root = root
+        self.snapshots = snapshots or root
         self.images = images
         self.mode = mode
         self.runc = runc
@@ -132,6 +135,19 @@ class ContainerManager:
 
     def bundle(self, container_id: str) -> Path:
         return self.root / container_id
+
+    def snapshot(self, container_id: str) -> Path:
+        """The container's writable layer (kept on disk: it is the container's files)."""
+        return self.snapshots / container_id
+
+    def remove_orphan_snapshots(self, containers: set[str]) -> None:
+        """Snapshots of containers the state no longer has (it went with a reboot)."""
+        if self.snapshots == self.root or not self.snapshots.is_dir():
+            return
+        for path in self.snapshots.iterdir():
+            if path.name not in containers:
+                log.info("removing the snapshot of a container that is gone: %s", path.name)
+                shutil.rmtree(path, ignore_errors=True)
 
     # -- create ----------------------------------------------------------------------------
 
@@ -244,11 +260,18 @@ class ContainerManager:
         save(record, bundle, RECORD)
 
     def _make_rootfs(self, bundle: Path, layers: list[Path]) -> bool:
-        """An overlay rootfs when we are root and the kernel allows; else a copy. True: mounted."""
+        """An overlay rootfs when we are root and the kernel allows; else a copy. True: mounted.
+
+        The writable layer (upper and work dirs, or the copy) is the container's snapshot, on
+        disk; the bundle, in the runtime's state, has the mount point (or a link to the copy)."""
         rootfs = bundle / "rootfs"
-        rootfs.mkdir()
+        snapshot = self.snapshot(bundle.name)
+        separate = snapshot != bundle
+        if separate:
+            snapshot.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0 and layers:
-            upper, work = bundle / "upper", bundle / "work"
+            rootfs.mkdir()
+            upper, work = snapshot / "upper", snapshot / "work"
             upper.mkdir()
             work.mkdir()
             lower = ":".join(str(p) for p in reversed(layers))
@@ -257,7 +280,14 @@ class ContainerManager:
                 return True
             except OSError as err:
                 log.warning("overlay mount failed (%s); copying the layers", err)
-        assemble_copy(layers, rootfs)
+            rootfs.rmdir()
+        if separate:
+            (snapshot / "rootfs").mkdir()
+            assemble_copy(layers, snapshot / "rootfs")
+            rootfs.symlink_to(snapshot / "rootfs")
+        else:
+            rootfs.mkdir()
+            assemble_copy(layers, rootfs)
         return False
 
     async def _spawn_shim(self, record: ContainerRecord) -> None:
@@ -479,6 +509,8 @@ class ContainerManager:
                 subprocess.run, ["umount", "-l", str(rootfs)], capture_output=True, check=False
             )
         await asyncio.to_thread(shutil.rmtree, bundle, True)
+        if self.snapshots != self.root:
+            await asyncio.to_thread(shutil.rmtree, self.snapshot(record.id), True)
 
     async def exec_sync(self, record: ContainerRecord, cmd: list[str], seconds: int) -> ExecResult:
         """Runs `cmd` in the container, collecting its output (`runc exec`)."""
