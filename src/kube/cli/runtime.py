@@ -1,13 +1,15 @@
 """`kube runtime` (the built-in CRI server) and `kube image import|ls|rm` (its content store).
 
-    kube runtime --root DIR --listen unix:///run/kube/kube-runtime.sock [--pod-cidr CIDR]
-                 [--bridge kube0]
+    kube runtime --root DIR [--state DIR] --listen unix:///run/kube/kube-runtime.sock
+                 [--pod-cidr CIDR] [--bridge kube0]
 
 serves runtime.v1 RuntimeService and ImageService; the kubelet points
 `--container-runtime-endpoint` at the socket. Pods get a network namespace on the bridge,
 containers run under runc (process mode without runc or root: `kube doctor` says which).
 `kube image` works on the same `--root` (default: $KUBE_RUNTIME_ROOT, else
 /var/lib/kube/runtime as root), so images imported before the runtime starts are there.
+`--state` (default /run/kube/runtime, or `<root>-state` beside another root) holds what
+describes the running pods, in memory (kube.cri.runtime.runtime).
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ DEFAULT_ENDPOINT = "unix:///run/kube/kube-runtime.sock"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--root", type=Path, default=None, help=f"state directory (default {default_root()})"
+        "--root",
+        type=Path,
+        default=None,
+        help=f"images and containers' writable layers (default {default_root()})",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="sandboxes, bundles and runc's state, kept in memory (a tmpfs is mounted there "
+        "unless it is one; default /run/kube/runtime for the default root, else <root>-state)",
     )
     parser.add_argument(
         "--listen", default=DEFAULT_ENDPOINT, help="CRI endpoint (default %(default)s)"
@@ -58,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         runtime = Runtime(
             root,
+            state=args.state,
             bridge=args.bridge,
             pod_cidr=args.pod_cidr,
             mode=None if args.mode == "auto" else args.mode,
@@ -108,7 +121,7 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
         "--root",
         type=Path,
         default=None,
-        help=f"runtime state directory (default {default_root()})",
+        help=f"the runtime's root directory (default {default_root()})",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
