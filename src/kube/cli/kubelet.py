@@ -18,6 +18,7 @@ import socket
 import sys
 from pathlib import Path
 
+from kube import eventloop
 from kube.auth.kubeconfig import KubeconfigError, load_kubeconfig
 from kube.client.rest import RESTClient
 from kube.cri.client import RuntimeClient, channel_target
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         await run_kubelet(args.kubeconfig, config)
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except asyncio.CancelledError:
         log.info("stopped")
     return 0

@@ -39,7 +39,8 @@ from kube.api.errors import APIError
 from kube.api.meta import Object
 from kube.api.resources import resource
 from kube.client.clock import Clock, RealClock
-from kube.client.rest import RESTClient
+from kube.client.rest import JSON, RESTClient
+from kube.codec import jsonc
 
 log = logging.getLogger("kube.events")
 
@@ -352,9 +353,12 @@ class _Writer:
                     if err.code != 404:  # the Event is gone (expired): create it afresh
                         raise
             if written is None:
+                # The answer is not decoded (a kubelet writes three Events a pod it starts):
+                # what was sent is what the next patch needs, its name, count and first time.
                 fresh_meta = {k: v for k, v in meta.items() if k != "resourceVersion"}
-                written = await self.client.create(
-                    EVENTS, {**event, "metadata": fresh_meta}, namespace
+                written = {"apiVersion": "v1", "kind": "Event", **event, "metadata": fresh_meta}
+                await self.client.request(
+                    "POST", EVENTS.path(namespace), body=jsonc.dumps(written), content_type=JSON
                 )
         except APIError as err:
             if err.code >= 500 or err.code == 429:
