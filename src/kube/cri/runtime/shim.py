@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
+import gc
 import json
 import os
 import pty
@@ -325,7 +326,8 @@ def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
     if stdin_mode and not terminal:
         in_r, in_w = os.pipe()
     master: int | None = None
-    console_dir = tempfile.mkdtemp(prefix="kube-console-")
+    # runc hands a tty's console over a socket: only a terminal container needs the directory.
+    console_dir = tempfile.mkdtemp(prefix="kube-console-") if terminal else ""
     try:
         if args.mode == "runc":
             pid_file = bundle / "init.pid"
@@ -383,7 +385,8 @@ def main(argv: list[str] | None = None, *, daemonize: bool = True) -> int:
         _announce(bundle, "error", str(err))
         return 1
     finally:
-        shutil.rmtree(console_dir, ignore_errors=True)
+        if console_dir:
+            shutil.rmtree(console_dir, ignore_errors=True)
     os.close(out_w)
     os.close(err_w)
     if in_r is not None:
@@ -452,8 +455,13 @@ def launcher(requests: BinaryIO, replies: BinaryIO) -> int:
     and its stderr is PATH, as when the runtime executes the shim itself. The launcher ignores
     SIGCHLD, so the kernel reaps the shims it forked (no second fork to daemonize, and no wait
     that would make a slow start hold up the next one).
+
+    What the launcher has allocated is frozen (gc.freeze) before the first fork: a forked shim's
+    collections then never walk, and so never copy, the pages of the objects it inherited.
     """
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    gc.collect()
+    gc.freeze()
     for line in requests:
         try:
             request = json.loads(line)
