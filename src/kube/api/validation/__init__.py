@@ -11,8 +11,9 @@ Every kind gets upstream's object-metadata checks (`meta.validate_object_meta`, 
 `validate_object_meta_update` on update: names by the kind's rule, labels, annotations,
 finalizers, owner references). Kinds with an entry in `VALIDATORS` then get their own
 checks, one module per API group (`core`, `apps`, `batch`; pod specs live in `pods`, cron
-schedules in `cron`). Each check returns causes built by `field`, with upstream's paths and
-messages, in upstream's order; nothing here raises on malformed input.
+schedules in `cron`, Events of both groups in `events`). Each check returns causes built by
+`field`, with upstream's paths and messages, in upstream's order; nothing here raises on
+malformed input.
 
 Adding a kind is one entry in `VALIDATORS`: `(group, version, kind) -> fn(obj, old)`.
 """
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kube.api.errors import Cause
-from kube.api.validation import apps, batch, core
+from kube.api.validation import apps, batch, core, events
 from kube.api.validation.field import as_dict
 from kube.api.validation.meta import validate_object_meta, validate_object_meta_update
 
@@ -39,6 +40,8 @@ VALIDATORS: dict[tuple[str, str, str], Validator] = {
     ("", "v1", "Secret"): core.validate_secret,
     ("", "v1", "Namespace"): core.validate_namespace,
     ("", "v1", "PersistentVolumeClaim"): core.validate_persistent_volume_claim,
+    ("", "v1", "Event"): events.validate_event,
+    ("events.k8s.io", "v1", "Event"): events.validate_events_v1_event,
     ("apps", "v1", "Deployment"): apps.validate_deployment,
     ("apps", "v1", "ReplicaSet"): apps.validate_replica_set,
     ("apps", "v1", "DaemonSet"): apps.validate_daemon_set,
