@@ -26,7 +26,9 @@ moved into their own cgroups by runc). The second is the one to compare across r
 machine: it does not depend on what else the machine is doing.
 
 Everything it makes (containers, mounts, netns, veths, the bridge, cgroups) is removed by name
-at the end, even when the run fails. Needs root, runc and /bin/busybox (`make setup`).
+at the end, even when the run fails or is stopped (Ctrl-C, SIGTERM, SIGHUP); killed outright,
+its server, runtime and kubelet still get SIGTERM. Needs root, runc and /bin/busybox
+(`make setup`).
 """
 
 from __future__ import annotations
@@ -169,13 +171,17 @@ class CpuAccounting:
 
 
 def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A component in a session of its own (Ctrl-C reaches the harness only; it stops the
+    rest), which gets SIGTERM if the harness dies without stopping it (killed with SIGKILL):
+    util-linux's `setpriv --pdeathsig`, kept across its exec of the component."""
+    pdeathsig = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
     with log.open("w") as sink:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            argv,
+            [*pdeathsig, *argv],
             stdout=subprocess.PIPE,
             stderr=sink,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the harness only; it stops the rest
+            start_new_session=True,
         )
 
 
@@ -228,10 +234,10 @@ def _wait_line(process: subprocess.Popen[bytes], marker: str, seconds: float, lo
     raise RuntimeError(f"{log.name}: no {marker!r} within {seconds}s")
 
 
-def start_cluster(work: Path, server_args: tuple[str, ...] = ()) -> Cluster:
-    """Server (with controllers and scheduler), runtime and kubelet; processes kept in order."""
+def new_cluster(work: Path) -> Cluster:
+    """The names of a run's node, bridge and directories; nothing started yet."""
     name = f"bench-{secrets.token_hex(3)}"
-    cluster = Cluster(
+    return Cluster(
         work=work,
         kubeconfig=work / "server" / "admin.kubeconfig",
         node=name,
@@ -239,6 +245,12 @@ def start_cluster(work: Path, server_args: tuple[str, ...] = ()) -> Cluster:
         runtime_root=work / "runtime",
         accounting=CpuAccounting.create(f"kube-{name}"),
     )
+
+
+def start_cluster(cluster: Cluster, server_args: tuple[str, ...] = ()) -> None:
+    """Server (with controllers and scheduler), runtime and kubelet, each kept in
+    `cluster.processes` as it starts: `stop_cluster` stops what did, however far this got."""
+    work, name = cluster.work, cluster.node
     server_log = work / "server.log"
     server = _start(
         [
@@ -315,7 +327,6 @@ def start_cluster(work: Path, server_args: tuple[str, ...] = ()) -> Cluster:
         work / "kubelet.log",
     )
     _account(cluster, "kubelet")
-    return cluster
 
 
 def _account(cluster: Cluster, name: str) -> None:
@@ -647,7 +658,8 @@ def run(args: argparse.Namespace) -> int:
         console.print("starting kube server, kube runtime and kube kubelet...")
         qps = args.kube_api_qps
         server_args = () if qps is None else (f"--kube-api-qps={qps:g}",)
-        cluster = start_cluster(work, server_args)
+        cluster = new_cluster(work)
+        start_cluster(cluster, server_args)
         profile = Path(args.profile) if args.profile else None
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
@@ -711,6 +723,8 @@ def run(args: argparse.Namespace) -> int:
                 console.print(f"--- {log} (tail)\n{path.read_text()[-2000:]}", markup=False)
         return 1
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # cleanup runs to its end
+            signal.signal(signum, signal.SIG_IGN)
         for sampler in samplers.values():
             if sampler.poll() is None:
                 sampler.kill()
@@ -735,7 +749,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["pods_running"] == args.pods else 1
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP end the harness as Ctrl-C does: through its cleanup (the cluster
+    stopped, what the runtime made removed by name), not with the default immediate exit."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     parser = argparse.ArgumentParser(prog="python -m bench.pod_startup", description=__doc__)
     parser.add_argument("--pods", type=int, default=100, help="replicas (default 100)")
     parser.add_argument("--output", choices=("table", "json"), default="table")
