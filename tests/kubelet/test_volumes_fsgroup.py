@@ -21,7 +21,7 @@ import pytest
 from kube._generated.cri import runtime_v1_pb2 as pb
 from kube.cri.runtime.containers import ContainerManager, ContainerRequest
 from kube.cri.runtime.images import Image
-from kube.cri.runtime.spec import Resources, oci_config
+from kube.cri.runtime.spec import oci_config
 from kube.cri.runtime.state import SandboxRecord
 from kube.kubelet.ownership import change_policy, fs_group, requires_change, set_volume_ownership
 from kube.kubelet.specs import container_config
@@ -144,17 +144,8 @@ def test_the_container_gets_fs_group_and_supplemental_groups(tmp_path: Path) -> 
     assert security.run_as_user.value == 1000
     request = ContainerRequest(
         name="c",
-        attempt=0,
         image="busybox",
         command=["id"],
-        args=[],
-        env=[],
-        working_dir="",
-        mounts=[],
-        labels={},
-        annotations={},
-        log_path="",
-        resources=Resources(),
         run_as_user=security.run_as_user.value,
         supplemental_groups=tuple(security.supplemental_groups),
     )

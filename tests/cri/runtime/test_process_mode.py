@@ -12,7 +12,6 @@ from pathlib import Path
 
 from kube.cri.runtime.containers import ContainerRequest
 from kube.cri.runtime.runtime import Runtime, SandboxRequest
-from kube.cri.runtime.spec import Resources
 from kube.cri.runtime.state import CONTAINER_EXITED, CONTAINER_RUNNING
 
 
@@ -32,17 +31,10 @@ async def test_a_container_as_a_plain_process(tmp_path: Path, busybox_archive: P
             sandbox.id,
             ContainerRequest(
                 name="c",
-                attempt=0,
                 image="localhost/busybox:latest",
                 command=["sh", "-c", "echo hello $GREETING; while true; do sleep 0.1; done"],
-                args=[],
                 env=[("GREETING", "world")],
-                working_dir="",
-                mounts=[],
-                labels={},
-                annotations={},
                 log_path=str(tmp_path / "l" / "c.log"),
-                resources=Resources(),
             ),
         )
         await runtime.start_container(record.id)

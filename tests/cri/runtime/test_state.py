@@ -20,7 +20,6 @@ from kube.cri.runtime.runtime import (
     default_state,
     memory_backed,
 )
-from kube.cri.runtime.spec import Resources
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -65,18 +64,7 @@ async def test_layers_on_disk_bundles_in_memory(tmp_path: Path, busybox_archive:
         record = await runtime.create_container(
             sandbox.id,
             ContainerRequest(
-                name="c",
-                attempt=0,
-                image="localhost/busybox:latest",
-                command=["sh", "-c", "echo hi > /written; sleep 30"],
-                args=[],
-                env=[],
-                working_dir="",
-                mounts=[],
-                labels={},
-                annotations={},
-                log_path=str(tmp_path / "c.log"),
-                resources=Resources(),
+                name="c", image="localhost/busybox:latest", command=["sh", "-c", "sleep 30"]
             ),
         )
         bundle = runtime.state / "containers" / record.id

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube.cri.runtime.images import Image, ImageStore, assemble_copy
@@ -89,17 +89,17 @@ class ContainerRequest:
     """What CreateContainer asks for, in plain Python (the server translates the protobuf)."""
 
     name: str
-    attempt: int
     image: str
-    command: list[str]
-    args: list[str]
-    env: list[tuple[str, str]]
-    working_dir: str
-    mounts: list[Mount]
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    log_path: str
-    resources: Resources
+    attempt: int = 0
+    command: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    env: list[tuple[str, str]] = field(default_factory=list)
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    log_path: str = ""
+    resources: Resources = field(default_factory=Resources)
     run_as_user: int | None = None
     run_as_group: int | None = None
     supplemental_groups: tuple[int, ...] = ()  # extra GIDs (the pod's fsGroup first)
