@@ -13,11 +13,11 @@ running pods under a state directory, as containerd does (`root` /var/lib/contai
     <state>/bin/runc        a link to this process's sealed copy of runc (kube.cri.runtime.sealed)
 
 The state directory is kept in memory (`memory_backed`): a tmpfs is mounted on it unless it is
-one already, as /run is where systemd runs. Pods do not outlive a reboot, and neither does
-their state; a snapshot left without a container is removed when the runtime starts. Every
-container start writes a dozen files there (the bundle, runc's state, the shim's), and on a
-disk that churns through pods each file's inode allocation and journal entry made the
-runtime's CPU a pod a fifth higher.
+one already (as /run is, where systemd boots the machine). Pods do not outlive a reboot, and
+neither does their state; a snapshot left without a container is removed when the runtime
+starts. Every container start writes a dozen files there (the bundle, runc's state, the
+shim's), and on a disk that churns through pods each file's inode allocation and journal entry
+made the runtime's CPU a pod about a tenth higher.
 
 Everything is reloaded when a runtime starts, so restarting `kube runtime` keeps the pods
 running (their shims keep their stdio and reap them).
@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +126,6 @@ def memory_backed(state: Path) -> bool:
         return True
     if os.geteuid() != 0:
         return False
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.mount(b"tmpfs", os.fsencode(state), b"tmpfs", 0, b"mode=0711") != 0:
         errno = ctypes.get_errno()
@@ -135,14 +135,13 @@ def memory_backed(state: Path) -> bool:
 
 
 def _filesystem_type(path: Path) -> int:
-    """statfs(2)'s f_type (os.statvfs does not give it)."""
-    import ctypes
-
-    buffer = ctypes.create_string_buffer(128)  # struct statfs: f_type is its first field
+    """statfs(2)'s f_type (os.statvfs does not give it): the first field of struct statfs, a
+    native long on 64-bit Linux (x86_64, arm64)."""
+    buffer = ctypes.create_string_buffer(512)  # more than struct statfs takes (120 bytes)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.statfs(os.fsencode(path), buffer) != 0:
         return 0
-    return int.from_bytes(buffer.raw[:8], "little")
+    return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder)
 
 
 class Runtime:
