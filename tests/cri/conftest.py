@@ -50,15 +50,24 @@ def busybox_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(autouse=True)
-def _unmount_states(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A runtime made as root mounts a tmpfs on its state (`<root>-state`) and overlays in it;
-    what a test's runtime left mounted under its tmp_path is unmounted, deepest first."""
-    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
-        yield
-        return
-    prefix = f"{request.getfixturevalue('tmp_path').resolve()}/"
-    yield
+def unmount_under(directory: Path) -> None:
+    """Unmounts, deepest first, what is still mounted under the test's own `directory`: a
+    runtime's state tmpfs and the overlays in it, the kubelet's volume mounts (tmpfs for secrets
+    and kube-api-access tokens) of pods still on the node at teardown, which would otherwise
+    make pytest fail to remove its temp dirs later."""
+    prefix = f"{directory.resolve()}/"
     mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
     for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
         subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+@pytest.fixture(autouse=True)
+def _unmount_states(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A runtime made as root mounts a tmpfs on its state (`<root>-state`) and overlays in it:
+    what a test's runtime left mounted under its tmp_path is unmounted."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        yield
+        return
+    tmp_path = request.getfixturevalue("tmp_path")
+    yield
+    unmount_under(tmp_path)

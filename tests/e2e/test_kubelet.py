@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from kube.cri.runtime.runtime import default_state
-from tests.cri.conftest import require_isolation
+from tests.cri.conftest import require_isolation, unmount_under
 from tests.e2e.conftest import KUBECTL
 
 BIN = Path(sys.executable).parent
@@ -145,16 +145,6 @@ def kubelet_command(kubeconfig: Path, name: str, socket: Path, cidr: str, work: 
         "--client-ca-file",
         str(work / "server" / "tls" / "ca.crt"),
     ]
-
-
-def unmount_under(directory: Path) -> None:
-    """Unmounts, deepest first, what is still mounted under the test's own `directory`: the
-    kubelet's volume mounts (tmpfs for secrets and kube-api-access tokens) of pods still on the
-    node at teardown, which would otherwise make pytest fail to remove its temp dirs later."""
-    prefix = f"{directory.resolve()}/"
-    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-    for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 def busybox_archive(work: Path) -> Path:

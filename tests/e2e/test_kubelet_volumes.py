@@ -21,11 +21,11 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cri.conftest import unmount_under
 from tests.e2e import test_kubelet
 from tests.e2e.conftest import KUBECTL
 from tests.e2e.test_kubelet import IMAGE, Node, _pod, _ready_node, _running, _wait_for
@@ -41,11 +41,7 @@ def _no_volume_left(node: Node) -> Iterator[None]:
     volumes down, and any tmpfs still mounted under its pods dir unmounted."""
     yield
     node.kubectl("delete", "pods", "--all", "--wait=true", "--timeout=60s", check=False)
-    pods_dir = str(node.logs / "kubelet" / "pods") + "/"
-    for line in reversed(Path("/proc/mounts").read_text().splitlines()):
-        target = line.split()[1]
-        if target.startswith(pods_dir):
-            subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+    unmount_under(node.logs / "kubelet" / "pods")
 
 
 def _exec(node: Node, pod: str, script: str) -> tuple[int, str, str]:

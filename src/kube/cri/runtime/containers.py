@@ -513,8 +513,7 @@ class ContainerManager:
                 subprocess.run, ["umount", "-l", str(rootfs)], capture_output=True, check=False
             )
         await asyncio.to_thread(shutil.rmtree, bundle, True)
-        if self.snapshots != self.root:
-            await asyncio.to_thread(shutil.rmtree, self.snapshot(record.id), True)
+        await asyncio.to_thread(shutil.rmtree, self.snapshot(record.id), True)
 
     async def exec_sync(self, record: ContainerRecord, cmd: list[str], seconds: int) -> ExecResult:
         """Runs `cmd` in the container, collecting its output (`runc exec`)."""
@@ -588,13 +587,19 @@ def _open_notify(bundle: Path) -> int | None:
         return None
 
 
-def mount_overlay(target: Path, options: str) -> None:
-    """mount(2) of an overlay on `target`: the system call itself, not the `mount` program (a
-    fork and exec per container of a large process, when 100 start at once)."""
+def mount_filesystem(kind: str, target: Path, options: str) -> None:
+    """mount(2) of a `kind` filesystem (overlay, tmpfs) on `target`: the system call itself,
+    not the `mount` program (a fork and exec per container of a large process, when 100 start
+    at once). OSError with the kernel's reason when it fails."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()) != 0:
+    name = kind.encode()
+    if libc.mount(name, os.fsencode(target), name, 0, options.encode()) != 0:
         errno = ctypes.get_errno()
-        raise OSError(errno, f"mount overlay on {target}: {os.strerror(errno)}")
+        raise OSError(errno, f"mount {kind} on {target}: {os.strerror(errno)}")
+
+
+def mount_overlay(target: Path, options: str) -> None:
+    mount_filesystem("overlay", target, options)
 
 
 def _image_user(user: str) -> tuple[int, int]:

@@ -44,6 +44,7 @@ from kube.cri.runtime.containers import (
     ContainerRequest,
     ExecResult,
     detect_mode,
+    mount_filesystem,
 )
 from kube.cri.runtime.hostports import HostPort
 from kube.cri.runtime.images import ImageStore
@@ -126,10 +127,10 @@ def memory_backed(state: Path) -> bool:
         return True
     if os.geteuid() != 0:
         return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"tmpfs", os.fsencode(state), b"tmpfs", 0, b"mode=0711") != 0:
-        errno = ctypes.get_errno()
-        log.warning("state %s stays on disk: mount tmpfs: %s", state, os.strerror(errno))
+    try:
+        mount_filesystem("tmpfs", state, "mode=0711")
+    except OSError as err:
+        log.warning("state %s stays on disk: %s", state, err)
         return False
     return True
 
